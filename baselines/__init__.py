@@ -1,0 +1,1 @@
+"""Baseline encoders (LUNA, LaBraM, FEMBA), registered in `lumamba_bench.models`."""

@@ -1,0 +1,3 @@
+from lumamba_bench.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""Signal data: electrode registry, EDF reading, preprocessing, shards and loaders."""

@@ -1,0 +1,101 @@
+"""Electrode registry: any corpus channel name -> canonical 10-05 name and 3-D position.
+
+Positions come from MNE's ``colin27_1005`` template (metres; ``standard_1005`` is its deprecated
+alias). Names are matched case-insensitively after removing recording prefixes and reference
+suffixes (``EEG FP1-REF`` -> ``Fp1``); the old 10-20 temporal names map to the new ones
+(T3->T7, T4->T8, T5->P7, T6->P8). A bipolar derivation (``FP1-F7``) sits at the midpoint of its
+two electrodes. An unknown name is an error that names it: never a silent zero.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+import numpy as np
+
+from lumamba_bench.errors import LumambaError
+
+TEMPLATE = "colin27_1005"
+
+OLD_TO_NEW = {"T3": "T7", "T4": "T8", "T5": "P7", "T6": "P8"}
+
+# Recording-system prefixes and reference suffixes seen in TUH, BIDS and vendor exports.
+_PREFIX = re.compile(r"^(EEG|EOG|EMG)[\s_]+", re.IGNORECASE)
+_REF_SUFFIX = re.compile(r"[-_](REF|LE|AR|AVG|AV|CAR|M1|M2|A1A2)$", re.IGNORECASE)
+
+
+class UnknownChannelError(LumambaError):
+    pass
+
+
+@lru_cache(maxsize=1)
+def _template() -> dict[str, np.ndarray]:
+    """Canonical name -> position (metres), from MNE's template."""
+    import mne
+
+    montage = mne.channels.make_standard_montage(TEMPLATE)
+    return {name: np.asarray(pos, dtype=np.float64) for name, pos in montage.get_positions()["ch_pos"].items()}
+
+
+@lru_cache(maxsize=1)
+def _by_upper() -> dict[str, str]:
+    return {name.upper(): name for name in _template()}
+
+
+def _electrode(token: str) -> str | None:
+    """Canonical name of a single electrode token, or None when unknown."""
+    upper = token.strip().upper()
+    upper = OLD_TO_NEW.get(upper, upper)
+    return _by_upper().get(upper)
+
+
+def _split_bipolar(name: str) -> tuple[str, str] | None:
+    parts = name.split("-")
+    if len(parts) != 2:
+        return None
+    first, second = _electrode(parts[0]), _electrode(parts[1])
+    if first is None or second is None:
+        return None
+    return first, second
+
+
+def canonical_name(name: str) -> str:
+    """``'EEG T3-REF'`` -> ``'T7'``; ``'FP1-F7'`` -> ``'Fp1-F7'``. Raises for unknown names."""
+    stripped = _PREFIX.sub("", name.strip())
+    single = _electrode(stripped)
+    if single is not None:
+        return single
+    without_ref = _REF_SUFFIX.sub("", stripped)
+    single = _electrode(without_ref)
+    if single is not None:
+        return single
+    pair = _split_bipolar(without_ref)
+    if pair is not None:
+        return f"{pair[0]}-{pair[1]}"
+    raise UnknownChannelError(
+        f"unknown EEG channel {name!r}: not a 10-05 electrode or a bipolar pair of them"
+    )
+
+
+def position(name: str) -> np.ndarray:
+    """3-D position (metres) of a channel; a bipolar pair sits at the midpoint of its electrodes."""
+    canon = canonical_name(name)
+    table = _template()
+    if "-" in canon:
+        first, second = canon.split("-")
+        return (table[first] + table[second]) / 2.0
+    return table[canon].copy()
+
+
+def positions(names: list[str]) -> np.ndarray:
+    """(C, 3) float32 positions for a channel list, in order."""
+    return np.stack([position(n) for n in names]).astype(np.float32)
+
+
+def is_known(name: str) -> bool:
+    try:
+        canonical_name(name)
+    except UnknownChannelError:
+        return False
+    return True

@@ -1,0 +1,332 @@
+"""Turn a corpus into shards: discover, process in parallel, write in order, resume.
+
+Resume works through ``journal.jsonl`` in the dataset folder. A recording is committed only
+once the shard holding its windows has been renamed into place and journaled; skipped files are
+journaled at once. Shards of one split x montage are filled in discovery order and closed after
+the recording that makes them reach ``rows_per_shard``, so a re-run that redoes the uncommitted
+tail of each stream writes exactly the bytes an uninterrupted run would have written.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+
+from lumamba_bench import __version__
+from lumamba_bench.data.channels import positions
+from lumamba_bench.data.manifest import write_json_atomic
+from lumamba_bench.data.parallel import ordered_map
+from lumamba_bench.data.preprocess import process
+from lumamba_bench.data.shards import FORMAT_VERSION, ShardBuffer, sha256_file, write_table_atomic
+from lumamba_bench.errors import LumambaError
+from lumamba_bench.recipes.base import SPLITS, Recipe, Recording
+
+ROWS_PER_SHARD = 2048
+
+
+@dataclass
+class RecordingResult:
+    """What processing one file produced: windows, or the reason it was skipped."""
+
+    recording: Recording
+    status: str  # "ok" | "skipped"
+    reason: str = ""
+    size: int = 0
+    fingerprint: str = ""
+    channels: list[str] = field(default_factory=list)
+    source_sfreq: float = 0.0
+    signal: np.ndarray | None = None
+    start_s: np.ndarray | None = None
+    labels: np.ndarray | None = None
+    dropped_flat: int = 0
+    dropped_nonfinite: int = 0
+
+    def entry(self, source: Path, montage: str = "", shard: str = "") -> dict:
+        """The manifest / journal line for this file."""
+        rec = self.recording
+        return {
+            "path": str(rec.path.relative_to(source)) if rec.path.is_relative_to(source) else str(rec.path),
+            "recording_id": rec.recording_id,
+            "subject_id": rec.subject_id,
+            "split": rec.split,
+            "label": rec.label,
+            "status": self.status,
+            "reason": self.reason,
+            "size": self.size,
+            "fingerprint": self.fingerprint,
+            "source_sfreq": self.source_sfreq,
+            "windows": 0 if self.signal is None else int(len(self.signal)),
+            "dropped_flat": self.dropped_flat,
+            "dropped_nonfinite": self.dropped_nonfinite,
+            "label_counts": self.label_counts(),
+            "montage": montage,
+            "shard": shard,
+        }
+
+    def label_counts(self) -> dict[str, int]:
+        """Windows per label value (multi-hot labels: windows positive for each class index)."""
+        if self.labels is None or len(self.labels) == 0:
+            return {}
+        if self.labels.ndim == 2:
+            return {str(i): int(n) for i, n in enumerate(self.labels.sum(axis=0))}
+        values, counts = np.unique(self.labels, return_counts=True)
+        return {str(int(v)): int(n) for v, n in zip(values, counts)}
+
+
+def process_recording(recipe: Recipe, recording: Recording) -> RecordingResult:
+    """Read, preprocess and label one file; any failure becomes a skip with its reason."""
+    result = RecordingResult(recording, "skipped")
+    try:
+        result.size = recording.path.stat().st_size
+        result.fingerprint = "sha256:" + sha256_file(recording.path)
+        data, sfreq, channels = recipe.read(recording)
+        result.channels, result.source_sfreq = list(channels), float(sfreq)
+        windows = process(data, sfreq, recipe.preprocessing)
+        result.dropped_flat, result.dropped_nonfinite = windows.dropped_flat, windows.dropped_nonfinite
+        if len(windows.signal) == 0:
+            result.reason = (
+                f"no usable {recipe.preprocessing.window_s:g} s window "
+                f"({windows.dropped_flat} flat, {windows.dropped_nonfinite} with NaN/Inf, "
+                f"{data.shape[-1] / sfreq:.1f} s long)"
+            )
+            return result
+        result.labels = recipe.window_labels(recording, windows)
+        result.signal, result.start_s = windows.signal, windows.start_s
+        result.status = "ok"
+    except Exception as error:  # one bad file must never stop a corpus: record why, go on
+        message = str(error)
+        name = recording.path.name
+        result.reason = message if message.startswith(name) else f"{name}: {type(error).__name__}: {message}"
+    return result
+
+
+def _limit(recordings: list[Recording], limit: int | None) -> list[Recording]:
+    """The first ``limit`` recordings, taken round-robin over (split, label) groups."""
+    if limit is None or limit >= len(recordings):
+        return recordings
+    groups: dict[tuple, list[Recording]] = defaultdict(list)
+    for rec in recordings:
+        groups[(rec.split, rec.label)].append(rec)
+    picked: list[Recording] = []
+    queues = [groups[key] for key in sorted(groups, key=str)]
+    while len(picked) < limit:
+        for queue in queues:
+            if queue and len(picked) < limit:
+                picked.append(queue.pop(0))
+    order = {rec.recording_id: i for i, rec in enumerate(recordings)}
+    return sorted(picked, key=lambda r: order[r.recording_id])
+
+
+class Journal:
+    """Append-only record of finished shards and skipped files (one JSON object per line)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def read(self) -> list[dict]:
+        if not self.path.exists():
+            return []
+        lines = []
+        for line in self.path.read_text().splitlines():
+            try:
+                lines.append(json.loads(line))
+            except json.JSONDecodeError:
+                break  # a line cut by a kill: everything before it is valid
+        return lines
+
+    def append(self, record: dict) -> None:
+        with open(self.path, "a") as handle:
+            handle.write(json.dumps(record, sort_keys=True) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+
+
+@dataclass
+class PrepareSummary:
+    out_dir: Path
+    manifest: dict
+    processed: int  # files processed in this run (the rest were resumed from the journal)
+
+    @property
+    def skipped(self) -> list[dict]:
+        return [f for f in self.manifest["files"] if f["status"] == "skipped"]
+
+
+def _settings(recipe: Recipe) -> dict:
+    return {"recipe": recipe.name, "recipe_version": recipe.version, "format_version": FORMAT_VERSION,
+            "preprocessing": recipe.preprocessing.to_dict()}
+
+
+def prepare(
+    recipe: Recipe,
+    source: Path,
+    out_dir: Path,
+    workers: int = 1,
+    force: bool = False,
+    limit: int | None = None,
+    rows_per_shard: int = ROWS_PER_SHARD,
+    on_result: Callable[[RecordingResult], None] | None = None,
+    on_start: Callable[[int, int], None] | None = None,
+) -> PrepareSummary:
+    """Prepare ``recipe`` from ``source`` into ``out_dir``; see the module docstring for resume."""
+    source = Path(source)
+    if not source.exists():
+        raise LumambaError(f"source folder {source} does not exist")
+    if not source.is_dir():
+        raise LumambaError(f"source {source} is not a folder")
+    discovery = recipe.discover(source)
+    if not discovery.recordings:
+        raise LumambaError(
+            f"no recordings found in {source} ({len(discovery.ignored)} unrelated files); "
+            f"expected {recipe.source_layout}"
+        )
+    recordings = _limit(discovery.recordings, limit)
+
+    shard_dir = out_dir / "shards"
+    journal = Journal(out_dir / "journal.jsonl")
+    if force and out_dir.exists():
+        for name in ("shards", "journal.jsonl", "manifest.json"):
+            target = out_dir / name
+            shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
+    shard_dir.mkdir(parents=True, exist_ok=True)
+
+    state = _resume_state(journal, recipe, out_dir)
+    if not state["records"]:
+        journal.append({"type": "settings", **_settings(recipe)})
+    todo = [r for r in recordings if r.recording_id not in state["committed"]]
+    if on_start is not None:
+        on_start(len(recordings), len(recordings) - len(todo))
+
+    buffers: dict[tuple[str, str], ShardBuffer] = {}
+    pending: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    counters: Counter = state["counters"]
+
+    def flush(key: tuple[str, str]) -> None:
+        buffer = buffers[key]
+        name = f"{key[0]}-{key[1]}-{counters[key]:05d}.parquet"
+        digest = write_table_atomic(buffer.to_table(), shard_dir / name)
+        counters[key] += 1
+        entries = [dict(e, shard=name) for e in pending.pop(key)]
+        journal.append({"type": "shard", "file": name, "split": key[0], "montage": key[1],
+                        "channels": buffer.metadata["channels"], "coords": buffer.metadata["coords"],
+                        "rows": buffer.rows, "sha256": digest, "files": entries})
+        buffer.clear()
+
+    for result in ordered_map(partial(process_recording, recipe), todo, workers=workers):
+        if on_result is not None:
+            on_result(result)
+        if result.status != "ok":
+            journal.append({"type": "skipped", "file": result.entry(source)})
+            continue
+        rec = result.recording
+        montage = recipe.montage_name(result.channels)
+        key = (rec.split, montage)
+        if key not in buffers:
+            buffers[key] = ShardBuffer(
+                split=rec.split, montage=montage, n_values=result.signal[0].size,
+                n_classes=recipe.n_classes_multilabel,
+                metadata=_shard_metadata(recipe, rec.split, montage, result),
+            )
+        buffers[key].add(rec.recording_id, rec.subject_id, result.signal, result.start_s, result.labels)
+        pending[key].append(result.entry(source, montage=montage))
+        if buffers[key].rows >= rows_per_shard:
+            flush(key)
+    for key in sorted(buffers):
+        if buffers[key].rows:
+            flush(key)
+
+    manifest = build_manifest(recipe, source, journal.read(), recordings, discovery.ignored, limit)
+    write_json_atomic(out_dir / "manifest.json", manifest)
+    return PrepareSummary(out_dir, manifest, processed=len(todo))
+
+
+def _shard_metadata(recipe: Recipe, split: str, montage: str, result: RecordingResult) -> dict:
+    p = recipe.preprocessing
+    return {
+        "format_version": FORMAT_VERSION, "recipe": recipe.name, "recipe_version": recipe.version,
+        "split": split, "montage": montage, "channels": result.channels,
+        "coords": positions(result.channels).round(6).tolist(), "sfreq": p.sfreq,
+        "n_samples": p.window_samples, "units": p.units, "label_names": list(recipe.label_names),
+    }
+
+
+def _resume_state(journal: Journal, recipe: Recipe, out_dir: Path) -> dict:
+    """Committed recordings and shard counters from the journal, after checking the shards."""
+    records = journal.read()
+    committed: set[str] = set()
+    counters: Counter = Counter()
+    for record in records:
+        if record["type"] == "settings" and {k: record[k] for k in _settings(recipe)} != _settings(recipe):
+            raise LumambaError(
+                f"{out_dir} was prepared with other settings (recipe version or preprocessing); "
+                "re-run with --force to rebuild it"
+            )
+        if record["type"] == "shard":
+            path = out_dir / "shards" / record["file"]
+            if not path.exists() or sha256_file(path) != record["sha256"]:
+                raise LumambaError(f"shard {path} is missing or changed since it was written; "
+                                   "re-run with --force to rebuild")
+            committed.update(e["recording_id"] for e in record["files"])
+            counters[(record["split"], record["montage"])] += 1
+    return {"records": records, "committed": committed, "counters": counters}
+
+
+def build_manifest(recipe: Recipe, source: Path, records: list[dict], recordings: list[Recording],
+                   ignored: list[str], limit: int | None) -> dict:
+    """The manifest: settings, counts, montages, per-file status and per-shard sha256."""
+    wanted = {r.recording_id for r in recordings}
+    files: dict[str, dict] = {}
+    shards, montages = [], {}
+    for record in records:
+        if record["type"] == "shard":
+            shards.append({k: record[k] for k in ("file", "split", "montage", "rows", "sha256")})
+            montages.setdefault(record["montage"], {"channels": record["channels"], "coords": record["coords"]})
+            for entry in record["files"]:
+                files[entry["recording_id"]] = entry
+        elif record["type"] == "skipped":
+            files[record["file"]["recording_id"]] = record["file"]
+    files = {k: v for k, v in files.items() if k in wanted}
+
+    splits = {}
+    for split in SPLITS:
+        ok = [f for f in files.values() if f["split"] == split and f["status"] == "ok"]
+        per_label: Counter = Counter()
+        for f in ok:
+            per_label.update(f["label_counts"])
+        splits[split] = {
+            "recordings": len(ok),
+            "subjects": len({f["subject_id"] for f in ok}),
+            "windows": sum(f["windows"] for f in ok),
+            "windows_per_label": {k: per_label[k] for k in sorted(per_label, key=int)},
+        }
+    ordered_files = sorted(files.values(), key=lambda f: f["recording_id"])
+    return {
+        "format_version": FORMAT_VERSION,
+        "recipe": {"name": recipe.name, "version": recipe.version, "summary": recipe.summary},
+        "tool_version": __version__,
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "source_root": str(source),
+        "limit": limit,
+        "preprocessing": recipe.preprocessing.to_dict(),
+        "label_names": list(recipe.label_names),
+        "splits": splits,
+        "subjects": {r.subject_id: r.split for r in sorted(recordings, key=lambda r: r.subject_id)},
+        "montages": montages,
+        "dropped_windows": {
+            "flat": sum(f["dropped_flat"] for f in ordered_files),
+            "nonfinite": sum(f["dropped_nonfinite"] for f in ordered_files),
+        },
+        "files": ordered_files,
+        "ignored_files": ignored,
+        "skipped_files": sum(f["status"] == "skipped" for f in ordered_files),
+        "shards": sorted(shards, key=lambda s: s["file"]),
+    }

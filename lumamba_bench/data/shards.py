@@ -1,0 +1,137 @@
+"""Parquet shards (format version 1): one split x one montage per file, one row per window.
+
+Columns: recording_id, subject_id, window_index, start_s, label, signal (fixed-size list of
+float32, channels x samples, row-major). The file's schema metadata repeats channel names,
+coordinates, sampling rate and units under the key ``lumamba_bench`` so a shard is readable on
+its own. Files are written under a temporary name and renamed into place.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+FORMAT_VERSION = 1
+METADATA_KEY = b"lumamba_bench"
+ROWS_PER_GROUP = 64  # ~7 MB of 22 x 1280 float32 windows: cheap random access
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def shard_schema(n_values: int, metadata: dict, n_classes: int | None = None) -> pa.Schema:
+    """Arrow schema of a shard; ``n_classes`` set means a multi-hot label list per window."""
+    label = pa.int16() if n_classes is None else pa.list_(pa.int16(), n_classes)
+    return pa.schema(
+        [
+            ("recording_id", pa.string()),
+            ("subject_id", pa.string()),
+            ("window_index", pa.int32()),
+            ("start_s", pa.float32()),
+            ("label", label),
+            ("signal", pa.list_(pa.float32(), n_values)),
+        ],
+        metadata={METADATA_KEY: json.dumps(metadata, sort_keys=True).encode()},
+    )
+
+
+@dataclass
+class ShardBuffer:
+    """Windows of one split x montage waiting to be written, kept recording by recording."""
+
+    split: str
+    montage: str
+    metadata: dict
+    n_values: int
+    n_classes: int | None = None
+    parts: list[dict] = field(default_factory=list)
+    recordings: list[str] = field(default_factory=list)
+    rows: int = 0
+
+    def add(self, recording_id: str, subject_id: str, signal: np.ndarray, start_s: np.ndarray,
+            labels: np.ndarray) -> None:
+        n = len(signal)
+        self.parts.append(
+            {
+                "recording_id": np.full(n, recording_id, dtype=object),
+                "subject_id": np.full(n, subject_id, dtype=object),
+                "window_index": np.arange(n, dtype=np.int32),
+                "start_s": np.asarray(start_s, np.float32),
+                "label": np.asarray(labels, np.int16),
+                "signal": np.ascontiguousarray(signal, np.float32).reshape(n, -1),
+            }
+        )
+        self.recordings.append(recording_id)
+        self.rows += n
+
+    def to_table(self) -> pa.Table:
+        schema = shard_schema(self.n_values, self.metadata, self.n_classes)
+        columns = {}
+        for name in ("recording_id", "subject_id", "window_index", "start_s"):
+            columns[name] = pa.array(np.concatenate([p[name] for p in self.parts]),
+                                     type=schema.field(name).type)
+        labels = np.concatenate([p["label"] for p in self.parts])
+        signal = np.concatenate([p["signal"] for p in self.parts])
+        if self.n_classes is None:
+            columns["label"] = pa.array(labels, type=pa.int16())
+        else:
+            columns["label"] = pa.FixedSizeListArray.from_arrays(pa.array(labels.ravel()), self.n_classes)
+        columns["signal"] = pa.FixedSizeListArray.from_arrays(pa.array(signal.ravel()), self.n_values)
+        return pa.Table.from_pydict(columns, schema=schema)
+
+    def clear(self) -> None:
+        self.parts, self.recordings, self.rows = [], [], 0
+
+
+def write_table_atomic(table: pa.Table, path: Path) -> str:
+    """Write a shard through a temporary name; returns the file's sha256."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    pq.write_table(table, tmp, compression="zstd", row_group_size=ROWS_PER_GROUP,
+                   use_byte_stream_split=["signal.list.element"])  # float columns compress better
+    with open(tmp, "rb") as handle:
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+    return sha256_file(path)
+
+
+def shard_metadata(path: Path) -> dict:
+    """The ``lumamba_bench`` schema metadata of a shard, read without touching the data."""
+    schema = pq.read_schema(path)
+    raw = (schema.metadata or {}).get(METADATA_KEY)
+    if raw is None:
+        raise ValueError(f"{path.name} is not a lumamba-bench shard (no {METADATA_KEY.decode()} metadata)")
+    return json.loads(raw)
+
+
+def read_windows(path: Path, row_group: int | None = None) -> dict[str, np.ndarray]:
+    """Read a shard (or one row group) as numpy: signal comes back as (n, C, T) float32."""
+    meta = shard_metadata(path)
+    handle = pq.ParquetFile(path)
+    table = handle.read() if row_group is None else handle.read_row_group(row_group)
+    n = table.num_rows
+    signal = table.column("signal").combine_chunks().values.to_numpy(zero_copy_only=False)
+    label_col = table.column("label").combine_chunks()
+    if pa.types.is_fixed_size_list(label_col.type):
+        labels = label_col.values.to_numpy(zero_copy_only=False).reshape(n, -1)
+    else:
+        labels = label_col.to_numpy(zero_copy_only=False)
+    return {
+        "recording_id": np.asarray(table.column("recording_id").to_pylist(), dtype=object),
+        "subject_id": np.asarray(table.column("subject_id").to_pylist(), dtype=object),
+        "window_index": table.column("window_index").to_numpy(),
+        "start_s": table.column("start_s").to_numpy(),
+        "label": labels,
+        "signal": signal.reshape(n, len(meta["channels"]), meta["n_samples"]),
+    }

@@ -1,0 +1,9 @@
+"""The one exception type the CLI turns into a readable one-line error."""
+
+
+class LumambaError(Exception):
+    """A problem with the user's input or environment, stated in one helpful sentence."""
+
+
+class RecordingError(LumambaError):
+    """One recording cannot be used; preparation skips it and records the reason."""

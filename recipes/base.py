@@ -1,0 +1,67 @@
+"""What a recipe declares: where recordings are, their labels, subjects, splits and channels.
+
+The signal pipeline, shard writing, resume and reporting are shared (``lumamba_bench.data``);
+a recipe holds only what is specific to its corpus.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from lumamba_bench.data.edf import read_edf
+from lumamba_bench.data.montages import TCP_NAMES, derive_bipolar, tcp_electrodes
+from lumamba_bench.data.preprocess import Preprocessing, Windows
+
+SPLITS = ("train", "val", "test")
+
+
+@dataclass(frozen=True)
+class Recording:
+    """One source file and everything known about it before reading it."""
+
+    path: Path
+    recording_id: str  # unique and stable: the path relative to the source root, no suffix
+    subject_id: str
+    split: str
+    label: int = -1  # file-level label; -1 when labels are per window or absent
+    extra: dict = field(default_factory=dict, hash=False, compare=False)
+
+
+@dataclass
+class Discovery:
+    """The recordings a recipe found, and the files it looked at but does not use."""
+
+    recordings: list[Recording]
+    ignored: list[str] = field(default_factory=list)
+
+
+class Recipe:
+    """Base class: a corpus recorded referentially, read from EDF, derived to a montage."""
+
+    name: str = ""
+    version: str = "1"
+    summary: str = ""  # one line for the `recipes` table: channels, window, labels, split
+    source_layout: str = ""  # what --source must point at
+    label_names: tuple[str, ...] = ()
+    n_classes_multilabel: int | None = None  # set for multi-hot labels
+    preprocessing: Preprocessing = Preprocessing()
+    montage_names: dict[tuple[str, ...], str] = {TCP_NAMES: "tcp22"}
+
+    def discover(self, source: Path) -> Discovery:  # pragma: no cover - every recipe overrides
+        raise NotImplementedError
+
+    def read(self, recording: Recording) -> tuple[np.ndarray, float, list[str]]:
+        """(C, N) microvolts, sampling rate, channel names in the recipe's montage."""
+        raw = read_edf(recording.path, tcp_electrodes())
+        data, names = derive_bipolar(raw.data, raw.ch_names)
+        return data, raw.sfreq, names
+
+    def window_labels(self, recording: Recording, windows: Windows) -> np.ndarray:
+        """Labels of the kept windows; by default every window carries the file's label."""
+        return np.full(len(windows.signal), recording.label, dtype=np.int16)
+
+    def montage_name(self, channels: list[str]) -> str:
+        return self.montage_names.get(tuple(channels), f"c{len(channels)}")

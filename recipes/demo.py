@@ -1,0 +1,27 @@
+"""The embedded demo corpus: synthetic EEG in the TUAB layout, prepared like TUAB.
+
+``prepare demo`` writes the corpus (``demo_corpus.write_demo_corpus``) under the data root
+when no ``--source`` is given, then runs the TUAB recipe's discovery and pipeline on it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lumamba_bench.recipes.demo_corpus import write_demo_corpus
+from lumamba_bench.recipes.tuab import TUAB
+
+
+class Demo(TUAB):
+    name = "demo"
+    version = "1"
+    summary = "synthetic TUAB-layout EEG (34 subjects, 2 min each): 22 TCP bipolar, 5 s, normal/abnormal"
+    source_layout = "written by `lumamba-bench demo-data DIR` (TUAB layout); default: generated"
+    split_salt = "lumamba-bench/demo/v1"
+
+    @staticmethod
+    def default_source(data_root: Path) -> Path:
+        """Where the generated corpus lives; written on first use."""
+        source = data_root / "sources" / "demo"
+        write_demo_corpus(source)
+        return source
