@@ -39,8 +39,15 @@ def _scale(dimension: str, path: Path, label: str) -> float:
     return _TO_MICROVOLTS[key]
 
 
-def _pick(labels: list[str], wanted: set[str] | None) -> list[int]:
-    """Indices of EEG channels whose canonical names are wanted (first occurrence of each)."""
+def _pick(labels: list[str], wanted: set[str] | None, exact: list[str] | None = None) -> list[int]:
+    """Indices of EEG channels whose canonical names are wanted (first occurrence of each),
+    or, with ``exact``, of the signals with exactly those labels, in that order."""
+    if exact is not None:
+        stripped = [label.strip() for label in labels]
+        missing = [label for label in exact if label not in stripped]
+        if missing:
+            raise RecordingError(f"no signal labelled {', '.join(map(repr, missing))}")
+        return [stripped.index(label) for label in exact]
     seen, picks = set(), []
     for i, label in enumerate(labels):
         if not is_known(label):
@@ -52,7 +59,7 @@ def _pick(labels: list[str], wanted: set[str] | None) -> list[int]:
     return picks
 
 
-def _read_edfio(path: Path, wanted: set[str] | None) -> RawRecording:
+def _read_edfio(path: Path, wanted: set[str] | None, exact: list[str] | None = None) -> RawRecording:
     import edfio
 
     with warnings.catch_warnings(record=True) as caught:
@@ -64,7 +71,7 @@ def _read_edfio(path: Path, wanted: set[str] | None) -> RawRecording:
                 raise RecordingError(f"{path.name}: truncated file ({text})")
         signals = edf.signals
         labels = [s.label for s in signals]
-        picks = _pick(labels, wanted)
+        picks = _pick(labels, wanted, exact)
         if not picks:
             return RawRecording(np.zeros((0, 0), np.float32), 0.0, [])
         rates = {signals[i].sampling_frequency for i in picks}
@@ -86,19 +93,20 @@ def _read_edfio(path: Path, wanted: set[str] | None) -> RawRecording:
     return RawRecording(data, float(rates.pop()), [labels[i] for i in picks])
 
 
-def _read_mne(path: Path, wanted: set[str] | None) -> RawRecording:
+def _read_mne(path: Path, wanted: set[str] | None, exact: list[str] | None = None) -> RawRecording:
     import mne
 
     raw = mne.io.read_raw_edf(path, preload=False, verbose="error")
-    picks = _pick(raw.ch_names, wanted)
+    picks = _pick(raw.ch_names, wanted, exact)
     data = raw.get_data(picks=picks, units="uV").astype(np.float32) if picks else np.zeros((0, 0), np.float32)
     return RawRecording(data, float(raw.info["sfreq"]), [raw.ch_names[i] for i in picks])
 
 
-def read_edf(path: Path | str, channels: list[str] | None = None) -> RawRecording:
+def read_edf(path: Path | str, channels: list[str] | None = None, labels: list[str] | None = None) -> RawRecording:
     """Read the EEG channels of an EDF file as float32 microvolts.
 
-    ``channels``: canonical electrode names to keep (None keeps every known EEG channel).
+    ``channels``: canonical electrode names to keep (None keeps every known EEG channel);
+    ``labels``: exact signal labels to read instead, in that order (any signal, EEG or not).
     Non-EEG channels (EKG, photic, ...) and unknown labels are ignored. A truncated or corrupt
     file raises ``RecordingError`` naming the file and the reason.
     """
@@ -107,12 +115,12 @@ def read_edf(path: Path | str, channels: list[str] | None = None) -> RawRecordin
         raise RecordingError(f"{path}: no such file")
     wanted = {canonical_name(c) for c in channels} if channels is not None else None
     try:
-        return _read_edfio(path, wanted)
+        return _read_edfio(path, wanted, labels)
     except RecordingError:
         raise
     except Exception as edfio_error:  # edfio is strict about header fields: let MNE try
         try:
-            recording = _read_mne(path, wanted)
+            recording = _read_mne(path, wanted, labels)
         except Exception:
             raise RecordingError(f"{path.name}: unreadable EDF ({edfio_error})") from edfio_error
         return recording

@@ -1,0 +1,63 @@
+from pathlib import Path
+
+import numpy as np
+import pyedflib
+import pytest
+
+from corpora import tuh_signals, write_tuh_edf
+from lumamba_bench.data.edf import read_edf
+from lumamba_bench.errors import RecordingError
+
+SHIPPED = Path(pyedflib.__file__).parent / "tests" / "data"
+
+
+@pytest.mark.parametrize("name", ["test_generator.edf", "test_legacy.edf"])
+def test_shipped_edf_matches_pyedflib(name):
+    """Real EDF files that pyedflib ships, checked against pyedflib's own reader."""
+    path = SHIPPED / name
+    with pyedflib.EdfReader(str(path)) as reference:
+        rate = reference.getSampleFrequency(0)
+        same_rate = [i for i in range(reference.signals_in_file) if reference.getSampleFrequency(i) == rate]
+        labels = [reference.getLabel(i) for i in same_rate]
+        expected = np.stack([reference.readSignal(i) for i in same_rate])
+    ours = read_edf(path, labels=labels)
+    assert ours.sfreq == rate
+    assert ours.data.dtype == np.float32 and ours.data.shape == expected.shape
+    np.testing.assert_allclose(ours.data, expected, atol=1e-3)
+
+
+def test_tuh_labels_are_picked_by_canonical_name(tmp_path):
+    data = tuh_signals(10, 250, seed=0)
+    path = write_tuh_edf(tmp_path / "a.edf", data, 250)
+    rec = read_edf(path, channels=["Fp1", "T7", "Cz"])
+    assert rec.ch_names == ["EEG FP1-REF", "EEG T3-REF", "EEG CZ-REF"]
+    np.testing.assert_allclose(rec.data[1], data[12], atol=0.1)  # T3 is the 13th electrode
+    everything = read_edf(path)
+    assert len(everything.ch_names) == 21  # EKG, photic and IBI are not EEG
+
+
+def test_millivolt_files_are_converted_to_microvolts(tmp_path):
+    path = tmp_path / "mv.edf"
+    header = {"label": "EEG CZ-REF", "dimension": "mV", "sample_frequency": 100, "physical_min": -5.0,
+              "physical_max": 5.0, "digital_min": -32768, "digital_max": 32767}
+    with pyedflib.EdfWriter(str(path), 1) as writer:
+        writer.setSignalHeaders([header])
+        writer.writeSamples([np.full(500, 0.05)])
+    np.testing.assert_allclose(read_edf(path).data, 50.0, atol=0.2)
+
+
+def test_truncated_file_is_a_recording_error(tmp_path):
+    path = write_tuh_edf(tmp_path / "t.edf", tuh_signals(20, 250, seed=1), 250)
+    with open(path, "r+b") as handle:
+        handle.truncate(path.stat().st_size // 2)
+    with pytest.raises(RecordingError, match="t.edf: truncated"):
+        read_edf(path)
+
+
+def test_corrupt_header_is_a_recording_error(tmp_path):
+    path = write_tuh_edf(tmp_path / "c.edf", tuh_signals(5, 250, seed=1), 250)
+    raw = bytearray(path.read_bytes())
+    raw[252:256] = b"XXXX"  # number of signals
+    path.write_bytes(bytes(raw))
+    with pytest.raises(RecordingError, match="c.edf"):
+        read_edf(path)
