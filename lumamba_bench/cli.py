@@ -57,8 +57,12 @@ def prepare(
             source = chosen.default_source(root)
 
     with Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("{task.fields[current]}"), TimeRemainingColumn(), console=console,
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[current]}"),
+        TimeRemainingColumn(),
+        console=console,
     ) as progress:
         task = progress.add_task(f"prepare {chosen.name}", total=None, current="")
 
@@ -69,8 +73,16 @@ def prepare(
             mark = "" if result.status == "ok" else " [yellow](skipped)"
             progress.update(task, advance=1, current=f"{result.recording.path.name}{mark}")
 
-        summary = run_prepare(chosen, source, root / chosen.name, workers=workers, force=force,
-                              limit=limit, on_start=on_start, on_result=on_result)
+        summary = run_prepare(
+            chosen,
+            source,
+            root / chosen.name,
+            workers=workers,
+            force=force,
+            limit=limit,
+            on_start=on_start,
+            on_result=on_result,
+        )
     _print_counts(summary.manifest)
     _print_skipped(summary.manifest)
     console.print(f"shards and manifest in {summary.out_dir}")
@@ -126,8 +138,10 @@ def info(
         montages.add_row(montage, str(len(entry["channels"])), " ".join(entry["channels"]))
     console.print(montages)
     dropped = manifest["dropped_windows"]
-    console.print(f"dropped windows: {dropped['flat']} flat, {dropped['nonfinite']} with NaN/Inf; "
-                  f"{len(manifest['shards'])} shards; {len(manifest['ignored_files'])} unrelated files ignored")
+    console.print(
+        f"dropped windows: {dropped['flat']} flat, {dropped['nonfinite']} with NaN/Inf; "
+        f"{len(manifest['shards'])} shards; {len(manifest['ignored_files'])} unrelated files ignored"
+    )
     _print_skipped(manifest)
 
 
@@ -141,8 +155,10 @@ def demo_data(
 
     with console.status("writing EDF files"):
         paths = write_demo_corpus(directory, seed=seed)
-    console.print(f"{len(paths)} EDF recordings in {directory}; prepare them with "
-                  f"`lumamba-bench prepare demo --source {directory}`")
+    console.print(
+        f"{len(paths)} EDF recordings in {directory}; prepare them with "
+        f"`lumamba-bench prepare demo --source {directory}`"
+    )
 
 
 def _print_counts(manifest: dict) -> None:
@@ -152,8 +168,13 @@ def _print_counts(manifest: dict) -> None:
         table.add_column(column, justify="right")
     for split, counts in manifest["splits"].items():
         per_label = counts["windows_per_label"]
-        table.add_row(split, str(counts["recordings"]), str(counts["subjects"]), str(counts["windows"]),
-                      *(str(per_label.get(str(i), 0)) for i in range(len(labels))))
+        table.add_row(
+            split,
+            str(counts["recordings"]),
+            str(counts["subjects"]),
+            str(counts["windows"]),
+            *(str(per_label.get(str(i), 0)) for i in range(len(labels))),
+        )
     console.print(table)
 
 

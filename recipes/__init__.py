@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from lumamba_bench.errors import LumambaError
 from lumamba_bench.recipes.base import Recipe
 from lumamba_bench.recipes.demo import Demo
 from lumamba_bench.recipes.tuab import TUAB
+
+from lumamba_bench.errors import LumambaError
 
 _RECIPES: dict[str, type[Recipe]] = {cls.name: cls for cls in (Demo, TUAB)}
 

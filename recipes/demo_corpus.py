@@ -76,7 +76,7 @@ def synthesize_recording(rng: np.random.Generator, abnormal: bool, duration_s: f
     if abnormal:
         # Intermittent polymorphic delta (1-3.5 Hz) focused over one temporal region.
         focus = position("T7" if rng.random() < 0.5 else "T8")
-        weight = np.exp(-np.linalg.norm(pos - focus, axis=1) ** 2 / (2 * 0.035**2))
+        weight = np.exp(-(np.linalg.norm(pos - focus, axis=1) ** 2) / (2 * 0.035**2))
         bursts = _slow_envelope(rng, n, 0.15) ** 2
         delta = rng.uniform(35.0, 55.0) * _band_noise(rng, n, 1.0, 3.5) * bursts
         data += weight[:, None] * delta[None]
@@ -100,11 +100,11 @@ def _write_edf(path: Path, data_uv: np.ndarray, extra: np.ndarray, subject: str)
     signals = [
         EdfSignal(row, SFREQ, label=f"EEG {label}-REF", physical_dimension="uV",
                   physical_range=(-5000.0, 5000.0))
-        for label, row in zip(EEG_LABELS, data_uv)
+        for label, row in zip(EEG_LABELS, data_uv, strict=False)
     ] + [
         EdfSignal(row, SFREQ, label=label, physical_dimension="uV",
                   physical_range=(-5000.0, 5000.0))
-        for label, row in zip(EXTRA_LABELS, extra)
+        for label, row in zip(EXTRA_LABELS, extra, strict=False)
     ]  # fmt: skip
     edf = Edf(signals)
     edf.patient = edf.patient.__class__(code=subject)
@@ -124,8 +124,11 @@ def subjects(n_train_per_class: int = 12, n_eval_per_class: int = 5):
 
 
 def write_demo_corpus(
-    root: Path, seed: int = 0, duration_s: float = 120.0,
-    n_train_per_class: int = 12, n_eval_per_class: int = 5,
+    root: Path,
+    seed: int = 0,
+    duration_s: float = 120.0,
+    n_train_per_class: int = 12,
+    n_eval_per_class: int = 5,
 ) -> list[Path]:
     """Write the demo corpus under ``root/edf/{train,eval}/{normal,abnormal}/01_tcp_ar/``.
 

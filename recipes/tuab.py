@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lumamba_bench.errors import LumambaError
 from lumamba_bench.recipes.base import Discovery, Recipe, Recording
 from lumamba_bench.recipes.splits import assign_split
+
+from lumamba_bench.errors import LumambaError
 
 LABELS = {"normal": 0, "abnormal": 1}
 FOLDER_SPLIT = {"eval": "test"}
@@ -44,9 +45,7 @@ class TUAB(Recipe):
                 ignored.append(str(path.relative_to(source)))
                 continue
             subject = path.stem.split("_")[0]
-            split = FOLDER_SPLIT.get(parts[0]) or assign_split(
-                subject, self.split_salt, {"train": 0.8, "val": 0.2}
-            )
+            split = FOLDER_SPLIT.get(parts[0]) or assign_split(subject, self.split_salt, {"train": 0.8, "val": 0.2})
             recordings.append(
                 Recording(
                     path=path,

@@ -3,7 +3,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from corpora import write_tuab_fixture
 from lumamba_bench.recipes.demo_corpus import write_demo_corpus
 

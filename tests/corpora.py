@@ -26,8 +26,9 @@ def tuh_signals(duration_s: float, sfreq: float, seed: int) -> np.ndarray:
     return noise + alpha + 5.0 * rng.standard_normal((len(TUH_ELECTRODES), n))
 
 
-def write_tuh_edf(path: Path, data: np.ndarray, sfreq: float, labels: list[str] | None = None,
-                  extra: bool = True) -> Path:
+def write_tuh_edf(
+    path: Path, data: np.ndarray, sfreq: float, labels: list[str] | None = None, extra: bool = True
+) -> Path:
     """Write referential EEG as a TUH-style EDF (``EEG FP1-REF`` ...), 1 s data records."""
     labels = labels or [f"EEG {e}-REF" for e in TUH_ELECTRODES]
     signals = list(data)
@@ -35,9 +36,17 @@ def write_tuh_edf(path: Path, data: np.ndarray, sfreq: float, labels: list[str] 
         labels = labels + TUH_EXTRA
         signals += [np.zeros(data.shape[1]) for _ in TUH_EXTRA]
     headers = [
-        {"label": label, "dimension": "uV", "sample_frequency": sfreq, "physical_min": -3000.0,
-         "physical_max": 3000.0, "digital_min": -32768, "digital_max": 32767, "transducer": "",
-         "prefilter": ""}
+        {
+            "label": label,
+            "dimension": "uV",
+            "sample_frequency": sfreq,
+            "physical_min": -3000.0,
+            "physical_max": 3000.0,
+            "digital_min": -32768,
+            "digital_max": 32767,
+            "transducer": "",
+            "prefilter": "",
+        }
         for label in labels
     ]
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -73,9 +73,7 @@ def canonical_name(name: str) -> str:
     pair = _split_bipolar(without_ref)
     if pair is not None:
         return f"{pair[0]}-{pair[1]}"
-    raise UnknownChannelError(
-        f"unknown EEG channel {name!r}: not a 10-05 electrode or a bipolar pair of them"
-    )
+    raise UnknownChannelError(f"unknown EEG channel {name!r}: not a 10-05 electrode or a bipolar pair of them")
 
 
 def position(name: str) -> np.ndarray:

@@ -85,8 +85,15 @@ class ShardDataset(Dataset):
 class MontageBatchSampler(Sampler[list[int]]):
     """Batches of indices from one montage each; shuffled by row-group blocks when asked."""
 
-    def __init__(self, dataset: ShardDataset, batch_size: int, shuffle: bool = True,
-                 block_row_groups: int = 8, drop_last: bool = False, seed: int = 0):
+    def __init__(
+        self,
+        dataset: ShardDataset,
+        batch_size: int,
+        shuffle: bool = True,
+        block_row_groups: int = 8,
+        drop_last: bool = False,
+        seed: int = 0,
+    ):
         self.dataset, self.batch_size, self.shuffle = dataset, batch_size, shuffle
         self.block_row_groups, self.drop_last, self.seed, self.epoch = block_row_groups, drop_last, seed, 0
         groups: dict[tuple[int, int], list[int]] = {}
@@ -108,15 +115,16 @@ class MontageBatchSampler(Sampler[list[int]]):
                 groups = [groups[i] for i in rng.permutation(len(groups))]
             order: list[int] = []
             for start in range(0, len(groups), self.block_row_groups):
-                block = np.concatenate(groups[start:start + self.block_row_groups])
+                block = np.concatenate(groups[start : start + self.block_row_groups])
                 order.extend((rng.permutation(block) if self.shuffle else block).tolist())
             for start in range(0, len(order), self.batch_size):
-                batch = order[start:start + self.batch_size]
+                batch = order[start : start + self.batch_size]
                 if len(batch) == self.batch_size or not self.drop_last:
                     batches.append(batch)
         if self.shuffle:
-            # Interleave montages, but keep each block's batches together so the cache holds.
-            batches = [batches[i] for i in rng.permutation(len(batches))] if len(self.groups_by_montage) > 1 else batches
+            # Interleave the montages' batches (within a montage the block order stays).
+            if len(self.groups_by_montage) > 1:
+                batches = [batches[i] for i in rng.permutation(len(batches))]
         return batches
 
     def __iter__(self) -> Iterator[list[int]]:
@@ -135,10 +143,15 @@ def collate(items: list[dict]) -> dict:
     }
 
 
-def make_loader(dataset_dir: Path | str, split: str, batch_size: int = 64, shuffle: bool = False,
-                seed: int = 0, num_workers: int = 0) -> torch.utils.data.DataLoader:
+def make_loader(
+    dataset_dir: Path | str,
+    split: str,
+    batch_size: int = 64,
+    shuffle: bool = False,
+    seed: int = 0,
+    num_workers: int = 0,
+) -> torch.utils.data.DataLoader:
     """A DataLoader over one split whose batches each hold a single montage."""
     dataset = ShardDataset(dataset_dir, split)
     sampler = MontageBatchSampler(dataset, batch_size, shuffle=shuffle, seed=seed)
-    return torch.utils.data.DataLoader(dataset, batch_sampler=sampler, collate_fn=collate,
-                                       num_workers=num_workers)
+    return torch.utils.data.DataLoader(dataset, batch_sampler=sampler, collate_fn=collate, num_workers=num_workers)

@@ -12,8 +12,9 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
-def ordered_map(fn: Callable[[T], R], items: Iterable[T], workers: int = 1,
-                in_flight_per_worker: int = 2) -> Iterator[R]:
+def ordered_map(
+    fn: Callable[[T], R], items: Iterable[T], workers: int = 1, in_flight_per_worker: int = 2
+) -> Iterator[R]:
     """Like ``map(fn, items)``, in input order; with ``workers > 1`` in worker processes."""
     if workers <= 1:
         yield from map(fn, items)

@@ -79,7 +79,7 @@ class RecordingResult:
         if self.labels.ndim == 2:
             return {str(i): int(n) for i, n in enumerate(self.labels.sum(axis=0))}
         values, counts = np.unique(self.labels, return_counts=True)
-        return {str(int(v)): int(n) for v, n in zip(values, counts)}
+        return {str(int(v)): int(n) for v, n in zip(values, counts, strict=False)}
 
 
 def process_recording(recipe: Recipe, recording: Recording) -> RecordingResult:
@@ -162,8 +162,12 @@ class PrepareSummary:
 
 
 def _settings(recipe: Recipe) -> dict:
-    return {"recipe": recipe.name, "recipe_version": recipe.version, "format_version": FORMAT_VERSION,
-            "preprocessing": recipe.preprocessing.to_dict()}
+    return {
+        "recipe": recipe.name,
+        "recipe_version": recipe.version,
+        "format_version": FORMAT_VERSION,
+        "preprocessing": recipe.preprocessing.to_dict(),
+    }
 
 
 def prepare(
@@ -216,9 +220,19 @@ def prepare(
         digest = write_table_atomic(buffer.to_table(), shard_dir / name)
         counters[key] += 1
         entries = [dict(e, shard=name) for e in pending.pop(key)]
-        journal.append({"type": "shard", "file": name, "split": key[0], "montage": key[1],
-                        "channels": buffer.metadata["channels"], "coords": buffer.metadata["coords"],
-                        "rows": buffer.rows, "sha256": digest, "files": entries})
+        journal.append(
+            {
+                "type": "shard",
+                "file": name,
+                "split": key[0],
+                "montage": key[1],
+                "channels": buffer.metadata["channels"],
+                "coords": buffer.metadata["coords"],
+                "rows": buffer.rows,
+                "sha256": digest,
+                "files": entries,
+            }
+        )
         buffer.clear()
 
     for result in ordered_map(partial(process_recording, recipe), todo, workers=workers):
@@ -232,7 +246,9 @@ def prepare(
         key = (rec.split, montage)
         if key not in buffers:
             buffers[key] = ShardBuffer(
-                split=rec.split, montage=montage, n_values=result.signal[0].size,
+                split=rec.split,
+                montage=montage,
+                n_values=result.signal[0].size,
                 n_classes=recipe.n_classes_multilabel,
                 metadata=_shard_metadata(recipe, rec.split, montage, result),
             )
@@ -252,10 +268,17 @@ def prepare(
 def _shard_metadata(recipe: Recipe, split: str, montage: str, result: RecordingResult) -> dict:
     p = recipe.preprocessing
     return {
-        "format_version": FORMAT_VERSION, "recipe": recipe.name, "recipe_version": recipe.version,
-        "split": split, "montage": montage, "channels": result.channels,
-        "coords": positions(result.channels).round(6).tolist(), "sfreq": p.sfreq,
-        "n_samples": p.window_samples, "units": p.units, "label_names": list(recipe.label_names),
+        "format_version": FORMAT_VERSION,
+        "recipe": recipe.name,
+        "recipe_version": recipe.version,
+        "split": split,
+        "montage": montage,
+        "channels": result.channels,
+        "coords": positions(result.channels).round(6).tolist(),
+        "sfreq": p.sfreq,
+        "n_samples": p.window_samples,
+        "units": p.units,
+        "label_names": list(recipe.label_names),
     }
 
 
@@ -273,15 +296,22 @@ def _resume_state(journal: Journal, recipe: Recipe, out_dir: Path) -> dict:
         if record["type"] == "shard":
             path = out_dir / "shards" / record["file"]
             if not path.exists() or sha256_file(path) != record["sha256"]:
-                raise LumambaError(f"shard {path} is missing or changed since it was written; "
-                                   "re-run with --force to rebuild")
+                raise LumambaError(
+                    f"shard {path} is missing or changed since it was written; re-run with --force to rebuild"
+                )
             committed.update(e["recording_id"] for e in record["files"])
             counters[(record["split"], record["montage"])] += 1
     return {"records": records, "committed": committed, "counters": counters}
 
 
-def build_manifest(recipe: Recipe, source: Path, records: list[dict], recordings: list[Recording],
-                   ignored: list[str], limit: int | None) -> dict:
+def build_manifest(
+    recipe: Recipe,
+    source: Path,
+    records: list[dict],
+    recordings: list[Recording],
+    ignored: list[str],
+    limit: int | None,
+) -> dict:
     """The manifest: settings, counts, montages, per-file status and per-shard sha256."""
     wanted = {r.recording_id for r in recordings}
     files: dict[str, dict] = {}

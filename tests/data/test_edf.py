@@ -3,8 +3,8 @@ from pathlib import Path
 import numpy as np
 import pyedflib
 import pytest
-
 from corpora import tuh_signals, write_tuh_edf
+
 from lumamba_bench.data.edf import read_edf
 from lumamba_bench.errors import RecordingError
 
@@ -38,8 +38,15 @@ def test_tuh_labels_are_picked_by_canonical_name(tmp_path):
 
 def test_millivolt_files_are_converted_to_microvolts(tmp_path):
     path = tmp_path / "mv.edf"
-    header = {"label": "EEG CZ-REF", "dimension": "mV", "sample_frequency": 100, "physical_min": -5.0,
-              "physical_max": 5.0, "digital_min": -32768, "digital_max": 32767}
+    header = {
+        "label": "EEG CZ-REF",
+        "dimension": "mV",
+        "sample_frequency": 100,
+        "physical_min": -5.0,
+        "physical_max": 5.0,
+        "digital_min": -32768,
+        "digital_max": 32767,
+    }
     with pyedflib.EdfWriter(str(path), 1) as writer:
         writer.setSignalHeaders([header])
         writer.writeSamples([np.full(500, 0.05)])

@@ -71,7 +71,7 @@ def test_windowing_counts_and_starts():
 
 def test_windows_with_nan_or_inf_are_dropped_and_counted():
     data = _eeg(30.0)
-    data[1, int(6 * 256):int(7 * 256)] = np.nan  # inside window 1
+    data[1, int(6 * 256) : int(7 * 256)] = np.nan  # inside window 1
     data[2, int(21 * 256)] = np.inf  # inside window 4
     windows = process(data, 256.0, P)
     np.testing.assert_array_equal(windows.start_s, [0, 10, 15, 25])
@@ -81,7 +81,7 @@ def test_windows_with_nan_or_inf_are_dropped_and_counted():
 
 def test_flat_windows_are_dropped_and_counted():
     data = _eeg(30.0)
-    data[3, int(10 * 256):] = 7.0  # a dead electrode from 10 s on: windows 2..5
+    data[3, int(10 * 256) :] = 7.0  # a dead electrode from 10 s on: windows 2..5
     windows = process(data, 256.0, P)
     np.testing.assert_array_equal(windows.start_s, [0, 5])
     assert windows.dropped_flat == 4

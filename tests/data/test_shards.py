@@ -6,8 +6,15 @@ import pytest
 
 from lumamba_bench.data.shards import METADATA_KEY, ShardBuffer, read_windows, shard_metadata, write_table_atomic
 
-META = {"channels": ["FP1-F7", "F7-T3"], "coords": [[0.0, 0.1, 0.0], [0.1, 0.0, 0.0]], "sfreq": 256.0,
-        "n_samples": 8, "units": "uV", "montage": "m2", "split": "train"}
+META = {
+    "channels": ["FP1-F7", "F7-T3"],
+    "coords": [[0.0, 0.1, 0.0], [0.1, 0.0, 0.0]],
+    "sfreq": 256.0,
+    "n_samples": 8,
+    "units": "uV",
+    "montage": "m2",
+    "split": "train",
+}
 
 
 def _buffer(n_classes=None) -> tuple[ShardBuffer, dict]:
@@ -60,8 +67,9 @@ def test_huggingface_datasets_loads_a_shard(tmp_path):
     buffer, parts = _buffer()
     path = tmp_path / "train-m2-00000.parquet"
     write_table_atomic(buffer.to_table(), path)
-    loaded = datasets.load_dataset("parquet", data_files={"train": str(path)},
-                                   cache_dir=str(tmp_path / "hf-cache"))["train"]
+    loaded = datasets.load_dataset("parquet", data_files={"train": str(path)}, cache_dir=str(tmp_path / "hf-cache"))[
+        "train"
+    ]
     assert loaded.num_rows == 73
     row = loaded[3]
     assert row["recording_id"] == "r2" and row["subject_id"] == "s-r2"

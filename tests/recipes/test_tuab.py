@@ -3,14 +3,14 @@ from collections import defaultdict
 
 import numpy as np
 import pytest
-
 from corpora import tuh_signals, write_tuh_edf
+from lumamba_bench.recipes import get_recipe
+
 from lumamba_bench.data.channels import position
 from lumamba_bench.data.loader import ShardDataset
 from lumamba_bench.data.prepare import prepare
 from lumamba_bench.data.shards import read_windows
 from lumamba_bench.errors import LumambaError
-from lumamba_bench.recipes import get_recipe
 
 
 def _files(manifest):
@@ -58,9 +58,9 @@ def test_shards_hold_windows_labels_and_coordinates(tuab_source, tmp_path):
 
 def test_bipolar_values_match_the_referential_difference(tmp_path):
     """FP1-F7 in a shard equals the filtered difference of the two referential channels."""
-    from lumamba_bench.data.preprocess import Preprocessing, process
-
     import pyedflib
+
+    from lumamba_bench.data.preprocess import Preprocessing, process
 
     path = tmp_path / "src/edf/eval/normal/01_tcp_ar/aaaaaaaz_s001_t000.edf"
     write_tuh_edf(path, tuh_signals(20, 256, seed=3), 256)
@@ -83,8 +83,30 @@ def _add_bad_recordings(source):
     raw = bytearray(corrupt.read_bytes())
     raw[236:244] = b"garbage!"  # number of data records
     corrupt.write_bytes(bytes(raw))
-    labels = [f"EEG {e}-REF" for e in ("FP1", "FP2", "F3", "F4", "C3", "C4", "P3", "P4", "O1", "O2", "F7",
-                                       "F8", "T3", "T4", "T5", "T6", "FZ", "CZ", "PZ")]  # no A1, A2
+    labels = [
+        f"EEG {e}-REF"
+        for e in (
+            "FP1",
+            "FP2",
+            "F3",
+            "F4",
+            "C3",
+            "C4",
+            "P3",
+            "P4",
+            "O1",
+            "O2",
+            "F7",
+            "F8",
+            "T3",
+            "T4",
+            "T5",
+            "T6",
+            "FZ",
+            "CZ",
+            "PZ",
+        )
+    ]  # no A1, A2
     write_tuh_edf(folder / "bbbbbbbc_s001_t000.edf", np.delete(good, [16, 17], axis=0), 250, labels=labels)
     bridged = good.copy()
     bridged[19] = bridged[4]  # CZ bridged to C3: C3-CZ is flat everywhere
@@ -116,7 +138,7 @@ def test_nan_segments_drop_windows_not_recordings(tmp_path):
 
     def read_with_gap(recording):
         data, sfreq, names = original(recording)
-        data[5, int(7 * sfreq):int(8 * sfreq)] = np.nan
+        data[5, int(7 * sfreq) : int(8 * sfreq)] = np.nan
         return data, sfreq, names
 
     recipe.read = read_with_gap

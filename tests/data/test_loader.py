@@ -1,0 +1,81 @@
+import numpy as np
+import pytest
+
+from lumamba_bench.data.loader import MontageBatchSampler, ShardDataset, make_loader
+from lumamba_bench.data.manifest import write_json_atomic
+from lumamba_bench.data.shards import ShardBuffer, write_table_atomic
+
+
+def _dataset(root, montages=(("a", 3), ("b", 5)), rows=150):
+    """A prepared-looking dataset with one shard per montage (different channel counts)."""
+    (root / "shards").mkdir(parents=True)
+    shards = []
+    for name, channels in montages:
+        meta = {
+            "channels": [f"ch{i}" for i in range(channels)],
+            "coords": [[0.01 * i, 0, 0] for i in range(channels)],
+            "montage": name,
+            "n_samples": 4,
+            "sfreq": 256.0,
+            "units": "uV",
+        }
+        buffer = ShardBuffer("train", name, meta, n_values=channels * 4)
+        signal = np.arange(rows * channels * 4, dtype=np.float32).reshape(rows, channels, 4)
+        buffer.add(f"rec-{name}", "subj", signal, np.zeros(rows), np.arange(rows) % 2)
+        file = f"train-{name}-00000.parquet"
+        shards.append(
+            {
+                "file": file,
+                "split": "train",
+                "montage": name,
+                "rows": rows,
+                "sha256": write_table_atomic(buffer.to_table(), root / "shards" / file),
+            }
+        )
+    write_json_atomic(root / "manifest.json", {"shards": shards})
+    return root
+
+
+def test_batches_never_mix_montages_and_cover_every_window_once(tmp_path):
+    dataset = ShardDataset(_dataset(tmp_path), "train")
+    sampler = MontageBatchSampler(dataset, batch_size=32, shuffle=True, seed=1)
+    seen = []
+    for batch in sampler:
+        assert len({dataset.montage(i) for i in batch}) == 1
+        seen.extend(batch)
+    assert sorted(seen) == list(range(len(dataset)))
+
+
+def test_shuffle_is_seeded_and_changes_with_the_epoch(tmp_path):
+    dataset = ShardDataset(_dataset(tmp_path), "train")
+    first = list(MontageBatchSampler(dataset, 16, seed=3))
+    assert first == list(MontageBatchSampler(dataset, 16, seed=3))
+    other = MontageBatchSampler(dataset, 16, seed=3)
+    other.set_epoch(1)
+    assert list(other) != first
+    ordered = [i for b in MontageBatchSampler(dataset, 16, shuffle=False) for i in b]
+    assert ordered == list(range(len(dataset)))
+
+
+def test_row_groups_are_read_lazily_with_a_bounded_cache(tmp_path):
+    dataset = ShardDataset(_dataset(tmp_path), "train", cache_row_groups=2)
+    assert not dataset.cache  # nothing decoded at construction
+    for i in range(len(dataset)):
+        dataset[i]
+        assert len(dataset.cache) <= 2
+    item = dataset[151]  # montage b, row 1
+    assert item["signal"].shape == (5, 4) and item["coords"].shape == (5, 3)
+    assert float(item["signal"][0, 0]) == 20.0 and int(item["label"]) == 1
+
+
+def test_loader_yields_stacked_batches(tmp_path):
+    loader = make_loader(_dataset(tmp_path), "train", batch_size=50)
+    shapes = {tuple(batch["signal"].shape[1:]) for batch in loader}
+    assert shapes == {(3, 4), (5, 4)}
+
+
+def test_missing_split_is_a_clear_error(tmp_path):
+    from lumamba_bench.errors import LumambaError
+
+    with pytest.raises(LumambaError, match="no windows in split 'val'"):
+        ShardDataset(_dataset(tmp_path), "val")

@@ -1,0 +1,59 @@
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from lumamba_bench.cli import app
+from lumamba_bench.data.store import data_root
+
+runner = CliRunner()
+
+
+def _run(*args):
+    return runner.invoke(app, list(args), catch_exceptions=False)
+
+
+def test_prepare_demo_writes_the_corpus_and_info_shows_counts():
+    result = _run("prepare", "demo", "--workers", "2", "--limit", "6")
+    assert result.exit_code == 0, result.output
+    assert "windows per split" in result.output
+    manifest = json.loads((data_root() / "demo" / "manifest.json").read_text())
+    assert len(manifest["files"]) == 6
+    info = _run("info", "demo")
+    assert info.exit_code == 0 and "tcp22" in info.output and "train" in info.output
+    listing = _run("recipes")
+    assert "demo" in listing.output and "tuab" in listing.output and "yes" in listing.output
+
+
+def test_prepare_with_skipped_files_exits_3_and_lists_them(tuab_source, tmp_path):
+    source, _ = tuab_source
+    bad = source / "edf/eval/normal/01_tcp_ar/zzzzzzzz_s001_t000.edf"
+    bad.write_bytes(b"0       not an edf at all")
+    result = _run("prepare", "tuab", "--source", str(source), "--data-root", str(tmp_path / "root"))
+    assert result.exit_code == 3
+    assert "1 skipped" in result.output and "zzzzzzzz_s001_t000.edf" in result.output
+
+
+def test_demo_data_command_writes_edf_files(tmp_path):
+    result = _run("demo-data", str(tmp_path / "corpus"))
+    assert result.exit_code == 0
+    assert len(list((tmp_path / "corpus").rglob("*.edf"))) == 34
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["prepare", "nope"], "unknown recipe 'nope'"),
+        (["prepare", "tuab"], "needs --source"),
+        (["prepare", "tuab", "--source", "/definitely/not/here"], "does not exist"),
+        (["info", "tuab"], "tuab is not prepared"),
+    ],
+)
+def test_errors_are_one_line_without_traceback(args, message):
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "lumamba_bench", *args], capture_output=True, text=True)
+    assert result.returncode == 1
+    assert message in result.stderr and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
