@@ -1,0 +1,164 @@
+"""LUNA's topology-invariant front end (Doener et al., NeurIPS 2025), shared by LuMamba and LUNA.
+
+Per (channel, patch) cell of ``patch_size`` samples:
+  time pathway   Conv2d(1->E/4, k=19, s=10, p=9) -> GroupNorm(4) -> GELU, then twice
+                 Conv2d(E/4->E/4, k=3, p=1) -> GroupNorm -> GELU; 4 positions x E/4 = E values
+  freq pathway   rfft of the patch: magnitude and phase (2 * (P/2+1) = 42) -> MLP 42->4*42->E
+The two are summed. Masked cells (reconstruction pre-training) become a learned mask token.
+Channel positions, min-max normalised per sample to [0, 1], get a NeRF encoding (E//6 octaves,
+sin(2^k pi x) and cos, zero-padded to E) and an MLP E->2E->E, added to every token. Channel
+unification: Q learned queries (orthogonal init) cross-attend over the C channel tokens of each
+patch (LayerNorm on q, k, v; 2 heads), a residual 4x FFN, then 3 pre-norm transformer layers
+among the queries. Output: (B, S, Q*E), independent of how many channels came in.
+
+Where the description leaves a choice, ours: the residual FFN after the cross-attention is
+pre-normed, and the NeRF frequencies carry the pi of the original NeRF encoding.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class PatchEmbedding(nn.Module):
+    def __init__(self, embed_dim: int = 64, patch_size: int = 40):
+        super().__init__()
+        if embed_dim % 4:
+            raise ValueError(f"embed_dim must be divisible by 4, got {embed_dim}")
+        width = embed_dim // 4
+        self.patch_size = patch_size
+        self.time_pathway = nn.Sequential(
+            nn.Conv2d(1, width, (1, 19), stride=(1, 10), padding=(0, 9)), nn.GroupNorm(4, width), nn.GELU(),
+            nn.Conv2d(width, width, (1, 3), padding=(0, 1)), nn.GroupNorm(4, width), nn.GELU(),
+            nn.Conv2d(width, width, (1, 3), padding=(0, 1)), nn.GroupNorm(4, width), nn.GELU(),
+        )  # fmt: skip
+        positions = (patch_size + 2 * 9 - 19) // 10 + 1
+        self.time_projection = nn.Identity() if positions * width == embed_dim else nn.Linear(positions * width, embed_dim)
+        n_freq = 2 * (patch_size // 2 + 1)
+        self.freq_pathway = nn.Sequential(nn.Linear(n_freq, 4 * n_freq), nn.GELU(), nn.Linear(4 * n_freq, embed_dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x: (B, C, T) -> (B, C, S, E) with S = T // patch_size."""
+        batch, channels, length = x.shape
+        patches = x.reshape(batch, channels * (length // self.patch_size), self.patch_size)
+        time = self.time_pathway(patches.unsqueeze(1))  # (B, E/4, C*S, 4)
+        time = self.time_projection(time.permute(0, 2, 1, 3).flatten(2))  # (B, C*S, E)
+        spectrum = torch.fft.rfft(patches.float(), dim=-1)
+        freq = self.freq_pathway(torch.cat([spectrum.abs(), spectrum.angle()], dim=-1).to(x.dtype))
+        return (time + freq).reshape(batch, channels, length // self.patch_size, -1)
+
+
+def nerf_encoding(coords: torch.Tensor, size: int) -> torch.Tensor:
+    """(B, C, 3) in [0, 1] -> (B, C, size): sin/cos at 2^k * pi for k < size // 6, zero-padded."""
+    octaves = size // 6
+    freqs = math.pi * 2.0 ** torch.arange(octaves, device=coords.device, dtype=coords.dtype)
+    angles = (coords.unsqueeze(-1) * freqs).flatten(-2)  # (B, C, 3 * octaves)
+    encoded = torch.cat([angles.sin(), angles.cos()], dim=-1)
+    return F.pad(encoded, (0, size - encoded.shape[-1]))
+
+
+def normalise_coords(coords: torch.Tensor) -> torch.Tensor:
+    """Min-max each axis over the channels of each sample to [0, 1] (montage-relative)."""
+    low = coords.amin(dim=1, keepdim=True)
+    high = coords.amax(dim=1, keepdim=True)
+    return (coords - low) / (high - low).clamp_min(1e-6)
+
+
+class ChannelLocationEncoder(nn.Module):
+    def __init__(self, embed_dim: int = 64):
+        super().__init__()
+        self.embed_dim = embed_dim
+        self.mlp = nn.Sequential(nn.Linear(embed_dim, 2 * embed_dim), nn.GELU(), nn.Linear(2 * embed_dim, embed_dim))
+
+    def forward(self, coords: torch.Tensor) -> torch.Tensor:
+        """(B, C, 3) metres -> (B, C, E)."""
+        return self.mlp(nerf_encoding(normalise_coords(coords), self.embed_dim))
+
+
+class FeedForward(nn.Sequential):
+    def __init__(self, dim: int, ratio: int = 4, dropout: float = 0.0):
+        super().__init__(nn.Linear(dim, ratio * dim), nn.GELU(), nn.Dropout(dropout), nn.Linear(ratio * dim, dim))
+
+
+class QueryTransformerLayer(nn.Module):
+    """Pre-norm self-attention + FFN among the Q queries."""
+
+    def __init__(self, dim: int, heads: int, dropout: float = 0.0):
+        super().__init__()
+        self.norm1, self.norm2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
+        self.attn = nn.MultiheadAttention(dim, heads, dropout=dropout, batch_first=True)
+        self.ffn = FeedForward(dim, 4, dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.norm1(x)
+        x = x + self.attn(h, h, h, need_weights=False)[0]
+        return x + self.ffn(self.norm2(x))
+
+
+class ChannelUnification(nn.Module):
+    """Q learned queries cross-attend over a patch's channels: C channels in, Q tokens out."""
+
+    def __init__(self, embed_dim: int = 64, num_queries: int = 6, heads: int = 2, layers: int = 3,
+                 dropout: float = 0.0):
+        super().__init__()
+        self.queries = nn.Parameter(torch.empty(num_queries, embed_dim))
+        nn.init.orthogonal_(self.queries)
+        self.norm_q, self.norm_k, self.norm_v = nn.LayerNorm(embed_dim), nn.LayerNorm(embed_dim), nn.LayerNorm(embed_dim)
+        self.cross_attn = nn.MultiheadAttention(embed_dim, heads, dropout=dropout, batch_first=True)
+        self.norm_ffn = nn.LayerNorm(embed_dim)
+        self.ffn = FeedForward(embed_dim, 4, dropout)
+        self.layers = nn.ModuleList(QueryTransformerLayer(embed_dim, heads, dropout) for _ in range(layers))
+
+    def forward(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """tokens: (N, C, E) -> queries (N, Q, E), head-averaged attention (N, Q, C)."""
+        queries = self.queries.unsqueeze(0).expand(tokens.shape[0], -1, -1)
+        x, attention = self.cross_attn(self.norm_q(queries), self.norm_k(tokens), self.norm_v(tokens),
+                                       need_weights=True, average_attn_weights=True)
+        x = x + self.ffn(self.norm_ffn(x))
+        for layer in self.layers:
+            x = layer(x)
+        return x, attention
+
+
+@dataclass
+class FrontEndOutput:
+    tokens: torch.Tensor  # (B, S, Q*E)
+    attention: torch.Tensor  # (B, S, Q, C): query-over-channel attention, head-averaged
+    location: torch.Tensor  # (B, C, E): channel location embedding
+
+
+class LunaFrontEnd(nn.Module):
+    """Patch embedding + location encoding + channel unification."""
+
+    def __init__(self, embed_dim: int = 64, num_queries: int = 6, patch_size: int = 40, heads: int = 2,
+                 layers: int = 3, dropout: float = 0.0):
+        super().__init__()
+        self.embed_dim, self.num_queries, self.patch_size = embed_dim, num_queries, patch_size
+        self.patch_embed = PatchEmbedding(embed_dim, patch_size)
+        self.location = ChannelLocationEncoder(embed_dim)
+        self.mask_token = nn.Parameter(torch.zeros(embed_dim))
+        nn.init.normal_(self.mask_token, std=0.02)
+        self.unify = ChannelUnification(embed_dim, num_queries, heads, layers, dropout)
+
+    def forward(self, x: torch.Tensor, coords: torch.Tensor, mask: torch.Tensor | None = None) -> FrontEndOutput:
+        batch, channels, length = x.shape
+        if length % self.patch_size:
+            raise ValueError(f"signal length {length} is not a multiple of the patch size {self.patch_size}")
+        tokens = self.patch_embed(x)  # (B, C, S, E)
+        if mask is not None:
+            tokens = torch.where(mask.unsqueeze(-1), self.mask_token.to(tokens.dtype), tokens)
+        location = self.location(coords.to(tokens.dtype))  # (B, C, E)
+        tokens = tokens + location.unsqueeze(2)
+        patches = tokens.shape[2]
+        flat = tokens.permute(0, 2, 1, 3).reshape(batch * patches, channels, self.embed_dim)
+        unified, attention = self.unify(flat)
+        return FrontEndOutput(
+            tokens=unified.reshape(batch, patches, self.num_queries * self.embed_dim),
+            attention=attention.reshape(batch, patches, self.num_queries, channels),
+            location=location,
+        )

@@ -1,0 +1,87 @@
+"""Name -> encoder factory, timm-style. The harness only ever calls ``build_encoder(name)``.
+
+Model names: ``<family>`` (architecture), ``<family>-<objective>`` (pre-trained with that
+objective, e.g. ``lumamba-mixed``), ``<name>-scratch`` (random initialisation on purpose).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from torch import nn
+
+from lumamba_bench.errors import LumambaError
+
+
+@dataclass(frozen=True)
+class EncoderSpec:
+    name: str
+    factory: Callable[..., nn.Module]
+    objectives: tuple[str, ...]
+    paper: str
+
+
+_ENCODERS: dict[str, EncoderSpec] = {}
+
+
+def register_encoder(name: str, objectives: tuple[str, ...] = (), paper: str = ""):
+    def decorate(factory: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        _ENCODERS[name] = EncoderSpec(name, factory, tuple(objectives), paper)
+        return factory
+
+    return decorate
+
+
+@dataclass(frozen=True)
+class ModelName:
+    """A parsed model name: architecture, pre-training objective (or None), scratch or not."""
+
+    architecture: str
+    objective: str | None
+    scratch: bool
+
+    @property
+    def pretrained_name(self) -> str:
+        return self.architecture if self.objective is None else f"{self.architecture}-{self.objective}"
+
+
+def _load_builtin() -> None:
+    import lumamba_bench.models.lumamba  # noqa: F401 - registers itself
+
+
+def parse_model_name(name: str) -> ModelName:
+    _load_builtin()
+    base, scratch = (name[: -len("-scratch")], True) if name.endswith("-scratch") else (name, False)
+    if base in _ENCODERS:
+        return ModelName(base, None, scratch)
+    architecture, _, objective = base.rpartition("-")
+    if architecture in _ENCODERS and objective in _ENCODERS[architecture].objectives:
+        return ModelName(architecture, objective, scratch)
+    raise LumambaError(f"unknown model {name!r}; known models: {', '.join(list_model_names())}")
+
+
+def encoder_spec(architecture: str) -> EncoderSpec:
+    _load_builtin()
+    return _ENCODERS[architecture]
+
+
+def list_encoders() -> list[str]:
+    """Architecture names (``lumamba``, ``luna-base``, ...)."""
+    _load_builtin()
+    return sorted(_ENCODERS)
+
+
+def list_model_names() -> list[str]:
+    """Every name the CLI accepts: architectures with each objective, and their -scratch forms."""
+    names = []
+    for arch in list_encoders():
+        pretrained = [f"{arch}-{o}" for o in _ENCODERS[arch].objectives] or [arch]
+        names += pretrained + [f"{n}-scratch" for n in pretrained]
+    return names
+
+
+def build_encoder(name: str, **overrides) -> nn.Module:
+    """The architecture behind a model name, randomly initialised (weights are loaded elsewhere)."""
+    parsed = parse_model_name(name)
+    return _ENCODERS[parsed.architecture].factory(**overrides)
