@@ -161,6 +161,76 @@ def demo_data(
     )
 
 
+@app.command()
+def pretrain(
+    model: Annotated[str, typer.Option(help="lumamba-recon, lumamba-lejepa or lumamba-mixed.")] = "lumamba-mixed",
+    corpus: Annotated[str, typer.Option(help="A prepared recipe (the demo is prepared on first use).")] = "demo",
+    epochs: Annotated[int, typer.Option(min=1)] = 3,
+    batch_size: Annotated[int, typer.Option(min=1)] = 16,
+    lr: Annotated[float, typer.Option(help="Peak AdamW learning rate.")] = 5e-4,
+    warmup_epochs: Annotated[float, typer.Option(min=0)] = 1.0,
+    lejepa_weight: Annotated[float, typer.Option(min=0, help="Weight of LeJEPA in the mixed objective (the dial).")] = 0.05,
+    mask_ratio: Annotated[float, typer.Option(min=0.01, max=0.99, help="Fraction of masked cells.")] = 0.6,
+    sigreg_weight: Annotated[float, typer.Option(min=0, max=1, help="LeJEPA lambda.")] = 0.002,
+    num_slices: Annotated[int, typer.Option(min=1, help="SIGReg random directions per step.")] = 300,
+    seed: int = 0,
+    checkpoint_every: Annotated[int, typer.Option(min=1, help="Steps between checkpoints.")] = 50,
+    out: Annotated[Path | None, typer.Option(help="Run folder (default runs/pretrain/MODEL).")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue from the last checkpoint in --out.")] = False,
+    max_steps: Annotated[int | None, typer.Option(min=1, help="Stop after this many steps (checkpointed).")] = None,
+    data_root: DataRoot = None,
+) -> None:
+    """Pre-train an encoder; the finished encoder goes into the local model store for `run`."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from lumamba_bench.harness.pretrain import PretrainConfig, pretrain as run_pretrain
+
+    config = PretrainConfig(
+        model=model, corpus=corpus, epochs=epochs, batch_size=batch_size, lr=lr, warmup_epochs=warmup_epochs,
+        lejepa_weight=lejepa_weight, mask_ratio=mask_ratio, sigreg_weight=sigreg_weight, num_slices=num_slices,
+        seed=seed, checkpoint_every=checkpoint_every, out=out, resume=resume, max_steps=max_steps,
+        data_root=data_root,
+    )
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("{task.fields[losses]}"), TimeElapsedColumn(), console=console) as progress:
+        task = progress.add_task(f"pretrain {model}", total=None, losses="")
+
+        def on_step(record: dict, total: int) -> None:
+            shown = " ".join(f"{k}={record[k]:.4g}" for k in record
+                             if k not in ("step", "epoch", "lr", "grad_norm", "seconds"))
+            progress.update(task, total=total, completed=record["step"] + 1, losses=shown)
+
+        result = run_pretrain(config, on_step=on_step)
+    if result.history:
+        first, last = result.history[0]["loss"], result.history[-1]["loss"]
+        console.print(f"loss {first:.4f} -> {last:.4f} over steps {result.history[0]['step']}-{result.history[-1]['step']}")
+    console.print(f"checkpoints in {result.run_dir}")
+    if result.registered:
+        console.print(f"registered {model} in the model store: {result.registered}")
+
+
+@app.command()
+def models(data_root: DataRoot = None) -> None:
+    """List the registered encoders: family, parameters, objectives, stored checkpoints, paper."""
+    from lumamba_bench.harness.checkpoints import find_pretrained
+    from lumamba_bench.models import build_encoder, list_encoders
+    from lumamba_bench.models.heads import AttentionPoolingHead
+    from lumamba_bench.models.registry import encoder_spec
+
+    table = Table(title="encoders")
+    for column in ("architecture", "parameters", "with head", "pre-training objectives", "in the model store", "paper"):
+        table.add_column(column, overflow="fold")
+    for name in list_encoders():
+        spec = encoder_spec(name)
+        encoder = build_encoder(name)
+        params = sum(p.numel() for p in encoder.parameters())
+        head = sum(p.numel() for p in AttentionPoolingHead(encoder.embed_dim, 2).parameters())
+        stored = [f"{name}-{o}" for o in spec.objectives if find_pretrained(f"{name}-{o}", data_root)]
+        table.add_row(name, f"{params / 1e6:.2f}M", f"{(params + head) / 1e6:.2f}M", ", ".join(spec.objectives) or "-",
+                      ", ".join(stored) or "none", spec.paper)
+    console.print(table)
+
+
 def _print_counts(manifest: dict) -> None:
     labels = manifest["label_names"]
     table = Table(title=f"{manifest['recipe']['name']}: windows per split")

@@ -360,3 +360,20 @@ def build_manifest(
         "skipped_files": sum(f["status"] == "skipped" for f in ordered_files),
         "shards": sorted(shards, key=lambda s: s["file"]),
     }
+
+
+def ensure_prepared(recipe_name: str, root: Path | str | None = None) -> Path:
+    """The dataset folder of a prepared recipe; the demo corpus is prepared on first use,
+    any other unprepared recipe is an error naming the command that prepares it."""
+    from lumamba_bench.data.store import data_root
+    from lumamba_bench.recipes import get_recipe
+
+    recipe = get_recipe(recipe_name)
+    folder = data_root(root) / recipe.name
+    if (folder / "manifest.json").exists():
+        return folder
+    if not hasattr(recipe, "default_source"):
+        raise LumambaError(f"{recipe.name} is not prepared; run `lumamba-bench prepare {recipe.name} --source DIR`"
+                           f" (DIR holding {recipe.source_layout})")
+    prepare(recipe, recipe.default_source(data_root(root)), folder)
+    return folder

@@ -32,6 +32,7 @@ class LuMambaConfig:
     d_conv: int = 4
     expand: int = 2
     dropout: float = 0.0
+    input_scale: float = 0.01  # microvolts -> units of 100 uV, so typical EEG is O(0.1-1)
 
 
 class LuMamba(nn.Module):
@@ -43,6 +44,7 @@ class LuMamba(nn.Module):
         self.config = config or LuMambaConfig(**overrides)
         c = self.config
         self.patch_size = c.patch_size
+        self.input_scale = c.input_scale
         self.embed_dim = c.num_queries * c.embed_dim
         self.front_end = LunaFrontEnd(c.embed_dim, c.num_queries, c.patch_size, c.unify_heads, c.unify_layers,
                                       c.dropout)
@@ -57,7 +59,7 @@ class LuMamba(nn.Module):
 
     def forward_features(self, x: torch.Tensor, coords: torch.Tensor, mask: torch.Tensor | None = None):
         """Tokens plus what the objectives need (query attention, location embedding)."""
-        front = self.front_end(x, coords, mask)
+        front = self.front_end(x * self.input_scale, coords, mask)
         tokens = front.tokens
         for block in self.blocks:
             tokens = block(tokens)

@@ -149,6 +149,10 @@ class LunaFrontEnd(nn.Module):
         batch, channels, length = x.shape
         if length % self.patch_size:
             raise ValueError(f"signal length {length} is not a multiple of the patch size {self.patch_size}")
+        if mask is not None:
+            # Zero masked samples first: GroupNorm statistics span all cells, and would otherwise
+            # leak a little of the hidden signal into the visible tokens.
+            x = x.masked_fill(mask.repeat_interleave(self.patch_size, dim=-1), 0.0)
         tokens = self.patch_embed(x)  # (B, C, S, E)
         if mask is not None:
             tokens = torch.where(mask.unsqueeze(-1), self.mask_token.to(tokens.dtype), tokens)

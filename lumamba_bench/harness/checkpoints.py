@@ -1,0 +1,134 @@
+"""Checkpoints (safetensors weights + a JSON card) and the local model store.
+
+Training checkpoints hold every parameter of the objective (encoder and pre-training heads,
+shared tensors once), the optimizer state (``torch.load(weights_only=True)``-safe) and a card.
+The model store, ``<data_root>/models/<model name>/``, holds what ``run`` needs: the encoder
+weights and the card; ``run --model lumamba-mixed`` looks there.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from lumamba_bench.data.manifest import write_json_atomic
+from lumamba_bench.data.store import data_root
+from lumamba_bench.errors import LumambaError
+
+WEIGHTS, OPTIMIZER, CARD = "weights.safetensors", "optimizer.pt", "card.json"
+ENCODER_WEIGHTS = "encoder.safetensors"
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _unique_tensors(module: nn.Module) -> dict[str, torch.Tensor]:
+    """Parameters and buffers by name, each shared tensor once (safetensors refuses aliases)."""
+    tensors = dict(module.named_parameters())
+    tensors.update(dict(module.named_buffers()))
+    return {name: t.detach().contiguous().cpu() for name, t in tensors.items()}
+
+
+def save_training_checkpoint(folder: Path, module: nn.Module, optimizer: torch.optim.Optimizer, card: dict) -> None:
+    """Write a checkpoint folder atomically (built under a temporary name, then renamed)."""
+    tmp = folder.with_name(f".{folder.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    save_file(_unique_tensors(module), tmp / WEIGHTS)
+    torch.save(optimizer.state_dict(), tmp / OPTIMIZER)
+    write_json_atomic(tmp / CARD, card)
+    shutil.rmtree(folder, ignore_errors=True)
+    os.replace(tmp, folder)
+
+
+def load_training_checkpoint(folder: Path, module: nn.Module, optimizer: torch.optim.Optimizer | None) -> dict:
+    tensors = _read_safetensors(folder / WEIGHTS)
+    _assign(module, tensors, folder / WEIGHTS)
+    if optimizer is not None:
+        optimizer.load_state_dict(torch.load(folder / OPTIMIZER, weights_only=True))
+    return json.loads((folder / CARD).read_text())
+
+
+def latest_checkpoint(run_dir: Path) -> Path | None:
+    folders = sorted(p for p in Path(run_dir).glob("step-*") if (p / CARD).exists())
+    return folders[-1] if folders else None
+
+
+def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
+    if not path.exists():
+        raise LumambaError(f"checkpoint {path} not found")
+    try:
+        return load_file(path)
+    except (SafetensorError, OSError, ValueError) as error:
+        raise LumambaError(f"{path} is not a readable safetensors file ({error})") from None
+
+
+def _assign(module: nn.Module, tensors: dict[str, torch.Tensor], source: Path) -> None:
+    """Copy tensors into a module by name; refuse missing, unexpected or mis-shaped entries."""
+    own = _unique_tensors(module)
+    missing = sorted(set(own) - set(tensors))
+    unexpected = sorted(set(tensors) - set(own))
+    if missing or unexpected:
+        raise LumambaError(
+            f"{source} does not match this architecture: {len(missing)} missing keys "
+            f"({', '.join(missing[:3])}{'...' if len(missing) > 3 else ''}), {len(unexpected)} unexpected "
+            f"({', '.join(unexpected[:3])}{'...' if len(unexpected) > 3 else ''})"
+        )
+    live = dict(module.named_parameters()) | dict(module.named_buffers())
+    for name, tensor in tensors.items():
+        if live[name].shape != tensor.shape:
+            raise LumambaError(f"{source}: {name} has shape {tuple(tensor.shape)}, the model expects "
+                               f"{tuple(live[name].shape)}")
+        with torch.no_grad():
+            live[name].copy_(tensor)
+
+
+def load_encoder_weights(encoder: nn.Module, path: Path) -> str:
+    """Load encoder weights from a safetensors file (or a ``torch.save``d state dict); returns sha256."""
+    path = Path(path)
+    if not path.exists():
+        raise LumambaError(f"checkpoint {path} not found")
+    if path.suffix == ".safetensors":
+        tensors = _read_safetensors(path)
+    else:
+        try:
+            tensors = torch.load(path, weights_only=True, map_location="cpu")
+        except Exception as error:  # noqa: BLE001 - any unpickling failure is a bad file
+            raise LumambaError(f"{path} is not a readable checkpoint ({error})") from None
+        if not isinstance(tensors, dict):
+            raise LumambaError(f"{path} does not hold a state dict")
+    _assign(encoder, tensors, path)
+    return sha256_of(path)
+
+
+def model_store(root: Path | str | None = None) -> Path:
+    return data_root(root) / "models"
+
+
+def register_pretrained(name: str, encoder: nn.Module, card: dict, root: Path | str | None = None) -> Path:
+    """Put a finished encoder into the model store under its model name (e.g. ``lumamba-mixed``)."""
+    folder = model_store(root) / name
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / f".{ENCODER_WEIGHTS}.tmp"
+    save_file(_unique_tensors(encoder), tmp)
+    os.replace(tmp, folder / ENCODER_WEIGHTS)
+    write_json_atomic(folder / CARD, card | {"encoder_sha256": sha256_of(folder / ENCODER_WEIGHTS)})
+    return folder / ENCODER_WEIGHTS
+
+
+def find_pretrained(name: str, root: Path | str | None = None) -> Path | None:
+    path = model_store(root) / name / ENCODER_WEIGHTS
+    return path if path.exists() else None

@@ -1,0 +1,62 @@
+import pytest
+import torch
+
+from lumamba_bench.models.scan import selective_scan, selective_scan_chunked, selective_scan_ref
+
+
+def _inputs(length, batch=2, dim=3, state=4, seed=0, dtype=torch.float64):
+    g = torch.Generator().manual_seed(seed)
+
+    def randn(*shape, scale=1.0):
+        return (torch.randn(*shape, generator=g, dtype=dtype) * scale).requires_grad_()
+
+    return dict(
+        u=randn(batch, dim, length), delta=randn(batch, dim, length, scale=0.5),
+        A=(-torch.rand(dim, state, generator=g, dtype=dtype) * 4 - 0.1).requires_grad_(),
+        B=randn(batch, state, length), C=randn(batch, state, length), D=randn(dim),
+        z=randn(batch, dim, length), delta_bias=randn(dim, scale=0.1),
+    )
+
+
+@pytest.mark.parametrize("length", [1, 2, 3, 17, 64, 255, 256, 257, 1000, 4096])
+def test_fast_scan_matches_the_step_loop(length):
+    args = _inputs(length)
+    reference = selective_scan_ref(**args, delta_softplus=True)
+    fast = selective_scan(**args, delta_softplus=True)
+    torch.testing.assert_close(fast, reference, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("length", [1, 5, 33, 300])
+def test_gradients_match_the_step_loop(length):
+    args = _inputs(length, seed=1)
+    weights = torch.randn(2, 3, length, dtype=torch.float64)
+    def grads(scan):
+        out = (scan(**args, delta_softplus=True) * weights).sum()
+        found = torch.autograd.grad(out, list(args.values()), allow_unused=True)
+        return [torch.zeros_like(a) if g is None else g for a, g in zip(args.values(), found, strict=True)]
+
+    for name, ours, theirs in zip(args, grads(selective_scan), grads(selective_scan_ref), strict=True):
+        torch.testing.assert_close(ours, theirs, atol=1e-5, rtol=0, msg=f"gradient of {name}")
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 7, 64])
+def test_chunk_boundaries_carry_the_state(chunk):
+    args = _inputs(100, seed=2)
+    reference = selective_scan_ref(**args, delta_softplus=True)
+    fast = selective_scan_chunked(**args, delta_softplus=True, chunk_size=chunk)
+    torch.testing.assert_close(fast, reference, atol=1e-10, rtol=1e-12)
+
+
+def test_optional_arguments_and_float32():
+    args = _inputs(50, seed=3, dtype=torch.float32)
+    for drop in ({}, {"D": None}, {"z": None}, {"delta_bias": None}):
+        kwargs = args | drop
+        torch.testing.assert_close(selective_scan(**kwargs), selective_scan_ref(**kwargs), atol=1e-4, rtol=1e-4)
+
+
+def test_long_sequences_do_not_overflow_with_strong_decay():
+    args = _inputs(2048, seed=4)
+    args["delta"] = (args["delta"].detach() * 0 + 20).requires_grad_()  # exp(delta * A) ~ 0
+    out = selective_scan(**args, delta_softplus=True)
+    assert torch.isfinite(out).all()
+    torch.testing.assert_close(out, selective_scan_ref(**args, delta_softplus=True), atol=1e-8, rtol=0)

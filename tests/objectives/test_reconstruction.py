@@ -1,0 +1,44 @@
+import pytest
+import torch
+
+from lumamba_bench.models import build_encoder
+from lumamba_bench.objectives import build_objective
+from lumamba_bench.objectives.reconstruction import query_specialisation, random_cell_mask
+
+
+@pytest.mark.parametrize("ratio", [0.5, 0.6, 0.9])
+def test_mask_has_the_exact_ratio_per_sample(ratio):
+    mask = random_cell_mask(5, 22, 32, ratio, torch.Generator().manual_seed(0))
+    assert mask.shape == (5, 22, 32)
+    assert mask.flatten(1).sum(1).tolist() == [round(ratio * 22 * 32)] * 5
+    assert not torch.equal(mask[0], mask[1])
+
+
+def test_query_specialisation_by_hand():
+    one_hot = torch.eye(3, 5)[None]  # each query on its own channel: A A^T = I, no off-diagonal
+    assert query_specialisation(one_hot).item() == 0.0
+    same = torch.full((1, 3, 4), 0.25)  # every query spreads evenly: off-diagonal = 4 * 0.25^2
+    assert query_specialisation(same).item() == pytest.approx(0.25**2)
+
+
+def test_masked_cells_change_the_encoding():
+    torch.manual_seed(0)
+    encoder = build_encoder("lumamba").eval()
+    x, coords = torch.randn(1, 22, 1280) * 20, torch.rand(1, 22, 3)
+    mask = torch.zeros(1, 22, 32, dtype=torch.bool)
+    mask[0, 3, 5] = True
+    assert not torch.allclose(encoder(x, coords), encoder(x, coords, mask))
+    x_changed = x.clone()
+    x_changed[0, 3, 5 * 40:6 * 40] += 100.0  # only the masked cell: invisible to the encoder
+    torch.testing.assert_close(encoder(x, coords, mask), encoder(x_changed, coords, mask))
+
+
+@pytest.mark.parametrize("name", ["recon", "mixed"])
+def test_objective_loss_is_the_documented_sum(name):
+    torch.manual_seed(0)
+    objective = build_objective(name, build_encoder("lumamba"), num_slices=16)
+    out = objective(torch.randn(2, 22, 1280) * 20, torch.rand(2, 22, 3), torch.Generator().manual_seed(1), step=0)
+    recon = out["masked"] + 0.05 * out["visible"] + 0.8 * out["query"]
+    if name == "mixed":
+        recon = recon + 0.05 * ((1 - 0.002) * out["predictive"] + 0.002 * out["sigreg"])
+    torch.testing.assert_close(out["loss"].detach(), recon)
