@@ -6,6 +6,7 @@ Exit codes: 0 success; 1 an error (one readable line, no traceback); 2 a usage e
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -169,7 +170,9 @@ def pretrain(
     batch_size: Annotated[int, typer.Option(min=1)] = 16,
     lr: Annotated[float, typer.Option(help="Peak AdamW learning rate.")] = 5e-4,
     warmup_epochs: Annotated[float, typer.Option(min=0)] = 1.0,
-    lejepa_weight: Annotated[float, typer.Option(min=0, help="Weight of LeJEPA in the mixed objective (the dial).")] = 0.05,
+    lejepa_weight: Annotated[
+        float, typer.Option(min=0, help="Weight of LeJEPA in the mixed objective (the dial).")
+    ] = 0.05,
     mask_ratio: Annotated[float, typer.Option(min=0.01, max=0.99, help="Fraction of masked cells.")] = 0.6,
     sigreg_weight: Annotated[float, typer.Option(min=0, max=1, help="LeJEPA lambda.")] = 0.002,
     num_slices: Annotated[int, typer.Option(min=1, help="SIGReg random directions per step.")] = 300,
@@ -183,30 +186,56 @@ def pretrain(
     """Pre-train an encoder; the finished encoder goes into the local model store for `run`."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from lumamba_bench.harness.pretrain import PretrainConfig, pretrain as run_pretrain
+    from lumamba_bench.harness.pretrain import PretrainConfig
+    from lumamba_bench.harness.pretrain import pretrain as run_pretrain
+
+    is_main = os.environ.get("RANK", "0") == "0"  # under torchrun only rank 0 reports
+    out_console = console if is_main else Console(quiet=True)
 
     config = PretrainConfig(
-        model=model, corpus=corpus, epochs=epochs, batch_size=batch_size, lr=lr, warmup_epochs=warmup_epochs,
-        lejepa_weight=lejepa_weight, mask_ratio=mask_ratio, sigreg_weight=sigreg_weight, num_slices=num_slices,
-        seed=seed, checkpoint_every=checkpoint_every, out=out, resume=resume, max_steps=max_steps,
+        model=model,
+        corpus=corpus,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        warmup_epochs=warmup_epochs,
+        lejepa_weight=lejepa_weight,
+        mask_ratio=mask_ratio,
+        sigreg_weight=sigreg_weight,
+        num_slices=num_slices,
+        seed=seed,
+        checkpoint_every=checkpoint_every,
+        out=out,
+        resume=resume,
+        max_steps=max_steps,
         data_root=data_root,
     )
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TextColumn("{task.fields[losses]}"), TimeElapsedColumn(), console=console) as progress:
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[losses]}"),
+        TimeElapsedColumn(),
+        console=out_console,
+        disable=not is_main,
+    ) as progress:
         task = progress.add_task(f"pretrain {model}", total=None, losses="")
 
         def on_step(record: dict, total: int) -> None:
-            shown = " ".join(f"{k}={record[k]:.4g}" for k in record
-                             if k not in ("step", "epoch", "lr", "grad_norm", "seconds"))
+            shown = " ".join(
+                f"{k}={record[k]:.4g}" for k in record if k not in ("step", "epoch", "lr", "grad_norm", "seconds")
+            )
             progress.update(task, total=total, completed=record["step"] + 1, losses=shown)
 
         result = run_pretrain(config, on_step=on_step)
     if result.history:
         first, last = result.history[0]["loss"], result.history[-1]["loss"]
-        console.print(f"loss {first:.4f} -> {last:.4f} over steps {result.history[0]['step']}-{result.history[-1]['step']}")
-    console.print(f"checkpoints in {result.run_dir}")
+        out_console.print(
+            f"loss {first:.4f} -> {last:.4f} over steps {result.history[0]['step']}-{result.history[-1]['step']}"
+        )
+    out_console.print(f"checkpoints in {result.run_dir}")
     if result.registered:
-        console.print(f"registered {model} in the model store: {result.registered}")
+        out_console.print(f"registered {model} in the model store: {result.registered}")
 
 
 @app.command()
@@ -226,8 +255,14 @@ def models(data_root: DataRoot = None) -> None:
         params = sum(p.numel() for p in encoder.parameters())
         head = sum(p.numel() for p in AttentionPoolingHead(encoder.embed_dim, 2).parameters())
         stored = [f"{name}-{o}" for o in spec.objectives if find_pretrained(f"{name}-{o}", data_root)]
-        table.add_row(name, f"{params / 1e6:.2f}M", f"{(params + head) / 1e6:.2f}M", ", ".join(spec.objectives) or "-",
-                      ", ".join(stored) or "none", spec.paper)
+        table.add_row(
+            name,
+            f"{params / 1e6:.2f}M",
+            f"{(params + head) / 1e6:.2f}M",
+            ", ".join(spec.objectives) or "-",
+            ", ".join(stored) or "none",
+            spec.paper,
+        )
     console.print(table)
 
 

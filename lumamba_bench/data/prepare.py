@@ -373,7 +373,9 @@ def ensure_prepared(recipe_name: str, root: Path | str | None = None) -> Path:
     if (folder / "manifest.json").exists():
         return folder
     if not hasattr(recipe, "default_source"):
-        raise LumambaError(f"{recipe.name} is not prepared; run `lumamba-bench prepare {recipe.name} --source DIR`"
-                           f" (DIR holding {recipe.source_layout})")
+        raise LumambaError(
+            f"{recipe.name} is not prepared; run `lumamba-bench prepare {recipe.name} --source DIR`"
+            f" (DIR holding {recipe.source_layout})"
+        )
     prepare(recipe, recipe.default_source(data_root(root)), folder)
     return folder

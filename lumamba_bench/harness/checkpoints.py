@@ -90,8 +90,9 @@ def _assign(module: nn.Module, tensors: dict[str, torch.Tensor], source: Path) -
     live = dict(module.named_parameters()) | dict(module.named_buffers())
     for name, tensor in tensors.items():
         if live[name].shape != tensor.shape:
-            raise LumambaError(f"{source}: {name} has shape {tuple(tensor.shape)}, the model expects "
-                               f"{tuple(live[name].shape)}")
+            raise LumambaError(
+                f"{source}: {name} has shape {tuple(tensor.shape)}, the model expects {tuple(live[name].shape)}"
+            )
         with torch.no_grad():
             live[name].copy_(tensor)
 

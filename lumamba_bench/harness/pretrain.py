@@ -65,6 +65,7 @@ class PretrainResult:
     total_steps: int
     history: list[dict] = field(default_factory=list)
     registered: Path | None = None
+    objective: nn.Module | None = None  # the trained encoder + pre-training heads
 
 
 def lr_at(step: int, total: int, warmup: int, base: float) -> float:
@@ -100,15 +101,22 @@ def pretrain(config: PretrainConfig, on_step=None) -> PretrainResult:
     sampler = MontageBatchSampler(dataset, config.batch_size, shuffle=True, seed=config.seed, drop_last=True)
     per_rank = len(sampler) // ctx.world_size
     if per_rank == 0:
-        raise LumambaError(f"{config.corpus} has {len(dataset)} training windows: fewer than one batch of "
-                           f"{config.batch_size} per process; lower --batch-size")
+        raise LumambaError(
+            f"{config.corpus} has {len(dataset)} training windows: fewer than one batch of "
+            f"{config.batch_size} per process; lower --batch-size"
+        )
     total = config.epochs * per_rank
     warmup = int(round(config.warmup_epochs * per_rank))
 
     encoder = build_encoder(parsed.architecture)
-    objective = build_objective(parsed.objective, encoder, lejepa_weight=config.lejepa_weight,
-                                mask_ratio=config.mask_ratio, sigreg_weight=config.sigreg_weight,
-                                num_slices=config.num_slices).to(ctx.device)
+    objective = build_objective(
+        parsed.objective,
+        encoder,
+        lejepa_weight=config.lejepa_weight,
+        mask_ratio=config.mask_ratio,
+        sigreg_weight=config.sigreg_weight,
+        num_slices=config.num_slices,
+    ).to(ctx.device)
     model = objective
     if ctx.world_size > 1:
         model = torch.nn.parallel.DistributedDataParallel(objective, find_unused_parameters=True)
@@ -128,11 +136,19 @@ def pretrain(config: PretrainConfig, on_step=None) -> PretrainResult:
 
     def card(now_step: int) -> dict:
         return {
-            "model": config.model, "architecture": parsed.architecture, "objective": parsed.objective,
-            "encoder_config": encoder.config_dict(), "parameters": sum(p.numel() for p in encoder.parameters()),
+            "model": config.model,
+            "architecture": parsed.architecture,
+            "objective": parsed.objective,
+            "encoder_config": encoder.config_dict(),
+            "parameters": sum(p.numel() for p in encoder.parameters()),
             "hyperparameters": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(config).items()},
-            "corpus": config.corpus, "manifest_sha256": manifest_sha, "step": now_step, "total_steps": total,
-            "world_size": ctx.world_size, "history": history, "tool_version": __version__,
+            "corpus": config.corpus,
+            "manifest_sha256": manifest_sha,
+            "step": now_step,
+            "total_steps": total,
+            "world_size": ctx.world_size,
+            "history": history,
+            "tool_version": __version__,
             "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         }
 
@@ -167,8 +183,13 @@ def pretrain(config: PretrainConfig, on_step=None) -> PretrainResult:
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(objective.parameters(), config.grad_clip)
         optimizer.step()
-        record = {"step": step, "epoch": epoch, "lr": optimizer.param_groups[0]["lr"],
-                  "grad_norm": float(grad_norm), "seconds": time.perf_counter() - started}
+        record = {
+            "step": step,
+            "epoch": epoch,
+            "lr": optimizer.param_groups[0]["lr"],
+            "grad_norm": float(grad_norm),
+            "seconds": time.perf_counter() - started,
+        }
         record |= {k: float(distributed.mean_over_ranks(v.detach())) for k, v in parts.items()}
         history.append(record)
         step += 1
@@ -182,4 +203,4 @@ def pretrain(config: PretrainConfig, on_step=None) -> PretrainResult:
         registered = register_pretrained(config.model, encoder, card(step), config.data_root)
     if ctx.world_size > 1:
         torch.distributed.barrier()
-    return PretrainResult(run_dir, step, total, history, registered)
+    return PretrainResult(run_dir, step, total, history, registered, objective)

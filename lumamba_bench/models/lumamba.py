@@ -46,8 +46,9 @@ class LuMamba(nn.Module):
         self.patch_size = c.patch_size
         self.input_scale = c.input_scale
         self.embed_dim = c.num_queries * c.embed_dim
-        self.front_end = LunaFrontEnd(c.embed_dim, c.num_queries, c.patch_size, c.unify_heads, c.unify_layers,
-                                      c.dropout)
+        self.front_end = LunaFrontEnd(
+            c.embed_dim, c.num_queries, c.patch_size, c.unify_heads, c.unify_layers, c.dropout
+        )
         self.blocks = nn.ModuleList(
             PreNormBiMambaBlock(self.embed_dim, d_state=c.d_state, d_conv=c.d_conv, expand=c.expand)
             for _ in range(c.depth)

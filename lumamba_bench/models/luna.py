@@ -38,7 +38,9 @@ class PatchEmbedding(nn.Module):
             nn.Conv2d(width, width, (1, 3), padding=(0, 1)), nn.GroupNorm(4, width), nn.GELU(),
         )  # fmt: skip
         positions = (patch_size + 2 * 9 - 19) // 10 + 1
-        self.time_projection = nn.Identity() if positions * width == embed_dim else nn.Linear(positions * width, embed_dim)
+        self.time_projection = (
+            nn.Identity() if positions * width == embed_dim else nn.Linear(positions * width, embed_dim)
+        )
         n_freq = 2 * (patch_size // 2 + 1)
         self.freq_pathway = nn.Sequential(nn.Linear(n_freq, 4 * n_freq), nn.GELU(), nn.Linear(4 * n_freq, embed_dim))
 
@@ -103,12 +105,17 @@ class QueryTransformerLayer(nn.Module):
 class ChannelUnification(nn.Module):
     """Q learned queries cross-attend over a patch's channels: C channels in, Q tokens out."""
 
-    def __init__(self, embed_dim: int = 64, num_queries: int = 6, heads: int = 2, layers: int = 3,
-                 dropout: float = 0.0):
+    def __init__(
+        self, embed_dim: int = 64, num_queries: int = 6, heads: int = 2, layers: int = 3, dropout: float = 0.0
+    ):
         super().__init__()
         self.queries = nn.Parameter(torch.empty(num_queries, embed_dim))
         nn.init.orthogonal_(self.queries)
-        self.norm_q, self.norm_k, self.norm_v = nn.LayerNorm(embed_dim), nn.LayerNorm(embed_dim), nn.LayerNorm(embed_dim)
+        self.norm_q, self.norm_k, self.norm_v = (
+            nn.LayerNorm(embed_dim),
+            nn.LayerNorm(embed_dim),
+            nn.LayerNorm(embed_dim),
+        )
         self.cross_attn = nn.MultiheadAttention(embed_dim, heads, dropout=dropout, batch_first=True)
         self.norm_ffn = nn.LayerNorm(embed_dim)
         self.ffn = FeedForward(embed_dim, 4, dropout)
@@ -117,8 +124,9 @@ class ChannelUnification(nn.Module):
     def forward(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """tokens: (N, C, E) -> queries (N, Q, E), head-averaged attention (N, Q, C)."""
         queries = self.queries.unsqueeze(0).expand(tokens.shape[0], -1, -1)
-        x, attention = self.cross_attn(self.norm_q(queries), self.norm_k(tokens), self.norm_v(tokens),
-                                       need_weights=True, average_attn_weights=True)
+        x, attention = self.cross_attn(
+            self.norm_q(queries), self.norm_k(tokens), self.norm_v(tokens), need_weights=True, average_attn_weights=True
+        )
         x = x + self.ffn(self.norm_ffn(x))
         for layer in self.layers:
             x = layer(x)
@@ -135,8 +143,15 @@ class FrontEndOutput:
 class LunaFrontEnd(nn.Module):
     """Patch embedding + location encoding + channel unification."""
 
-    def __init__(self, embed_dim: int = 64, num_queries: int = 6, patch_size: int = 40, heads: int = 2,
-                 layers: int = 3, dropout: float = 0.0):
+    def __init__(
+        self,
+        embed_dim: int = 64,
+        num_queries: int = 6,
+        patch_size: int = 40,
+        heads: int = 2,
+        layers: int = 3,
+        dropout: float = 0.0,
+    ):
         super().__init__()
         self.embed_dim, self.num_queries, self.patch_size = embed_dim, num_queries, patch_size
         self.patch_embed = PatchEmbedding(embed_dim, patch_size)

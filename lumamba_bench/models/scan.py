@@ -74,8 +74,9 @@ def _doubling_scan(decay: torch.Tensor, drive: torch.Tensor) -> tuple[torch.Tens
     return drive, decay
 
 
-def selective_scan_chunked(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False,
-                           chunk_size: int = DEFAULT_CHUNK):
+def selective_scan_chunked(
+    u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False, chunk_size: int = DEFAULT_CHUNK
+):
     """Pure-PyTorch parallel scan: doubling inside chunks, a carried state across them."""
     log_decay, drive = _prepare(u, delta, A, B, C, delta_bias, delta_softplus)
     decay = torch.exp(log_decay)

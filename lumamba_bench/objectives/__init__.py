@@ -9,8 +9,14 @@ from lumamba_bench.errors import LumambaError
 OBJECTIVES = ("recon", "lejepa", "mixed")
 
 
-def build_objective(name: str, encoder: nn.Module, lejepa_weight: float = 0.05, mask_ratio: float = 0.6,
-                    sigreg_weight: float = 0.002, num_slices: int = 300) -> nn.Module:
+def build_objective(
+    name: str,
+    encoder: nn.Module,
+    lejepa_weight: float = 0.05,
+    mask_ratio: float = 0.6,
+    sigreg_weight: float = 0.002,
+    num_slices: int = 300,
+) -> nn.Module:
     from lumamba_bench.objectives.lejepa import LeJEPAObjective
     from lumamba_bench.objectives.mixed import MixedObjective
     from lumamba_bench.objectives.reconstruction import ReconstructionObjective

@@ -66,8 +66,9 @@ def sigreg(z: torch.Tensor, num_slices: int = 300, step: int = 0) -> torch.Tenso
     return epps_pulley(z @ directions).mean()
 
 
-def random_views(x: torch.Tensor, count: int, patches: int, patch_size: int,
-                 generator: torch.Generator) -> list[torch.Tensor]:
+def random_views(
+    x: torch.Tensor, count: int, patches: int, patch_size: int, generator: torch.Generator
+) -> list[torch.Tensor]:
     """``count`` crops of ``patches * patch_size`` samples at independent offsets per window."""
     batch, _, length = x.shape
     size = patches * patch_size
@@ -82,9 +83,17 @@ def random_views(x: torch.Tensor, count: int, patches: int, patch_size: int,
 
 
 class LeJEPAObjective(nn.Module):
-    def __init__(self, encoder: nn.Module, global_views: int = 2, local_views: int = 4, global_patches: int = 16,
-                 local_patches: int = 4, sigreg_weight: float = 0.002, num_slices: int = 300,
-                 coord_noise: float = 0.02):
+    def __init__(
+        self,
+        encoder: nn.Module,
+        global_views: int = 2,
+        local_views: int = 4,
+        global_patches: int = 16,
+        local_patches: int = 4,
+        sigreg_weight: float = 0.002,
+        num_slices: int = 300,
+        coord_noise: float = 0.02,
+    ):
         super().__init__()
         self.encoder = encoder
         self.global_views, self.local_views = global_views, local_views
@@ -94,12 +103,17 @@ class LeJEPAObjective(nn.Module):
     def embed(self, view: torch.Tensor, coords: torch.Tensor) -> torch.Tensor:
         return self.encoder(view, coords).mean(dim=1)
 
-    def forward(self, x: torch.Tensor, coords: torch.Tensor, generator: torch.Generator,
-                step: int = 0) -> dict[str, torch.Tensor]:
+    def forward(
+        self, x: torch.Tensor, coords: torch.Tensor, generator: torch.Generator, step: int = 0
+    ) -> dict[str, torch.Tensor]:
         patch = self.encoder.patch_size
         coords = jitter_coords(coords, self.coord_noise, generator)
-        globals_ = [self.embed(v, coords) for v in random_views(x, self.global_views, self.global_patches, patch, generator)]
-        locals_ = [self.embed(v, coords) for v in random_views(x, self.local_views, self.local_patches, patch, generator)]
+        globals_ = [
+            self.embed(v, coords) for v in random_views(x, self.global_views, self.global_patches, patch, generator)
+        ]
+        locals_ = [
+            self.embed(v, coords) for v in random_views(x, self.local_views, self.local_patches, patch, generator)
+        ]
         target = torch.stack(globals_).mean(0)
         predictive = torch.stack([(local - target).pow(2).mean() for local in locals_]).mean()
         regulariser = torch.stack([sigreg(local, self.num_slices, step) for local in locals_]).mean()

@@ -13,16 +13,23 @@ from lumamba_bench.objectives.reconstruction import ReconstructionObjective
 
 
 class MixedObjective(nn.Module):
-    def __init__(self, encoder: nn.Module, lejepa_weight: float = 0.05, mask_ratio: float = 0.6,
-                 sigreg_weight: float = 0.002, num_slices: int = 300):
+    def __init__(
+        self,
+        encoder: nn.Module,
+        lejepa_weight: float = 0.05,
+        mask_ratio: float = 0.6,
+        sigreg_weight: float = 0.002,
+        num_slices: int = 300,
+    ):
         super().__init__()
         self.encoder = encoder
         self.reconstruction = ReconstructionObjective(encoder, mask_ratio=mask_ratio)
         self.lejepa = LeJEPAObjective(encoder, sigreg_weight=sigreg_weight, num_slices=num_slices)
         self.lejepa_weight = lejepa_weight
 
-    def forward(self, x: torch.Tensor, coords: torch.Tensor, generator: torch.Generator,
-                step: int = 0) -> dict[str, torch.Tensor]:
+    def forward(
+        self, x: torch.Tensor, coords: torch.Tensor, generator: torch.Generator, step: int = 0
+    ) -> dict[str, torch.Tensor]:
         recon = self.reconstruction(x, coords, generator)
         if self.lejepa_weight == 0:
             return recon

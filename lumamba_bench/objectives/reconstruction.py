@@ -19,8 +19,14 @@ from torch import nn
 from lumamba_bench.models.luna import FeedForward
 
 
-def random_cell_mask(batch: int, channels: int, patches: int, ratio: float, generator: torch.Generator,
-                     device: torch.device | str = "cpu") -> torch.Tensor:
+def random_cell_mask(
+    batch: int,
+    channels: int,
+    patches: int,
+    ratio: float,
+    generator: torch.Generator,
+    device: torch.device | str = "cpu",
+) -> torch.Tensor:
     """(B, C, S) bool with exactly round(ratio * C * S) True cells per sample, uniformly placed."""
     cells = channels * patches
     count = int(round(ratio * cells))
@@ -48,7 +54,9 @@ class ReconstructionDecoder(nn.Module):
         self.norm_ffn = nn.LayerNorm(embed_dim)
         self.ffn = FeedForward(embed_dim, 4)
         self.norm_out = nn.LayerNorm(embed_dim)
-        self.to_samples = nn.Sequential(nn.Linear(embed_dim, 4 * embed_dim), nn.GELU(), nn.Linear(4 * embed_dim, patch_size))
+        self.to_samples = nn.Sequential(
+            nn.Linear(embed_dim, 4 * embed_dim), nn.GELU(), nn.Linear(4 * embed_dim, patch_size)
+        )
 
     def forward(self, tokens: torch.Tensor, location: torch.Tensor) -> torch.Tensor:
         """tokens (B, S, Q*E), location (B, C, E) -> reconstruction (B, C, S, P)."""
@@ -56,8 +64,10 @@ class ReconstructionDecoder(nn.Module):
         channels = location.shape[1]
         latents = tokens.reshape(batch * patches, self.num_queries, self.embed_dim)
         queries = location.unsqueeze(1).expand(-1, patches, -1, -1).reshape(batch * patches, channels, -1)
-        x = queries + self.cross_attn(self.norm_q(queries), self.norm_kv(latents), self.norm_kv(latents),
-                                      need_weights=False)[0]
+        x = (
+            queries
+            + self.cross_attn(self.norm_q(queries), self.norm_kv(latents), self.norm_kv(latents), need_weights=False)[0]
+        )
         x = x + self.ffn(self.norm_ffn(x))
         out = self.to_samples(self.norm_out(x))  # (B*S, C, P)
         return out.reshape(batch, patches, channels, -1).transpose(1, 2)
@@ -66,8 +76,14 @@ class ReconstructionDecoder(nn.Module):
 class ReconstructionObjective(nn.Module):
     """Encoder + decoder; ``forward(x, coords, generator)`` returns the loss and its parts."""
 
-    def __init__(self, encoder: nn.Module, mask_ratio: float = 0.6, visible_weight: float = 0.05,
-                 query_weight: float = 0.8, coord_noise: float = 0.02):
+    def __init__(
+        self,
+        encoder: nn.Module,
+        mask_ratio: float = 0.6,
+        visible_weight: float = 0.05,
+        query_weight: float = 0.8,
+        coord_noise: float = 0.02,
+    ):
         super().__init__()
         if not 0.0 < mask_ratio < 1.0:
             raise ValueError(f"mask ratio must be in (0, 1), got {mask_ratio}")
@@ -77,8 +93,9 @@ class ReconstructionObjective(nn.Module):
         self.mask_ratio, self.visible_weight = mask_ratio, visible_weight
         self.query_weight, self.coord_noise = query_weight, coord_noise
 
-    def forward(self, x: torch.Tensor, coords: torch.Tensor, generator: torch.Generator,
-                step: int = 0) -> dict[str, torch.Tensor]:
+    def forward(
+        self, x: torch.Tensor, coords: torch.Tensor, generator: torch.Generator, step: int = 0
+    ) -> dict[str, torch.Tensor]:
         batch, channels, length = x.shape
         patch = self.encoder.patch_size
         mask = random_cell_mask(batch, channels, length // patch, self.mask_ratio, generator, x.device)
@@ -91,8 +108,7 @@ class ReconstructionObjective(nn.Module):
         visible = error[~mask].mean()
         specialisation = query_specialisation(features.attention)
         loss = masked + self.visible_weight * visible + self.query_weight * specialisation
-        return {"loss": loss, "masked": masked.detach(), "visible": visible.detach(),
-                "query": specialisation.detach()}
+        return {"loss": loss, "masked": masked.detach(), "visible": visible.detach(), "query": specialisation.detach()}
 
 
 def jitter_coords(coords: torch.Tensor, std: float, generator: torch.Generator) -> torch.Tensor:

@@ -48,8 +48,9 @@ def test_channel_order_does_not_matter():
     encoder = build_encoder("lumamba").double().eval()
     x, coords = _batch(22)
     perm = torch.randperm(22)
-    torch.testing.assert_close(encoder(x.double(), coords.double()),
-                               encoder(x[:, perm].double(), coords[:, perm].double()), atol=1e-9, rtol=0)
+    torch.testing.assert_close(
+        encoder(x.double(), coords.double()), encoder(x[:, perm].double(), coords[:, perm].double()), atol=1e-9, rtol=0
+    )
 
 
 def test_deterministic_and_every_parameter_gets_a_gradient():

@@ -11,10 +11,14 @@ def _inputs(length, batch=2, dim=3, state=4, seed=0, dtype=torch.float64):
         return (torch.randn(*shape, generator=g, dtype=dtype) * scale).requires_grad_()
 
     return dict(
-        u=randn(batch, dim, length), delta=randn(batch, dim, length, scale=0.5),
+        u=randn(batch, dim, length),
+        delta=randn(batch, dim, length, scale=0.5),
         A=(-torch.rand(dim, state, generator=g, dtype=dtype) * 4 - 0.1).requires_grad_(),
-        B=randn(batch, state, length), C=randn(batch, state, length), D=randn(dim),
-        z=randn(batch, dim, length), delta_bias=randn(dim, scale=0.1),
+        B=randn(batch, state, length),
+        C=randn(batch, state, length),
+        D=randn(dim),
+        z=randn(batch, dim, length),
+        delta_bias=randn(dim, scale=0.1),
     )
 
 
@@ -30,6 +34,7 @@ def test_fast_scan_matches_the_step_loop(length):
 def test_gradients_match_the_step_loop(length):
     args = _inputs(length, seed=1)
     weights = torch.randn(2, 3, length, dtype=torch.float64)
+
     def grads(scan):
         out = (scan(**args, delta_softplus=True) * weights).sum()
         found = torch.autograd.grad(out, list(args.values()), allow_unused=True)

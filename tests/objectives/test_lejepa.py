@@ -22,8 +22,12 @@ def _direct_integral(samples: np.ndarray, t_max: float = 5.0) -> float:
 @pytest.mark.parametrize("kind", ["gaussian", "shifted", "wide", "bimodal"])
 def test_epps_pulley_matches_direct_integration(kind):
     rng = np.random.default_rng(0)
-    samples = {"gaussian": rng.standard_normal(200), "shifted": rng.standard_normal(200) + 0.7,
-               "wide": 2.5 * rng.standard_normal(200), "bimodal": np.sign(rng.standard_normal(200)) * 1.5}[kind]
+    samples = {
+        "gaussian": rng.standard_normal(200),
+        "shifted": rng.standard_normal(200) + 0.7,
+        "wide": 2.5 * rng.standard_normal(200),
+        "bimodal": np.sign(rng.standard_normal(200)) * 1.5,
+    }[kind]
     ours = epps_pulley(torch.from_numpy(samples)[:, None], n_points=2001)[0].item()
     assert ours == pytest.approx(_direct_integral(samples), abs=1e-4)
 
@@ -34,9 +38,9 @@ def test_default_grid_is_the_17_point_trapezoid():
     t = np.linspace(-5, 5, 17)
     expected = []
     for column in samples.T:
-        real = np.cos(np.outer(column, t)).mean(0) - np.exp(-t**2 / 2)
+        real = np.cos(np.outer(column, t)).mean(0) - np.exp(-(t**2) / 2)
         imag = np.sin(np.outer(column, t)).mean(0)
-        expected.append(64 * integrate.trapezoid((real**2 + imag**2) * np.exp(-t**2 / 2), t))
+        expected.append(64 * integrate.trapezoid((real**2 + imag**2) * np.exp(-(t**2) / 2), t))
     torch.testing.assert_close(epps_pulley(torch.from_numpy(samples)), torch.tensor(expected, dtype=torch.float64))
 
 

@@ -29,7 +29,7 @@ def test_masked_cells_change_the_encoding():
     mask[0, 3, 5] = True
     assert not torch.allclose(encoder(x, coords), encoder(x, coords, mask))
     x_changed = x.clone()
-    x_changed[0, 3, 5 * 40:6 * 40] += 100.0  # only the masked cell: invisible to the encoder
+    x_changed[0, 3, 5 * 40 : 6 * 40] += 100.0  # only the masked cell: invisible to the encoder
     torch.testing.assert_close(encoder(x, coords, mask), encoder(x_changed, coords, mask))
 
 

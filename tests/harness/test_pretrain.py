@@ -1,0 +1,185 @@
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+from lumamba_bench.recipes import get_recipe
+
+from lumamba_bench.data.prepare import prepare
+from lumamba_bench.data.store import data_root
+from lumamba_bench.errors import LumambaError
+from lumamba_bench.harness.checkpoints import find_pretrained, load_encoder_weights
+from lumamba_bench.harness.pretrain import PretrainConfig, lr_at, pretrain
+from lumamba_bench.models import build_encoder
+
+
+@pytest.fixture
+def small_demo(demo_source):
+    """The small demo corpus prepared into this test's data root as `demo`."""
+    prepare(get_recipe("demo"), demo_source, data_root() / "demo")
+    return data_root() / "demo"
+
+
+def _config(tmp_path, **overrides):
+    base = dict(model="lumamba-recon", epochs=1, batch_size=4, num_slices=16, out=tmp_path / "run", checkpoint_every=2)
+    return PretrainConfig(**(base | overrides))
+
+
+def test_schedule_warms_up_then_decays():
+    lrs = [lr_at(s, 100, 10, 1.0) for s in range(100)]
+    assert lrs[0] == pytest.approx(0.1) and lrs[9] == pytest.approx(1.0)
+    assert all(a >= b for a, b in zip(lrs[10:], lrs[11:], strict=False)) and lrs[-1] < 0.01
+
+
+@pytest.mark.parametrize("model", ["lumamba-recon", "lumamba-lejepa", "lumamba-mixed"])
+def test_pretrain_writes_checkpoints_and_registers_a_loadable_encoder(small_demo, tmp_path, model):
+    result = pretrain(_config(tmp_path, model=model, epochs=1, batch_size=8))
+    assert result.step == result.total_steps > 0
+    assert all(torch.isfinite(torch.tensor(r["loss"])) for r in result.history)
+    card = json.loads((result.registered.parent / "card.json").read_text())
+    assert card["model"] == model and card["step"] == result.total_steps
+    assert card["manifest_sha256"] and len(card["encoder_sha256"]) == 64
+    assert find_pretrained(model) == result.registered
+    encoder = build_encoder(model)
+    sha = load_encoder_weights(encoder, result.registered)
+    assert sha == card["encoder_sha256"]
+
+
+def test_loss_falls_on_the_demo(small_demo, tmp_path):
+    result = pretrain(_config(tmp_path, model="lumamba-recon", epochs=3, batch_size=4, lr=1e-3))
+    losses = [r["loss"] for r in result.history]
+    assert sum(losses[-4:]) / 4 < 0.8 * sum(losses[:4]) / 4
+
+
+def test_resume_continues_bit_for_bit(small_demo, tmp_path):
+    whole = pretrain(_config(tmp_path / "a", model="lumamba-mixed", epochs=2, checkpoint_every=3))
+    first = pretrain(_config(tmp_path / "b", model="lumamba-mixed", epochs=2, checkpoint_every=3, max_steps=5))
+    assert first.step == 5 and first.registered is None
+    resumed = pretrain(_config(tmp_path / "b", model="lumamba-mixed", epochs=2, checkpoint_every=3, resume=True))
+    assert [r["loss"] for r in resumed.history] == [r["loss"] for r in whole.history]
+    assert resumed.step == whole.step
+
+
+def test_resume_without_checkpoint_and_bad_names_are_clear_errors(small_demo, tmp_path):
+    with pytest.raises(LumambaError, match="no checkpoint"):
+        pretrain(_config(tmp_path, resume=True))
+    with pytest.raises(LumambaError, match="with an objective"):
+        pretrain(_config(tmp_path, model="lumamba-mixed-scratch"))
+
+
+def test_corrupt_or_mismatched_checkpoints_are_refused(tmp_path):
+    encoder = build_encoder("lumamba")
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(LumambaError, match="not a readable safetensors"):
+        load_encoder_weights(encoder, bad)
+    other = tmp_path / "other.pt"
+    torch.save({"weight": torch.zeros(3)}, other)
+    with pytest.raises(LumambaError, match="does not match this architecture"):
+        load_encoder_weights(encoder, other)
+    small = build_encoder("lumamba", embed_dim=32)
+    torch.save(small.state_dict(), tmp_path / "small.pt")
+    with pytest.raises(LumambaError, match="shape"):
+        load_encoder_weights(encoder, tmp_path / "small.pt")
+
+
+def _ddp_worker(rank, world, port, root, out, results):
+    os.environ.update(
+        RANK=str(rank),
+        WORLD_SIZE=str(world),
+        MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=str(port),
+        LUMAMBA_BENCH_DATA=str(root),
+    )
+    import lumamba_bench.harness.pretrain as module
+    import lumamba_bench.objectives.lejepa as lejepa
+
+    writes, directions = [], []
+    real_save, real_dirs = module.save_training_checkpoint, lejepa.slice_directions
+    module.save_training_checkpoint = lambda *a, **k: (writes.append(rank), real_save(*a, **k))
+    lejepa.slice_directions = lambda *a, **k: directions.append(real_dirs(*a, **k)) or directions[-1]
+    result = pretrain(
+        PretrainConfig(
+            model="lumamba-mixed",
+            epochs=1,
+            batch_size=4,
+            num_slices=16,
+            out=out,
+            checkpoint_every=2,
+            max_steps=2,
+            register=False,
+        )
+    )
+    checksum = sum(p.detach().double().square().sum().item() for p in result.objective.parameters())
+    results.put(
+        {
+            "rank": rank,
+            "writes": writes,
+            "directions": [d.sum().item() for d in directions],
+            "losses": [r["loss"] for r in result.history],
+            "checksum": checksum,
+        }
+    )
+    from lumamba_bench.harness import distributed
+
+    distributed.teardown()
+
+
+def test_ddp_two_processes_share_directions_average_gradients_and_only_rank0_writes(small_demo, tmp_path):
+    import socket
+
+    import torch.multiprocessing as mp
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    context = mp.get_context("spawn")
+    results = context.Queue()
+    processes = [
+        context.Process(target=_ddp_worker, args=(r, 2, port, data_root(), tmp_path / "run", results)) for r in range(2)
+    ]
+    for p in processes:
+        p.start()
+    outcome = {}
+    for _ in processes:
+        item = results.get(timeout=300)
+        outcome[item["rank"]] = item
+    for p in processes:
+        p.join(timeout=60)
+    assert outcome[0]["directions"] == outcome[1]["directions"] != []
+    assert outcome[0]["writes"] and not outcome[1]["writes"]
+    assert outcome[0]["losses"] == outcome[1]["losses"]  # logged losses are averaged over ranks
+    assert outcome[0]["checksum"] == outcome[1]["checksum"]  # same update on both: gradients averaged
+    card = json.loads((tmp_path / "run" / "step-0000002" / "card.json").read_text())
+    assert card["world_size"] == 2
+
+
+def test_torchrun_runs_the_same_command(small_demo, tmp_path):
+    env = dict(os.environ, LUMAMBA_BENCH_DATA=str(data_root()))
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc-per-node",
+        "2",
+        "-m",
+        "lumamba_bench",
+        "pretrain",
+        "--model",
+        "lumamba-recon",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "4",
+        "--max-steps",
+        "2",
+        "--out",
+        str(tmp_path / "run"),
+    ]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    card = json.loads((tmp_path / "run" / "step-0000002" / "card.json").read_text())
+    assert card["world_size"] == 2 and card["step"] == 2
