@@ -43,8 +43,13 @@ def measure(objective: str, batch_size: int, steps: int, num_slices: int) -> dic
         times.append(time.perf_counter() - start)
     seconds = sorted(times[1:])[len(times[1:]) // 2]  # median, first step is warm-up
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return {"objective": objective, "windows_per_s": batch_size / seconds, "step_s": seconds,
-            "peak_rss_mib": peak / 1024, "step_rss_mib": (peak - baseline_rss) / 1024}
+    return {
+        "objective": objective,
+        "windows_per_s": batch_size / seconds,
+        "step_s": seconds,
+        "peak_rss_mib": peak / 1024,
+        "step_rss_mib": (peak - baseline_rss) / 1024,
+    }
 
 
 def main() -> None:
@@ -59,16 +64,34 @@ def main() -> None:
         return
     rows = []
     for objective in ("encoder", "recon", "lejepa", "mixed"):
-        out = subprocess.run([sys.executable, __file__, "--one", objective, "--batch-size", str(args.batch_size),
-                              "--steps", str(args.steps), "--num-slices", str(args.num_slices)],
-                             capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--one",
+                objective,
+                "--batch-size",
+                str(args.batch_size),
+                "--steps",
+                str(args.steps),
+                "--num-slices",
+                str(args.num_slices),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
     base = rows[0]
     print(f"pre-training step on CPU, batch {args.batch_size} x 22 x 1280, median of {args.steps} steps")
-    print(f"{'objective':10s} {'windows/s':>10s} {'step time':>10s} {'peak RSS MiB':>13s} {'memory':>10s}  (ratios vs encoder)")
+    print(
+        f"{'objective':10s} {'windows/s':>10s} {'step time':>10s} {'peak RSS MiB':>13s} {'memory':>10s}  (ratios vs encoder)"
+    )
     for row in rows:
-        print(f"{row['objective']:10s} {row['windows_per_s']:10.2f} {base['windows_per_s'] / row['windows_per_s']:9.2f}x "
-              f"{row['peak_rss_mib']:13.0f} {row['peak_rss_mib'] / base['peak_rss_mib']:9.2f}x")
+        print(
+            f"{row['objective']:10s} {row['windows_per_s']:10.2f} {base['windows_per_s'] / row['windows_per_s']:9.2f}x "
+            f"{row['peak_rss_mib']:13.0f} {row['peak_rss_mib'] / base['peak_rss_mib']:9.2f}x"
+        )
 
 
 if __name__ == "__main__":

@@ -23,9 +23,17 @@ def inputs(length: int, batch: int, dim: int, state: int, device: str):
         return (torch.randn(*shape, generator=g) * scale).to(device).requires_grad_()
 
     A = (-torch.rand(dim, state, generator=g) * 4 - 0.1).to(device).requires_grad_()
-    return dict(u=randn(batch, dim, length), delta=randn(batch, dim, length, scale=0.5), A=A,
-                B=randn(batch, state, length), C=randn(batch, state, length), D=randn(dim),
-                z=randn(batch, dim, length), delta_bias=randn(dim, scale=0.1), delta_softplus=True)
+    return dict(
+        u=randn(batch, dim, length),
+        delta=randn(batch, dim, length, scale=0.5),
+        A=A,
+        B=randn(batch, state, length),
+        C=randn(batch, state, length),
+        D=randn(dim),
+        z=randn(batch, dim, length),
+        delta_bias=randn(dim, scale=0.1),
+        delta_softplus=True,
+    )
 
 
 def timed(fn, args, repeats: int, device: str) -> float:
@@ -51,8 +59,10 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
     backend = "mamba-ssm kernel" if mamba_ssm_available() and args.device == "cuda" else "chunked PyTorch"
-    print(f"selective scan forward+backward, batch {args.batch}, d_inner {args.dim}, d_state {args.state}, "
-          f"{args.device} ({backend} vs step loop), {torch.get_num_threads()} threads")
+    print(
+        f"selective scan forward+backward, batch {args.batch}, d_inner {args.dim}, d_state {args.state}, "
+        f"{args.device} ({backend} vs step loop), {torch.get_num_threads()} threads"
+    )
     print(f"{'L':>6s} {'step loop ms':>13s} {'fast ms':>9s} {'speed-up':>9s}")
     for length in (int(v) for v in args.lengths.split(",")):
         data = inputs(length, args.batch, args.dim, args.state, args.device)

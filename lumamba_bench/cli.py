@@ -239,6 +239,82 @@ def pretrain(
 
 
 @app.command()
+def run(
+    model: Annotated[str, typer.Option(help="A model name, e.g. lumamba-mixed or lumamba-mixed-scratch.")],
+    task: Annotated[str, typer.Option(help="A prepared recipe (the demo is prepared on first use).")] = "demo",
+    checkpoint: Annotated[Path | None, typer.Option(help="Encoder weights (.safetensors or .pt).")] = None,
+    protocol: Annotated[str, typer.Option(help="full (fine-tune everything) or linear (frozen encoder).")] = "full",
+    seeds: Annotated[int, typer.Option(min=1, help="Seeds 0..N-1; metrics are mean +- std over them.")] = 3,
+    epochs: Annotated[int | None, typer.Option(min=1, help="Default: the task's.")] = None,
+    batch_size: Annotated[int | None, typer.Option(min=1)] = None,
+    lr: Annotated[float | None, typer.Option(help="Peak learning rate of the head (default 5e-4).")] = None,
+    patience: Annotated[int | None, typer.Option(min=1, help="Early-stopping patience in epochs.")] = None,
+    out: Annotated[Path, typer.Option(help="Results folder.")] = Path("results"),
+    save_predictions: Annotated[
+        bool, typer.Option("--save-predictions", help="Also write per-window test predictions.")
+    ] = False,
+    data_root: DataRoot = None,
+) -> None:
+    """Fine-tune an encoder on a task with several seeds and write a results file."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from lumamba_bench.harness.run import RunConfig, resolve_model, run_benchmark
+    from lumamba_bench.recipes import get_recipe
+
+    config = RunConfig(
+        model=model,
+        task=task,
+        checkpoint=checkpoint,
+        protocol=protocol,
+        seeds=seeds,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        patience=patience,
+        out=out,
+        save_predictions=save_predictions,
+        data_root=data_root,
+    )
+    resolve_model(model, checkpoint, data_root)  # fail before any work when the weights are missing
+    get_recipe(task)
+    is_main = os.environ.get("RANK", "0") == "0"
+    out_console = console if is_main else Console(quiet=True)
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[status]}"),
+        TimeElapsedColumn(),
+        console=out_console,
+        disable=not is_main,
+    ) as progress:
+        bar = progress.add_task(f"{model} on {task}", total=None, status="preparing")
+
+        def on_epoch(seed: int, record: dict) -> None:
+            auroc = record["val_auroc"]
+            progress.update(
+                bar,
+                description=f"{model} on {task}, seed {seed}",
+                completed=record["epoch"] + 1,
+                status=f"train loss {record['train_loss']:.4f}  val loss {record['val_loss']:.4f}  "
+                f"val AUROC {'n/a' if auroc is None else f'{auroc:.3f}'}",
+            )
+
+        results, path = run_benchmark(config, on_epoch=on_epoch)
+    table = Table(title=f"{model} on {task} ({results['protocol']['name']}, {len(results['seeds'])} seeds, test split)")
+    table.add_column("metric")
+    table.add_column("mean +- std", justify="right")
+    for name, stats in results["summary"].items():
+        value = "undefined" if stats["mean"] is None else f"{stats['mean']:.4f} +- {stats['std']:.4f}"
+        table.add_row(name, value)
+    out_console.print(table)
+    reasons = {r for s in results["seeds"] for r in s["undefined"].values()}
+    for reason in sorted(reasons):
+        out_console.print(f"[yellow]undefined:[/] {reason}")
+    out_console.print(f"results: {path}")
+
+
+@app.command()
 def models(data_root: DataRoot = None) -> None:
     """List the registered encoders: family, parameters, objectives, stored checkpoints, paper."""
     from lumamba_bench.harness.checkpoints import find_pretrained

@@ -49,6 +49,8 @@ class Recipe:
     n_classes_multilabel: int | None = None  # set for multi-hot labels
     preprocessing: Preprocessing = Preprocessing()
     montage_names: dict[tuple[str, ...], str] = {TCP_NAMES: "tcp22"}
+    file_level_labels: bool = True  # every window carries its recording's label (recording-level metrics apply)
+    finetune_defaults: dict = {}  # FinetuneSettings overrides for this task (e.g. fewer epochs for the demo)
 
     def discover(self, source: Path) -> Discovery:  # pragma: no cover - every recipe overrides
         raise NotImplementedError

@@ -15,9 +15,10 @@ from lumamba_bench.recipes.tuab import TUAB
 class Demo(TUAB):
     name = "demo"
     version = "1"
-    summary = "synthetic TUAB-layout EEG (34 subjects, 2 min each): 22 TCP bipolar, 5 s, normal/abnormal"
+    summary = "synthetic TUAB-layout EEG (34 subjects, 1 min each): 22 TCP bipolar, 5 s, normal/abnormal"
     source_layout = "written by `lumamba-bench demo-data DIR` (TUAB layout); default: generated"
     split_salt = "lumamba-bench/demo/v1"
+    finetune_defaults = {"epochs": 4, "patience": 4}  # a few CPU minutes for the whole quick start
 
     @staticmethod
     def default_source(data_root: Path) -> Path:

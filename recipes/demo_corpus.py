@@ -126,7 +126,7 @@ def subjects(n_train_per_class: int = 12, n_eval_per_class: int = 5):
 def write_demo_corpus(
     root: Path,
     seed: int = 0,
-    duration_s: float = 120.0,
+    duration_s: float = 60.0,
     n_train_per_class: int = 12,
     n_eval_per_class: int = 5,
 ) -> list[Path]:

@@ -130,6 +130,15 @@ def register_pretrained(name: str, encoder: nn.Module, card: dict, root: Path | 
     return folder / ENCODER_WEIGHTS
 
 
+def read_card(weights: Path) -> dict | None:
+    """The JSON card stored beside a weights file, when there is one."""
+    card = Path(weights).parent / CARD
+    try:
+        return json.loads(card.read_text()) if card.exists() else None
+    except json.JSONDecodeError:
+        return None
+
+
 def find_pretrained(name: str, root: Path | str | None = None) -> Path | None:
     path = model_store(root) / name / ENCODER_WEIGHTS
     return path if path.exists() else None

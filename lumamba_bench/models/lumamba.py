@@ -55,6 +55,14 @@ class LuMamba(nn.Module):
         )
         self.norm = nn.LayerNorm(self.embed_dim)
 
+    def layer_groups(self) -> list[list[nn.Parameter]]:
+        """Parameters from the input upwards, for layer-wise learning-rate decay."""
+        return (
+            [list(self.front_end.parameters())]
+            + [list(b.parameters()) for b in self.blocks]
+            + [list(self.norm.parameters())]
+        )
+
     def config_dict(self) -> dict:
         return asdict(self.config)
 

@@ -20,14 +20,15 @@ class EncoderSpec:
     factory: Callable[..., nn.Module]
     objectives: tuple[str, ...]
     paper: str
+    family: str
 
 
 _ENCODERS: dict[str, EncoderSpec] = {}
 
 
-def register_encoder(name: str, objectives: tuple[str, ...] = (), paper: str = ""):
+def register_encoder(name: str, objectives: tuple[str, ...] = (), paper: str = "", family: str | None = None):
     def decorate(factory: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
-        _ENCODERS[name] = EncoderSpec(name, factory, tuple(objectives), paper)
+        _ENCODERS[name] = EncoderSpec(name, factory, tuple(objectives), paper, family or name.split("-")[0])
         return factory
 
     return decorate

@@ -1,17 +1,21 @@
 """The selective scan of Mamba (Gu & Dao 2023, Algorithm 2), three ways.
 
 ``selective_scan`` dispatches to mamba-ssm's fused CUDA kernel when it is installed and the
-tensors are on a GPU; otherwise it runs ``selective_scan_chunked``, a pure-PyTorch scan that
-is parallel over time: inside a chunk a Hillis-Steele doubling scan (log2(chunk) vectorised
-steps on products of decays <= 1, so nothing can overflow), and one carried state between
-chunks. ``selective_scan_ref`` is the step-by-step recurrence, written from the definition, that
-the tests hold the fast paths to.
+tensors are on a GPU; otherwise it runs ``selective_scan_chunked``, a pure-PyTorch two-level
+scan: the sequence is cut into ~sqrt(L) chunks, all chunks are scanned at once (a loop over the
+~sqrt(L) positions of a chunk), then chunk states are carried forward (a loop over chunks). It
+does O(L) work in O(sqrt L) vectorised steps, uses only products of decays <= 1 (nothing can
+overflow), and has its own backward (the same scan in reverse time), so autograd stores two
+(B, D, L, N) tensors instead of a graph per step. ``selective_scan_ref`` is the step-by-step
+recurrence, written from the definition, that the tests hold the fast paths to.
 
 Arguments and shapes follow ``mamba_ssm.ops.selective_scan_interface.selective_scan_fn``:
 u, delta, z: (B, D, L); A: (D, N); B, C: (B, N, L); D, delta_bias: (D,). Returns (B, D, L).
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 import torch.nn.functional as F
@@ -20,8 +24,6 @@ try:  # optional: the fused kernel (extra `cuda`)
     from mamba_ssm.ops.selective_scan_interface import selective_scan_fn as _mamba_ssm_scan
 except Exception:  # noqa: BLE001 - any import failure means "not available"
     _mamba_ssm_scan = None
-
-DEFAULT_CHUNK = 256
 
 
 def mamba_ssm_available() -> bool:
@@ -60,35 +62,58 @@ def selective_scan_ref(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta
     return _finish(y, u, D, z)
 
 
-def _doubling_scan(decay: torch.Tensor, drive: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Inclusive scan of h_t = a_t h_{t-1} + b_t along dim 2 (zero initial state).
+def _linear_scan(a: torch.Tensor, b: torch.Tensor, chunk: int | None = None) -> torch.Tensor:
+    """h_t = a_t h_{t-1} + b_t along dim 2 of (B, D, L, N) tensors, h_{-1} = 0; no autograd.
 
-    Returns (h, cumulative decay prod_{s<=t} a_s); log2(L) vectorised steps.
+    Two levels, O(L) work and O(sqrt L) Python steps: the sequence is cut into chunks of ``chunk``
+    positions (default ceil(sqrt L)); a loop over the positions inside a chunk scans every chunk
+    at once, then a loop over the chunks carries each chunk's last state into the next one.
     """
-    length, shift = decay.shape[2], 1
-    while shift < length:
-        # Combine each position with the partial result ``shift`` steps back.
-        drive = torch.cat([drive[:, :, :shift], drive[:, :, shift:] + decay[:, :, shift:] * drive[:, :, :-shift]], 2)
-        decay = torch.cat([decay[:, :, :shift], decay[:, :, shift:] * decay[:, :, :-shift]], 2)
-        shift *= 2
-    return drive, decay
+    batch, dim, length, state = b.shape
+    size = chunk or max(1, math.ceil(math.sqrt(length)))
+    count = math.ceil(length / size)
+    pad = count * size - length
+    if pad:
+        a = F.pad(a, (0, 0, 0, pad), value=1.0)
+        b = F.pad(b, (0, 0, 0, pad))
+    a = a.reshape(batch, dim, count, size, state)
+    h = b.reshape(batch, dim, count, size, state).clone()
+    decay = a.clone()  # running product of a inside each chunk
+    for t in range(1, size):
+        h[:, :, :, t].addcmul_(a[:, :, :, t], h[:, :, :, t - 1])
+        decay[:, :, :, t].mul_(decay[:, :, :, t - 1])
+    for k in range(1, count):
+        h[:, :, k].addcmul_(decay[:, :, k], h[:, :, k - 1, -1:])
+    return h.reshape(batch, dim, count * size, state)[:, :, :length]
+
+
+class _LinearScan(torch.autograd.Function):
+    """Autograd for the linear recurrence: the backward pass is the same scan, run in reverse."""
+
+    @staticmethod
+    def forward(ctx, a, b, chunk):
+        h = _linear_scan(a, b, chunk)
+        ctx.save_for_backward(a, h)
+        ctx.chunk = chunk
+        return h
+
+    @staticmethod
+    def backward(ctx, grad_h):
+        a, h = ctx.saved_tensors
+        # g_t = dL/dh_t (total) = grad_h_t + a_{t+1} g_{t+1}: a scan backwards in time.
+        a_next = F.pad(a[:, :, 1:], (0, 0, 0, 1))
+        g = _linear_scan(a_next.flip(2), grad_h.contiguous().flip(2), ctx.chunk).flip(2)
+        h_prev = F.pad(h[:, :, :-1], (0, 0, 1, 0))
+        return g * h_prev, g, None
 
 
 def selective_scan_chunked(
-    u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False, chunk_size: int = DEFAULT_CHUNK
+    u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False, chunk_size: int | None = None
 ):
-    """Pure-PyTorch parallel scan: doubling inside chunks, a carried state across them."""
+    """Pure-PyTorch chunked scan: O(L) work, O(sqrt L) Python steps, exact (no log-space tricks)."""
     log_decay, drive = _prepare(u, delta, A, B, C, delta_bias, delta_softplus)
-    decay = torch.exp(log_decay)
-    outputs, carry = [], None
-    for start in range(0, u.shape[-1], chunk_size):
-        stop = min(start + chunk_size, u.shape[-1])
-        states, cumulative = _doubling_scan(decay[:, :, start:stop], drive[:, :, start:stop])
-        if carry is not None:
-            states = states + cumulative * carry.unsqueeze(2)
-        carry = states[:, :, -1]
-        outputs.append(torch.einsum("bdln,bnl->bdl", states, C[:, :, start:stop]))
-    y = torch.cat(outputs, dim=-1) if outputs else torch.zeros_like(u)
+    states = _LinearScan.apply(torch.exp(log_decay), drive, chunk_size)
+    y = torch.einsum("bdln,bnl->bdl", states, C)
     return _finish(y, u, D, z)
 
 

@@ -1,0 +1,198 @@
+"""Fine-tune one encoder + head on one task with one seed: a plain, visible loop.
+
+Protocol (reference: LuMamba / LUNA fine-tuning): AdamW, weight decay 0.05, layer-wise learning
+rate decay 0.75 from the head down (encoders that expose ``layer_groups()``), cosine schedule.
+``full`` trains everything, ``linear`` freezes the encoder and trains only the head. The loss
+is class-balanced: cross-entropy weighted by inverse class frequency on the training split
+(multi-label: BCE with positive weights neg/pos per class), because clinical tasks are
+imbalanced. Model selection: the epoch with the lowest validation loss; training stops after
+``patience`` epochs without improvement; the test split is scored once, with that epoch.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from lumamba_bench.data.loader import MontageBatchSampler, ShardDataset, collate
+from lumamba_bench.errors import LumambaError
+from lumamba_bench.harness.metrics import BINARY, MULTILABEL, compute_metrics
+from lumamba_bench.models.heads import AttentionPoolingHead
+
+
+@dataclass
+class FinetuneSettings:
+    protocol: str = "full"
+    epochs: int = 50
+    batch_size: int = 32
+    lr: float = 5e-4
+    weight_decay: float = 0.05
+    layer_decay: float = 0.75
+    patience: int = 10
+
+
+class Classifier(nn.Module):
+    def __init__(self, encoder: nn.Module, num_outputs: int):
+        super().__init__()
+        self.encoder = encoder
+        self.head = AttentionPoolingHead(encoder.embed_dim, num_outputs)
+
+    def forward(self, x: torch.Tensor, coords: torch.Tensor) -> torch.Tensor:
+        return self.head(self.encoder(x, coords))
+
+
+def param_groups(model: Classifier, settings: FinetuneSettings) -> list[dict]:
+    """Head at the full rate; encoder layer i of n (bottom = 0) at lr * decay^(n - i)."""
+    groups = [{"params": list(model.head.parameters()), "lr": settings.lr}]
+    if settings.protocol == "linear":
+        for p in model.encoder.parameters():
+            p.requires_grad_(False)
+        return groups
+    layers = (
+        model.encoder.layer_groups() if hasattr(model.encoder, "layer_groups") else [list(model.encoder.parameters())]
+    )
+    for i, params in enumerate(layers):
+        groups.append({"params": params, "lr": settings.lr * settings.layer_decay ** (len(layers) - i)})
+    return groups
+
+
+def class_weights(task_type: str, labels: np.ndarray, num_outputs: int) -> torch.Tensor:
+    if task_type == MULTILABEL:
+        positives = labels.sum(0).clip(min=1)
+        return torch.tensor((len(labels) - positives) / positives, dtype=torch.float32)
+    counts = np.bincount(labels.astype(int), minlength=num_outputs).clip(min=1)
+    return torch.tensor(len(labels) / (num_outputs * counts), dtype=torch.float32)
+
+
+def loss_fn(task_type: str, logits: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    if task_type == MULTILABEL:
+        return F.binary_cross_entropy_with_logits(logits, labels.float(), pos_weight=weights)
+    return F.cross_entropy(logits, labels, weight=weights)
+
+
+def probabilities(task_type: str, logits: torch.Tensor) -> torch.Tensor:
+    return torch.sigmoid(logits) if task_type == MULTILABEL else torch.softmax(logits, dim=-1)
+
+
+@torch.no_grad()
+def predict(
+    model: Classifier,
+    dataset: ShardDataset,
+    task_type: str,
+    weights: torch.Tensor,
+    batch_size: int,
+    device: torch.device,
+) -> dict:
+    """Probabilities, labels, recording ids and mean loss over a whole split, in shard order."""
+    model.eval()
+    probs, labels, recordings, window_index, loss_sum = [], [], [], [], 0.0
+    for batch_ids in MontageBatchSampler(dataset, batch_size, shuffle=False):
+        batch = collate([dataset[i] for i in batch_ids])
+        logits = model(batch["signal"].to(device), batch["coords"].to(device)).float()
+        y = batch["label"].to(device)
+        loss_sum += float(loss_fn(task_type, logits, y, weights.to(device))) * len(y)
+        probs.append(probabilities(task_type, logits).cpu().numpy())
+        labels.append(batch["label"].numpy())
+        recordings.extend(batch["recording_id"])
+        window_index.extend(int(dataset.index[i, 2]) for i in batch_ids)
+    labels_array = np.concatenate(labels)
+    return {
+        "probs": np.concatenate(probs),
+        "labels": labels_array,
+        "recording_id": np.asarray(recordings),
+        "loss": loss_sum / max(1, len(labels_array)),
+    }
+
+
+@dataclass
+class SeedOutcome:
+    seed: int
+    best_epoch: int
+    log: list[dict] = field(default_factory=list)
+    test: dict = field(default_factory=dict)  # predictions on the test split
+
+
+def train_one_seed(
+    build_model: Callable[[], Classifier],
+    splits: dict[str, ShardDataset],
+    task_type: str,
+    num_outputs: int,
+    settings: FinetuneSettings,
+    seed: int,
+    device: torch.device,
+    on_epoch: Callable[[dict], None] | None = None,
+) -> SeedOutcome:
+    torch.manual_seed(seed)
+    model = build_model().to(device)
+    weights = class_weights(task_type, splits["train"].labels(), num_outputs).to(device)
+    optimizer = torch.optim.AdamW(param_groups(model, settings), weight_decay=settings.weight_decay)
+    base_lrs = [g["lr"] for g in optimizer.param_groups]
+    sampler = MontageBatchSampler(splits["train"], settings.batch_size, shuffle=True, seed=seed)
+    total = settings.epochs * len(sampler)
+    best_loss, best_state, best_epoch, log, step = math.inf, None, -1, [], 0
+    for epoch in range(settings.epochs):
+        model.train()
+        if settings.protocol == "linear":
+            model.encoder.eval()
+        sampler.set_epoch(epoch)
+        losses = []
+        for batch_ids in sampler:
+            batch = collate([splits["train"][i] for i in batch_ids])
+            scale = 0.5 * (1 + math.cos(math.pi * step / max(1, total)))
+            for group, base in zip(optimizer.param_groups, base_lrs, strict=True):
+                group["lr"] = base * scale
+            logits = model(batch["signal"].to(device), batch["coords"].to(device))
+            loss = loss_fn(task_type, logits, batch["label"].to(device), weights)
+            if not torch.isfinite(loss):
+                raise LumambaError(
+                    f"loss became {loss.item()} at epoch {epoch}, step {step} (seed {seed}); try a lower --lr"
+                )
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            losses.append(loss.item())
+            step += 1
+        val = predict(model, splits["val"], task_type, weights, settings.batch_size, device)
+        val_metrics = compute_metrics(task_type, val["labels"], val["probs"])["metrics"]
+        record = {
+            "epoch": epoch,
+            "train_loss": float(np.mean(losses)),
+            "val_loss": val["loss"],
+            "val_auroc": val_metrics.get("auroc", val_metrics.get("auroc_macro")),
+        }
+        log.append(record)
+        if on_epoch is not None:
+            on_epoch(record)
+        if val["loss"] < best_loss:
+            best_loss, best_epoch, best_state = val["loss"], epoch, copy.deepcopy(model.state_dict())
+        elif epoch - best_epoch >= settings.patience:
+            break
+    model.load_state_dict(best_state)
+    if splits.get("test") is None:
+        test = {
+            "probs": np.zeros((0, num_outputs)),
+            "labels": np.zeros(0, dtype=int),
+            "recording_id": np.zeros(0, dtype=str),
+            "loss": float("nan"),
+        }
+    else:
+        test = predict(model, splits["test"], task_type, weights, settings.batch_size, device)
+    return SeedOutcome(seed, best_epoch, log, test)
+
+
+def task_type_of(manifest: dict, multilabel: bool) -> tuple[str, int]:
+    """(task type, number of model outputs) from a prepared dataset's manifest."""
+    classes = len(manifest["label_names"])
+    if multilabel:
+        return MULTILABEL, classes
+    if classes < 2:
+        raise LumambaError(f"{manifest['recipe']['name']} has no labels to fine-tune on")
+    return (BINARY, 2) if classes == 2 else ("multiclass", classes)

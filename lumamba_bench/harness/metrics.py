@@ -1,0 +1,126 @@
+"""Task metrics, computed by scikit-learn.
+
+binary      balanced accuracy (argmax), AUROC and AUPR of the positive class's probability, and
+            ``aupr_macro`` (AUPR averaged over both classes, Medformer's convention)
+multiclass  balanced accuracy, one-vs-rest macro and weighted AUROC / AUPR, Cohen's kappa
+multilabel  per-class AUROC / AUPR (threshold-free) and their macro means
+A metric that is undefined on the data (one class only in y_true) is reported as None, with the
+reason in ``undefined``; it never crashes a run.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn import metrics as skm
+
+BINARY, MULTICLASS, MULTILABEL = "binary", "multiclass", "multilabel"
+REQUIRED = {
+    BINARY: ("balanced_accuracy", "auroc", "aupr", "aupr_macro"),
+    MULTICLASS: ("balanced_accuracy", "auroc_macro", "auroc_weighted", "aupr_macro", "aupr_weighted", "cohen_kappa"),
+    MULTILABEL: ("auroc_macro", "aupr_macro"),
+}
+
+
+def _guarded(name: str, fn, undefined: dict) -> float | None:
+    try:
+        value = float(fn())
+    except ValueError as error:
+        undefined[name] = str(error)
+        return None
+    if not np.isfinite(value):
+        undefined[name] = "not finite on this data"
+        return None
+    return value
+
+
+def compute_metrics(task_type: str, y_true: np.ndarray, probs: np.ndarray) -> dict:
+    """Metrics of class probabilities ``probs`` (N, K) against labels ``y_true`` ((N,) or (N, K) multi-hot)."""
+    y_true, probs = np.asarray(y_true), np.asarray(probs, dtype=np.float64)
+    undefined: dict[str, str] = {}
+    out: dict[str, float | None] = {}
+    if task_type == MULTILABEL:
+        aurocs, auprs = [], []
+        for k in range(y_true.shape[1]):
+            aurocs.append(
+                _guarded(
+                    f"auroc_class{k}",
+                    lambda k=k: _single_class_check(y_true[:, k]) or skm.roc_auc_score(y_true[:, k], probs[:, k]),
+                    undefined,
+                )
+            )
+            auprs.append(
+                _guarded(
+                    f"aupr_class{k}",
+                    lambda k=k: (
+                        _single_class_check(y_true[:, k]) or skm.average_precision_score(y_true[:, k], probs[:, k])
+                    ),
+                    undefined,
+                )
+            )
+            out[f"auroc_class{k}"], out[f"aupr_class{k}"] = aurocs[-1], auprs[-1]
+        defined = [v for v in aurocs if v is not None]
+        out["auroc_macro"] = float(np.mean(defined)) if defined else None
+        defined = [v for v in auprs if v is not None]
+        out["aupr_macro"] = float(np.mean(defined)) if defined else None
+        return {"metrics": out, "undefined": undefined}
+
+    predicted = probs.argmax(axis=1)
+    out["balanced_accuracy"] = _guarded(
+        "balanced_accuracy", lambda: skm.balanced_accuracy_score(y_true, predicted), undefined
+    )
+    if task_type == BINARY:
+        out["auroc"] = _guarded(
+            "auroc", lambda: _single_class_check(y_true) or skm.roc_auc_score(y_true, probs[:, 1]), undefined
+        )
+        out["aupr"] = _guarded(
+            "aupr", lambda: _single_class_check(y_true) or skm.average_precision_score(y_true, probs[:, 1]), undefined
+        )
+        negative = _guarded(
+            "aupr_negative",
+            lambda: _single_class_check(y_true) or skm.average_precision_score(1 - y_true, probs[:, 0]),
+            undefined,
+        )
+        out["aupr_macro"] = None if out["aupr"] is None or negative is None else (out["aupr"] + negative) / 2
+        if out["aupr_macro"] is None:
+            undefined.setdefault("aupr_macro", undefined.get("aupr", "undefined"))
+        return {"metrics": out, "undefined": undefined}
+
+    classes = np.arange(probs.shape[1])
+    onehot = (y_true[:, None] == classes[None]).astype(int)
+    for average in ("macro", "weighted"):
+        out[f"auroc_{average}"] = _guarded(
+            f"auroc_{average}",
+            lambda a=average: (
+                _single_class_check(y_true)
+                or skm.roc_auc_score(y_true, probs, multi_class="ovr", average=a, labels=classes)
+            ),
+            undefined,
+        )
+        out[f"aupr_{average}"] = _guarded(
+            f"aupr_{average}",
+            lambda a=average: (
+                _single_class_check(y_true)
+                or skm.average_precision_score(onehot[:, onehot.sum(0) > 0], probs[:, onehot.sum(0) > 0], average=a)
+            ),
+            undefined,
+        )
+    out["cohen_kappa"] = _guarded("cohen_kappa", lambda: skm.cohen_kappa_score(y_true, predicted), undefined)
+    return {"metrics": out, "undefined": undefined}
+
+
+def _single_class_check(y: np.ndarray) -> None:
+    """Raise the clear reason sklearn would give less clearly (AUROC needs both classes)."""
+    if len(np.unique(y)) < 2:
+        raise ValueError(f"only one class present in y_true ({len(y)} samples): the metric is undefined")
+    return None
+
+
+def recording_level(recording_ids: np.ndarray, y_true: np.ndarray, probs: np.ndarray):
+    """Mean window probability per recording (and its label), for file-level tasks such as TUAB."""
+    ids, inverse = np.unique(np.asarray(recording_ids, dtype=str), return_inverse=True)
+    sums = np.zeros((len(ids), probs.shape[1]))
+    np.add.at(sums, inverse, probs)
+    counts = np.bincount(inverse, minlength=len(ids))[:, None]
+    labels = np.zeros(len(ids), dtype=np.asarray(y_true).dtype)
+    labels[inverse] = y_true
+    return ids, labels, sums / counts

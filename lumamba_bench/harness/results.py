@@ -1,0 +1,178 @@
+"""Results files (schema version 1): the one definition ``run`` writes and the leaderboard reads.
+
+A results file records the model (name, family, objective, parameters, checkpoint sha256), the
+task (recipe, recipe version, manifest sha256), the protocol and hyper-parameters, per-seed and
+mean/std metrics, the environment and the wall time. ``std`` is the sample standard deviation
+over seeds (ddof=1; 0 for one seed).
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from lumamba_bench import __version__
+from lumamba_bench.data.manifest import write_json_atomic
+
+SCHEMA_VERSION = 1
+
+_METRIC_MAP = {"type": "object", "additionalProperties": {"type": ["number", "null"]}}
+RESULTS_SCHEMA: dict = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "title": "lumamba-bench results",
+    "type": "object",
+    "required": [
+        "schema_version",
+        "model",
+        "task",
+        "protocol",
+        "seeds",
+        "summary",
+        "environment",
+        "wall_time_s",
+        "created",
+    ],
+    "properties": {
+        "schema_version": {"const": SCHEMA_VERSION},
+        "model": {
+            "type": "object",
+            "required": ["name", "architecture", "family", "objective", "scratch", "parameters", "checkpoint"],
+            "properties": {
+                "name": {"type": "string", "pattern": "^[a-z0-9][a-z0-9.-]{0,63}$"},
+                "architecture": {"type": "string"},
+                "family": {"type": "string"},
+                "objective": {"type": ["string", "null"]},
+                "scratch": {"type": "boolean"},
+                "parameters": {
+                    "type": "object",
+                    "required": ["encoder", "total"],
+                    "properties": {
+                        "encoder": {"type": "integer", "minimum": 1},
+                        "total": {"type": "integer", "minimum": 1},
+                    },
+                },
+                "checkpoint": {
+                    "type": ["object", "null"],
+                    "required": ["sha256"],
+                    "properties": {"sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"}},
+                },
+            },
+        },
+        "task": {
+            "type": "object",
+            "required": ["name", "recipe", "recipe_version", "type", "label_names", "manifest_sha256"],
+            "properties": {
+                "type": {"enum": ["binary", "multiclass", "multilabel"]},
+                "manifest_sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+                "label_names": {"type": "array", "items": {"type": "string"}},
+            },
+        },
+        "protocol": {
+            "type": "object",
+            "required": ["name", "selection", "hyperparameters"],
+            "properties": {"name": {"enum": ["full", "linear"]}},
+        },
+        "seeds": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "required": ["seed", "metrics", "best_epoch"],
+                "properties": {"seed": {"type": "integer"}, "metrics": _METRIC_MAP, "undefined": {"type": "object"}},
+            },
+        },
+        "summary": {
+            "type": "object",
+            "additionalProperties": {
+                "type": "object",
+                "required": ["mean", "std", "n"],
+                "properties": {
+                    "mean": {"type": ["number", "null"]},
+                    "std": {"type": ["number", "null"]},
+                    "n": {"type": "integer"},
+                },
+            },
+        },
+        "environment": {"type": "object"},
+        "wall_time_s": {"type": "number", "minimum": 0},
+        "created": {"type": "string"},
+    },
+}
+
+
+def summarise(per_seed: list[dict]) -> dict:
+    """mean / sample std / n of every metric over the seeds where it is defined."""
+    names = sorted({name for metrics in per_seed for name in metrics})
+    summary = {}
+    for name in names:
+        values = [m[name] for m in per_seed if m.get(name) is not None]
+        summary[name] = {
+            "mean": float(np.mean(values)) if values else None,
+            "std": float(np.std(values, ddof=1)) if len(values) > 1 else (0.0 if values else None),
+            "n": len(values),
+        }
+    return summary
+
+
+def git_commit() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, cwd=Path(__file__).parent
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def environment(device: str, world_size: int) -> dict:
+    import torch
+
+    return {
+        "lumamba_bench": __version__,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "device": device,
+        "world_size": world_size,
+        "git_commit": git_commit(),
+    }
+
+
+def validate(results: dict) -> None:
+    """Raise ``jsonschema.ValidationError`` when a results dict breaks the schema."""
+    import jsonschema
+
+    jsonschema.validate(results, RESULTS_SCHEMA)
+
+
+def write_results(results: dict, path: Path) -> Path:
+    validate(results)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(path, results)
+    return path
+
+
+def write_predictions(rows: list[dict], path: Path) -> Path:
+    """Per-window test predictions of every seed: seed, recording_id, window_index, label, probs."""
+    table = pa.table(
+        {
+            "seed": pa.array([r["seed"] for r in rows], pa.int32()),
+            "recording_id": pa.array([r["recording_id"] for r in rows], pa.string()),
+            "label": pa.array([r["label"] for r in rows]),
+            "probs": pa.array([list(map(float, r["probs"])) for r in rows], pa.list_(pa.float64())),
+        }
+    )
+    tmp = path.with_name(f".{path.name}.tmp")
+    pq.write_table(table, tmp)
+    tmp.replace(path)
+    return path
+
+
+def read_json(path: Path) -> dict:
+    return json.loads(Path(path).read_text())

@@ -1,0 +1,215 @@
+"""``lumamba-bench run``: resolve the model and the task, fine-tune with every seed, write results.
+
+The harness is model-agnostic: it builds encoders through the registry and loads weights by
+name from ``--checkpoint`` or the local model store; it never substitutes random weights for a
+pre-trained name (``<name>-scratch`` asks for random initialisation explicitly).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from lumamba_bench.data.loader import ShardDataset
+from lumamba_bench.data.manifest import read_manifest
+from lumamba_bench.data.prepare import ensure_prepared
+from lumamba_bench.errors import LumambaError
+from lumamba_bench.harness import distributed
+from lumamba_bench.harness.checkpoints import find_pretrained, load_encoder_weights, read_card, sha256_of
+from lumamba_bench.harness.finetune import Classifier, FinetuneSettings, task_type_of, train_one_seed
+from lumamba_bench.harness.metrics import BINARY, REQUIRED, compute_metrics, recording_level
+from lumamba_bench.harness.results import SCHEMA_VERSION, environment, summarise, write_predictions, write_results
+from lumamba_bench.models import build_encoder, parse_model_name
+from lumamba_bench.models.registry import encoder_spec
+from lumamba_bench.recipes import get_recipe
+
+
+@dataclass
+class RunConfig:
+    model: str
+    task: str = "demo"
+    checkpoint: Path | None = None
+    protocol: str = "full"
+    seeds: int = 3
+    epochs: int | None = None  # None: the task's default
+    batch_size: int | None = None
+    lr: float | None = None
+    patience: int | None = None
+    out: Path = Path("results")
+    save_predictions: bool = False
+    data_root: Path | None = None
+    device: str | None = None
+
+
+@dataclass
+class ResolvedModel:
+    name: str
+    architecture: str
+    objective: str | None
+    scratch: bool
+    weights: Path | None
+    sha256: str | None
+    card: dict | None
+
+
+def resolve_model(name: str, checkpoint: Path | None, root: Path | None) -> ResolvedModel:
+    parsed = parse_model_name(name)
+    if parsed.scratch:
+        if checkpoint is not None:
+            raise LumambaError(f"{name} means random initialisation; drop -scratch to load {checkpoint}")
+        return ResolvedModel(name, parsed.architecture, parsed.objective, True, None, None, None)
+    weights = Path(checkpoint) if checkpoint is not None else find_pretrained(parsed.pretrained_name, root)
+    if weights is None:
+        how = (
+            f"run `lumamba-bench pretrain --model {parsed.pretrained_name}`"
+            if parsed.objective
+            else "pass --checkpoint PATH"
+        )
+        raise LumambaError(
+            f"no pre-trained weights for {name}: {how}, pass --checkpoint PATH, or use {name}-scratch "
+            "to fine-tune from random initialisation"
+        )
+    encoder = build_encoder(parsed.architecture)
+    sha = load_encoder_weights(encoder, weights)  # fails early, with the reason, on a bad file
+    card = read_card(weights)
+    return ResolvedModel(name, parsed.architecture, parsed.objective, False, weights, sha, card)
+
+
+def _splits(dataset_dir: Path, manifest: dict) -> dict[str, ShardDataset | None]:
+    out = {}
+    for split in ("train", "val", "test"):
+        has_windows = any(s["split"] == split for s in manifest["shards"])
+        out[split] = ShardDataset(dataset_dir, split) if has_windows else None
+    for split in ("train", "val"):
+        if out[split] is None:
+            raise LumambaError(
+                f"{manifest['recipe']['name']} has no {split} windows: fine-tuning needs train and val splits"
+            )
+    return out
+
+
+def _test_metrics(task_type: str, test: dict) -> tuple[dict, dict]:
+    if len(test["labels"]) == 0:
+        reason = "the test split is empty"
+        return {m: None for m in REQUIRED[task_type]}, {m: reason for m in REQUIRED[task_type]}
+    scored = compute_metrics(task_type, test["labels"], test["probs"])
+    return scored["metrics"], scored["undefined"]
+
+
+def run_benchmark(config: RunConfig, on_epoch: Callable[[int, dict], None] | None = None) -> tuple[dict, Path]:
+    started = time.perf_counter()
+    if config.protocol not in ("full", "linear"):
+        raise LumambaError(f"unknown protocol {config.protocol!r}; use full or linear")
+    resolved = resolve_model(config.model, config.checkpoint, config.data_root)
+    recipe = get_recipe(config.task)
+    dataset_dir = ensure_prepared(recipe.name, config.data_root)
+    manifest = read_manifest(dataset_dir, recipe.name)
+    task_type, outputs = task_type_of(manifest, multilabel=recipe.n_classes_multilabel is not None)
+    splits = _splits(dataset_dir, manifest)
+    defaults = FinetuneSettings(**recipe.finetune_defaults)
+    chosen = {
+        k: v
+        for k, v in {
+            "epochs": config.epochs,
+            "batch_size": config.batch_size,
+            "lr": config.lr,
+            "patience": config.patience,
+        }.items()
+        if v is not None
+    }
+    settings = replace(defaults, protocol=config.protocol, **chosen)
+    ctx = distributed.setup(config.device)
+
+    def build() -> Classifier:
+        encoder = build_encoder(resolved.architecture)
+        if resolved.weights is not None:
+            load_encoder_weights(encoder, resolved.weights)
+        return Classifier(encoder, outputs)
+
+    seeds, predictions = [], []
+    for seed in range(config.seeds):
+        outcome = train_one_seed(
+            build,
+            splits,
+            task_type,
+            outputs,
+            settings,
+            seed,
+            ctx.device,
+            on_epoch=None if on_epoch is None else (lambda r, s=seed: on_epoch(s, r)),
+        )
+        test = outcome.test
+        metrics, undefined = _test_metrics(task_type, test)
+        entry = {
+            "seed": seed,
+            "best_epoch": outcome.best_epoch,
+            "epochs_run": len(outcome.log),
+            "metrics": metrics,
+            "undefined": undefined,
+            "log": outcome.log,
+        }
+        if task_type == BINARY and recipe.file_level_labels and len(test["labels"]):
+            _, labels, probs = recording_level(test["recording_id"], test["labels"], test["probs"])
+            entry["recording_metrics"] = compute_metrics(task_type, labels, probs)["metrics"]
+        seeds.append(entry)
+        if config.save_predictions and len(test["labels"]):
+            predictions += [
+                {"seed": seed, "recording_id": r, "label": int(y) if np.ndim(y) == 0 else list(map(int, y)), "probs": p}
+                for r, y, p in zip(test["recording_id"], test["labels"], test["probs"], strict=True)
+            ]
+
+    classifier = build()
+    results = {
+        "schema_version": SCHEMA_VERSION,
+        "model": {
+            "name": resolved.name,
+            "architecture": resolved.architecture,
+            "family": encoder_spec(resolved.architecture).family,
+            "objective": resolved.objective,
+            "scratch": resolved.scratch,
+            "parameters": {
+                "encoder": sum(p.numel() for p in classifier.encoder.parameters()),
+                "total": sum(p.numel() for p in classifier.parameters()),
+            },
+            "checkpoint": None
+            if resolved.weights is None
+            else {
+                "path": str(resolved.weights),
+                "sha256": resolved.sha256,
+                "pretraining": None
+                if resolved.card is None
+                else {k: resolved.card.get(k) for k in ("corpus", "manifest_sha256", "step", "objective")},
+            },
+        },
+        "task": {
+            "name": recipe.name,
+            "recipe": recipe.name,
+            "recipe_version": manifest["recipe"]["version"],
+            "type": task_type,
+            "label_names": manifest["label_names"],
+            "manifest_sha256": sha256_of(dataset_dir / "manifest.json"),
+            "windows": {s: manifest["splits"][s]["windows"] for s in ("train", "val", "test")},
+        },
+        "protocol": {
+            "name": settings.protocol,
+            "selection": "lowest validation loss",
+            "class_weighting": "inverse class frequency on train",
+            "hyperparameters": asdict(settings) | {"seeds": list(range(config.seeds))},
+        },
+        "seeds": seeds,
+        "summary": summarise([s["metrics"] for s in seeds]),
+        "environment": environment(str(ctx.device), ctx.world_size),
+        "wall_time_s": round(time.perf_counter() - started, 3),
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    path = Path(config.out) / recipe.name / resolved.name / f"{stamp}.json"
+    write_results(results, path)
+    if config.save_predictions:
+        write_predictions(predictions, path.with_suffix(".predictions.parquet"))
+    return results, path

@@ -1,0 +1,63 @@
+import numpy as np
+import pytest
+from sklearn import metrics as skm
+
+from lumamba_bench.harness.metrics import compute_metrics, recording_level
+
+
+def test_binary_by_hand():
+    y = np.array([0, 0, 1, 1])
+    p1 = np.array([0.1, 0.6, 0.4, 0.9])  # one positive ranked below one negative
+    probs = np.stack([1 - p1, p1], axis=1)
+    m = compute_metrics("binary", y, probs)["metrics"]
+    assert m["auroc"] == pytest.approx(0.75)  # 3 of 4 positive-negative pairs in order
+    assert m["balanced_accuracy"] == pytest.approx(0.5)  # predictions 0,1,0,1: recall 0.5 each
+    assert m["aupr"] == pytest.approx((1 / 1 + 2 / 3) / 2)  # precision at each positive: 1, 2/3
+    negative_ap = skm.average_precision_score(1 - y, probs[:, 0])
+    assert m["aupr_macro"] == pytest.approx((m["aupr"] + negative_ap) / 2)
+
+
+def test_binary_matches_sklearn_on_random_data():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 500)
+    p1 = np.clip(0.3 * y + 0.7 * rng.random(500), 0, 1)
+    m = compute_metrics("binary", y, np.stack([1 - p1, p1], 1))["metrics"]
+    assert m["auroc"] == pytest.approx(skm.roc_auc_score(y, p1))
+    assert m["aupr"] == pytest.approx(skm.average_precision_score(y, p1))
+    assert m["balanced_accuracy"] == pytest.approx(skm.balanced_accuracy_score(y, (p1 > 0.5).astype(int)))
+
+
+def test_multiclass_matches_sklearn():
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 4, 300)
+    logits = rng.standard_normal((300, 4)) + 1.5 * np.eye(4)[y]
+    probs = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    m = compute_metrics("multiclass", y, probs)["metrics"]
+    assert m["auroc_macro"] == pytest.approx(skm.roc_auc_score(y, probs, multi_class="ovr", average="macro"))
+    assert m["auroc_weighted"] == pytest.approx(skm.roc_auc_score(y, probs, multi_class="ovr", average="weighted"))
+    assert m["aupr_macro"] == pytest.approx(skm.average_precision_score(np.eye(4)[y], probs, average="macro"))
+    assert m["cohen_kappa"] == pytest.approx(skm.cohen_kappa_score(y, probs.argmax(1)))
+
+
+def test_multilabel_per_class_and_macro():
+    y = np.array([[1, 0], [0, 1], [1, 1], [0, 0]])
+    probs = np.array([[0.9, 0.2], [0.1, 0.8], [0.7, 0.3], [0.2, 0.4]])
+    m = compute_metrics("multilabel", y, probs)["metrics"]
+    assert m["auroc_class0"] == 1.0
+    assert m["auroc_class1"] == pytest.approx(skm.roc_auc_score(y[:, 1], probs[:, 1]))
+    assert m["auroc_macro"] == pytest.approx((m["auroc_class0"] + m["auroc_class1"]) / 2)
+
+
+def test_single_class_is_undefined_with_a_reason_not_a_crash():
+    out = compute_metrics("binary", np.zeros(5, int), np.full((5, 2), 0.5))
+    assert out["metrics"]["auroc"] is None and out["metrics"]["aupr"] is None
+    assert "only one class" in out["undefined"]["auroc"]
+    assert out["metrics"]["balanced_accuracy"] == 1.0
+
+
+def test_recording_level_means_window_probabilities():
+    ids = np.array(["a", "a", "b", "b", "b"])
+    probs = np.array([[0.2, 0.8], [0.4, 0.6], [0.9, 0.1], [0.7, 0.3], [0.8, 0.2]])
+    names, labels, means = recording_level(ids, np.array([1, 1, 0, 0, 0]), probs)
+    assert list(names) == ["a", "b"] and list(labels) == [1, 0]
+    np.testing.assert_allclose(means, [[0.3, 0.7], [0.8, 0.2]])
