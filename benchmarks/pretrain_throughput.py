@@ -84,9 +84,8 @@ def main() -> None:
         rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
     base = rows[0]
     print(f"pre-training step on CPU, batch {args.batch_size} x 22 x 1280, median of {args.steps} steps")
-    print(
-        f"{'objective':10s} {'windows/s':>10s} {'step time':>10s} {'peak RSS MiB':>13s} {'memory':>10s}  (ratios vs encoder)"
-    )
+    header = f"{'objective':10s} {'windows/s':>10s} {'step time':>10s} {'peak RSS MiB':>13s} {'memory':>10s}"
+    print(f"{header}  (ratios vs the bare encoder)")
     for row in rows:
         print(
             f"{row['objective']:10s} {row['windows_per_s']:10.2f} {base['windows_per_s'] / row['windows_per_s']:9.2f}x "
