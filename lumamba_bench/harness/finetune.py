@@ -81,6 +81,39 @@ def probabilities(task_type: str, logits: torch.Tensor) -> torch.Tensor:
     return torch.sigmoid(logits) if task_type == MULTILABEL else torch.softmax(logits, dim=-1)
 
 
+def _rank_and_world() -> tuple[int, int]:
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def _gather(local: dict) -> dict:
+    """Concatenate every rank's predictions (rank order), so all ranks hold the whole split."""
+    import torch.distributed as dist
+
+    _, world = _rank_and_world()
+    if world == 1:
+        return local
+    parts: list = [None] * world
+    dist.all_gather_object(parts, local)
+    merged = {key: np.concatenate([p[key] for p in parts]) for key in ("probs", "labels", "recording_id")}
+    merged["loss_sum"] = sum(p["loss_sum"] for p in parts)
+    return merged
+
+
+def _mean_over_ranks(value: float) -> float:
+    import torch.distributed as dist
+
+    _, world = _rank_and_world()
+    if world == 1:
+        return value
+    shared = torch.tensor([value], dtype=torch.float64)
+    dist.all_reduce(shared)
+    return float(shared) / world
+
+
 @torch.no_grad()
 def predict(
     model: Classifier,
@@ -90,10 +123,12 @@ def predict(
     batch_size: int,
     device: torch.device,
 ) -> dict:
-    """Probabilities, labels, recording ids and mean loss over a whole split, in shard order."""
+    """Probabilities, labels, recording ids and mean loss over a whole split (under DDP each rank
+    scores every world-th batch and the parts are gathered to all ranks)."""
     model.eval()
-    probs, labels, recordings, window_index, loss_sum = [], [], [], [], 0.0
-    for batch_ids in MontageBatchSampler(dataset, batch_size, shuffle=False):
+    rank, world = _rank_and_world()
+    probs, labels, recordings, loss_sum = [], [], [], 0.0
+    for batch_ids in list(MontageBatchSampler(dataset, batch_size, shuffle=False))[rank::world]:
         batch = collate([dataset[i] for i in batch_ids])
         logits = model(batch["signal"].to(device), batch["coords"].to(device)).float()
         y = batch["label"].to(device)
@@ -101,14 +136,15 @@ def predict(
         probs.append(probabilities(task_type, logits).cpu().numpy())
         labels.append(batch["label"].numpy())
         recordings.extend(batch["recording_id"])
-        window_index.extend(int(dataset.index[i, 2]) for i in batch_ids)
-    labels_array = np.concatenate(labels)
-    return {
-        "probs": np.concatenate(probs),
-        "labels": labels_array,
-        "recording_id": np.asarray(recordings),
-        "loss": loss_sum / max(1, len(labels_array)),
+    local = {
+        "probs": np.concatenate(probs) if probs else np.zeros((0, len(weights))),
+        "labels": np.concatenate(labels) if labels else np.zeros(0, dtype=int),
+        "recording_id": np.asarray(recordings, dtype=str),
+        "loss_sum": loss_sum,
     }
+    merged = _gather(local)
+    merged["loss"] = merged.pop("loss_sum") / max(1, len(merged["labels"]))
+    return merged
 
 
 @dataclass
@@ -134,8 +170,15 @@ def train_one_seed(
     weights = class_weights(task_type, splits["train"].labels(), num_outputs).to(device)
     optimizer = torch.optim.AdamW(param_groups(model, settings), weight_decay=settings.weight_decay)
     base_lrs = [g["lr"] for g in optimizer.param_groups]
+    rank, world = _rank_and_world()
+    trained = model
+    if world > 1:  # same seed on every rank: identical initial weights, then averaged gradients
+        trained = torch.nn.parallel.DistributedDataParallel(model, find_unused_parameters=True)  # mask token
     sampler = MontageBatchSampler(splits["train"], settings.batch_size, shuffle=True, seed=seed)
-    total = settings.epochs * len(sampler)
+    per_rank = len(sampler) // world
+    if per_rank == 0:
+        raise LumambaError(f"fewer training batches ({len(sampler)}) than processes ({world}); lower --batch-size")
+    total = settings.epochs * per_rank
     best_loss, best_state, best_epoch, log, step = math.inf, None, -1, [], 0
     for epoch in range(settings.epochs):
         model.train()
@@ -143,12 +186,12 @@ def train_one_seed(
             model.encoder.eval()
         sampler.set_epoch(epoch)
         losses = []
-        for batch_ids in sampler:
+        for batch_ids in list(sampler)[rank::world][:per_rank]:
             batch = collate([splits["train"][i] for i in batch_ids])
             scale = 0.5 * (1 + math.cos(math.pi * step / max(1, total)))
             for group, base in zip(optimizer.param_groups, base_lrs, strict=True):
                 group["lr"] = base * scale
-            logits = model(batch["signal"].to(device), batch["coords"].to(device))
+            logits = trained(batch["signal"].to(device), batch["coords"].to(device))
             loss = loss_fn(task_type, logits, batch["label"].to(device), weights)
             if not torch.isfinite(loss):
                 raise LumambaError(
@@ -164,7 +207,7 @@ def train_one_seed(
         val_metrics = compute_metrics(task_type, val["labels"], val["probs"])["metrics"]
         record = {
             "epoch": epoch,
-            "train_loss": float(np.mean(losses)),
+            "train_loss": _mean_over_ranks(float(np.mean(losses))),
             "val_loss": val["loss"],
             "val_auroc": val_metrics.get("auroc", val_metrics.get("auroc_macro")),
         }

@@ -209,7 +209,8 @@ def run_benchmark(config: RunConfig, on_epoch: Callable[[int, dict], None] | Non
     }
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
     path = Path(config.out) / recipe.name / resolved.name / f"{stamp}.json"
-    write_results(results, path)
-    if config.save_predictions:
-        write_predictions(predictions, path.with_suffix(".predictions.parquet"))
+    if ctx.is_main:  # under torchrun every rank holds the gathered results; one writes them
+        write_results(results, path)
+        if config.save_predictions:
+            write_predictions(predictions, path.with_suffix(".predictions.parquet"))
     return results, path

@@ -138,3 +138,22 @@ def test_nan_loss_stops_with_the_step(small_demo, tmp_path, monkeypatch):
     monkeypatch.setattr(finetune, "loss_fn", lambda *a: torch.tensor(float("nan"), requires_grad=True))
     with pytest.raises(LumambaError, match="loss became nan at epoch 0, step 0"):
         _run(tmp_path)
+
+
+def test_run_under_torchrun_writes_one_results_file(small_demo, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, LUMAMBA_BENCH_DATA=str(data_root()))
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m",
+               "lumamba_bench", "run", "--model", "lumamba-mixed-scratch", "--task", "demo", "--seeds", "1",
+               "--epochs", "1", "--batch-size", "4", "--out", str(tmp_path / "results")]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    files = list((tmp_path / "results").rglob("*.json"))
+    assert len(files) == 1
+    results = json.loads(files[0].read_text())
+    assert results["environment"]["world_size"] == 2
+    test_windows = results["task"]["windows"]["test"]
+    assert results["seeds"][0]["metrics"]["auroc"] is not None and test_windows > 0
