@@ -57,3 +57,21 @@ def test_errors_are_one_line_without_traceback(args, message):
     assert result.returncode == 1
     assert message in result.stderr and "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_models_table_lists_lumamba_with_its_parameter_counts():
+    result = _run("models")
+    assert result.exit_code == 0
+    assert "lumamba" in result.output and "4.09M" in result.output and "4.69M" in result.output
+
+
+def test_run_without_weights_is_one_line_naming_the_pretrain_command():
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", "lumamba_bench", "run", "--model", "lumamba-mixed"], capture_output=True, text=True
+    )
+    assert result.returncode == 1
+    assert "lumamba-bench pretrain --model lumamba-mixed" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1

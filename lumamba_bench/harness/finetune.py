@@ -174,7 +174,9 @@ def train_one_seed(
     trained = model
     if world > 1:  # same seed on every rank: identical initial weights, then averaged gradients
         trained = torch.nn.parallel.DistributedDataParallel(model, find_unused_parameters=True)  # mask token
-    sampler = MontageBatchSampler(splits["train"], settings.batch_size, shuffle=True, seed=seed)
+    # Drop a ragged last batch: a batch of one window cannot be batch-normalised in the head.
+    drop_last = len(splits["train"]) > settings.batch_size
+    sampler = MontageBatchSampler(splits["train"], settings.batch_size, shuffle=True, seed=seed, drop_last=drop_last)
     per_rank = len(sampler) // world
     if per_rank == 0:
         raise LumambaError(f"fewer training batches ({len(sampler)}) than processes ({world}); lower --batch-size")

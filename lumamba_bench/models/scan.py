@@ -70,7 +70,7 @@ def _linear_scan(a: torch.Tensor, b: torch.Tensor, chunk: int | None = None) -> 
     at once, then a loop over the chunks carries each chunk's last state into the next one.
     """
     batch, dim, length, state = b.shape
-    size = chunk or max(1, math.ceil(math.sqrt(length)))
+    size = chunk or _chunk_length(length)
     count = math.ceil(length / size)
     pad = count * size - length
     if pad:
@@ -85,6 +85,15 @@ def _linear_scan(a: torch.Tensor, b: torch.Tensor, chunk: int | None = None) -> 
     for k in range(1, count):
         h[:, :, k].addcmul_(decay[:, :, k], h[:, :, k - 1, -1:])
     return h.reshape(batch, dim, count * size, state)[:, :, :length]
+
+
+def _chunk_length(length: int) -> int:
+    """~sqrt(L), preferring a divisor of L (up to 2 sqrt L) so that no padding copy is needed."""
+    root = max(1, math.ceil(math.sqrt(length)))
+    for size in range(root, 2 * root + 1):
+        if length % size == 0:
+            return size
+    return root
 
 
 class _LinearScan(torch.autograd.Function):

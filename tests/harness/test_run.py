@@ -146,9 +146,29 @@ def test_run_under_torchrun_writes_one_results_file(small_demo, tmp_path):
     import sys
 
     env = dict(os.environ, LUMAMBA_BENCH_DATA=str(data_root()))
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m",
-               "lumamba_bench", "run", "--model", "lumamba-mixed-scratch", "--task", "demo", "--seeds", "1",
-               "--epochs", "1", "--batch-size", "4", "--out", str(tmp_path / "results")]
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc-per-node",
+        "2",
+        "-m",
+        "lumamba_bench",
+        "run",
+        "--model",
+        "lumamba-mixed-scratch",
+        "--task",
+        "demo",
+        "--seeds",
+        "1",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "4",
+        "--out",
+        str(tmp_path / "results"),
+    ]
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     files = list((tmp_path / "results").rglob("*.json"))
