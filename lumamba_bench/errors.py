@@ -7,3 +7,11 @@ class LumambaError(Exception):
 
 class RecordingError(LumambaError):
     """One recording cannot be used; preparation skips it and records the reason."""
+
+
+class TrainingDiverged(LumambaError):
+    """The loss stopped being finite; ``log`` holds the epochs completed before it did."""
+
+    def __init__(self, message: str, log: list[dict] | None = None):
+        super().__init__(message)
+        self.log = log or []

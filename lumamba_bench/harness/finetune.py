@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from lumamba_bench.data.loader import MontageBatchSampler, ShardDataset, collate
-from lumamba_bench.errors import LumambaError
+from lumamba_bench.errors import LumambaError, TrainingDiverged
 from lumamba_bench.harness.metrics import BINARY, MULTILABEL, compute_metrics
 from lumamba_bench.models.heads import AttentionPoolingHead
 
@@ -196,8 +196,9 @@ def train_one_seed(
             logits = trained(batch["signal"].to(device), batch["coords"].to(device))
             loss = loss_fn(task_type, logits, batch["label"].to(device), weights)
             if not torch.isfinite(loss):
-                raise LumambaError(
-                    f"loss became {loss.item()} at epoch {epoch}, step {step} (seed {seed}); try a lower --lr"
+                raise TrainingDiverged(
+                    f"loss became {loss.item()} at epoch {epoch}, step {step} (seed {seed}); try a lower --lr",
+                    log=log,
                 )
             optimizer.zero_grad(set_to_none=True)
             loss.backward()

@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from lumamba_bench.data.loader import ShardDataset
-from lumamba_bench.data.manifest import read_manifest
+from lumamba_bench.data.manifest import read_manifest, write_json_atomic
 from lumamba_bench.data.prepare import ensure_prepared
-from lumamba_bench.errors import LumambaError
+from lumamba_bench.errors import LumambaError, TrainingDiverged
 from lumamba_bench.harness import distributed
 from lumamba_bench.harness.checkpoints import find_pretrained, load_encoder_weights, read_card, sha256_of
 from lumamba_bench.harness.finetune import Classifier, FinetuneSettings, task_type_of, train_one_seed
@@ -132,17 +132,37 @@ def run_benchmark(config: RunConfig, on_epoch: Callable[[int, dict], None] | Non
         return Classifier(encoder, outputs)
 
     seeds, predictions = [], []
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    path = Path(config.out) / recipe.name / resolved.name / f"{stamp}.json"
     for seed in range(config.seeds):
-        outcome = train_one_seed(
-            build,
-            splits,
-            task_type,
-            outputs,
-            settings,
-            seed,
-            ctx.device,
-            on_epoch=None if on_epoch is None else (lambda r, s=seed: on_epoch(s, r)),
-        )
+        try:
+            outcome = train_one_seed(
+                build,
+                splits,
+                task_type,
+                outputs,
+                settings,
+                seed,
+                ctx.device,
+                on_epoch=None if on_epoch is None else (lambda r, s=seed: on_epoch(s, r)),
+            )
+        except TrainingDiverged as error:
+            if not ctx.is_main:
+                raise
+            partial = path.with_suffix(".partial.json")
+            partial.parent.mkdir(parents=True, exist_ok=True)
+            write_json_atomic(
+                partial,
+                {
+                    "status": "diverged",
+                    "error": str(error),
+                    "model": resolved.name,
+                    "task": recipe.name,
+                    "completed_seeds": seeds,
+                    "failed_seed": {"seed": seed, "log": error.log},
+                },
+            )
+            raise TrainingDiverged(f"{error}; the log so far is in {partial}", error.log) from None
         test = outcome.test
         metrics, undefined = _test_metrics(task_type, test)
         entry = {
@@ -207,8 +227,6 @@ def run_benchmark(config: RunConfig, on_epoch: Callable[[int, dict], None] | Non
         "wall_time_s": round(time.perf_counter() - started, 3),
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
     }
-    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
-    path = Path(config.out) / recipe.name / resolved.name / f"{stamp}.json"
     if ctx.is_main:  # under torchrun every rank holds the gathered results; one writes them
         write_results(results, path)
         if config.save_predictions:

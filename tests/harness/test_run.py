@@ -135,9 +135,18 @@ def test_single_class_or_empty_test_split_reports_null_with_reason(tmp_path):
 def test_nan_loss_stops_with_the_step(small_demo, tmp_path, monkeypatch):
     import lumamba_bench.harness.finetune as finetune
 
-    monkeypatch.setattr(finetune, "loss_fn", lambda *a: torch.tensor(float("nan"), requires_grad=True))
-    with pytest.raises(LumambaError, match="loss became nan at epoch 0, step 0"):
-        _run(tmp_path)
+    real_loss, calls = finetune.loss_fn, []
+
+    def loss_turning_nan(*args):
+        calls.append(1)
+        loss = real_loss(*args)
+        return loss * float("nan") if len(calls) > 20 else loss  # diverges in the second epoch
+
+    monkeypatch.setattr(finetune, "loss_fn", loss_turning_nan)
+    with pytest.raises(LumambaError, match=r"loss became nan at epoch 1, step \d+ \(seed 0\).*partial"):
+        _run(tmp_path, epochs=3, batch_size=4)
+    partial = json.loads(next((tmp_path / "results").rglob("*.partial.json")).read_text())
+    assert partial["status"] == "diverged" and [e["epoch"] for e in partial["failed_seed"]["log"]] == [0]
 
 
 def test_run_under_torchrun_writes_one_results_file(small_demo, tmp_path):
