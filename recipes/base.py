@@ -6,6 +6,7 @@ a recipe holds only what is specific to its corpus.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,7 +39,7 @@ class Discovery:
     ignored: list[str] = field(default_factory=list)
 
 
-class Recipe:
+class Recipe(ABC):
     """Base class: a corpus recorded referentially, read from EDF, derived to a montage."""
 
     name: str = ""
@@ -52,8 +53,9 @@ class Recipe:
     file_level_labels: bool = True  # every window carries its recording's label (recording-level metrics apply)
     finetune_defaults: dict = {}  # FinetuneSettings overrides for this task (e.g. fewer epochs for the demo)
 
-    def discover(self, source: Path) -> Discovery:  # pragma: no cover - every recipe overrides
-        raise NotImplementedError
+    @abstractmethod
+    def discover(self, source: Path) -> Discovery:
+        """Find the recordings under ``source``, with their subjects, labels and splits."""
 
     def read(self, recording: Recording) -> tuple[np.ndarray, float, list[str]]:
         """(C, N) microvolts, sampling rate, channel names in the recipe's montage."""
