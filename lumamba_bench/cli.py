@@ -41,6 +41,10 @@ def prepare(
     workers: Annotated[int, typer.Option(min=1, help="Worker processes reading recordings.")] = 1,
     force: Annotated[bool, typer.Option("--force", help="Rebuild from scratch instead of resuming.")] = False,
     limit: Annotated[int | None, typer.Option(min=1, help="Only the first N recordings (quick tries).")] = None,
+    exclude_subjects_of: Annotated[
+        list[str] | None,
+        typer.Option(help="Leave out the subjects of these prepared recipes (tueg: --exclude-subjects-of tuab)."),
+    ] = None,
 ) -> None:
     """Turn a raw corpus into windowed Parquet shards (resumes an interrupted run)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -51,6 +55,10 @@ def prepare(
 
     chosen = get_recipe(recipe)
     root = resolve_root(data_root)
+    if exclude_subjects_of:
+        if not hasattr(chosen, "exclude_subjects_of"):
+            raise LumambaError(f"--exclude-subjects-of applies to pre-training corpora (tueg), not {chosen.name}")
+        chosen.exclude_subjects_of([get_recipe(name).name for name in exclude_subjects_of], root)
     if source is None:
         if not hasattr(chosen, "default_source"):
             raise LumambaError(f"`prepare {chosen.name}` needs --source: the folder holding {chosen.source_layout}")

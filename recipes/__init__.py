@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from lumamba_bench.recipes.apava import APAVA
 from lumamba_bench.recipes.base import Recipe
 from lumamba_bench.recipes.demo import Demo
+from lumamba_bench.recipes.tdbrain import TDBrain
 from lumamba_bench.recipes.tuab import TUAB
+from lumamba_bench.recipes.tuar import TUAR, TUARMultilabel
+from lumamba_bench.recipes.tueg import TUEG
+from lumamba_bench.recipes.tusl import TUSL
 
 from lumamba_bench.errors import LumambaError
 
-_RECIPES: dict[str, type[Recipe]] = {cls.name: cls for cls in (Demo, TUAB)}
+_ALL = (Demo, TUAB, TUAR, TUARMultilabel, TUSL, TUEG, APAVA, TDBrain)
+_RECIPES: dict[str, type[Recipe]] = {cls.name: cls for cls in _ALL}
 
 
 def list_recipes() -> list[str]:

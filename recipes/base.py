@@ -6,6 +6,7 @@ a recipe holds only what is specific to its corpus.
 
 from __future__ import annotations
 
+import hashlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,7 +15,7 @@ import numpy as np
 
 from lumamba_bench.data.edf import read_edf
 from lumamba_bench.data.montages import TCP_NAMES, derive_bipolar, tcp_electrodes
-from lumamba_bench.data.preprocess import Preprocessing, Windows
+from lumamba_bench.data.preprocess import Preprocessing, Windows, process
 
 SPLITS = ("train", "val", "test")
 
@@ -36,7 +37,8 @@ class Discovery:
     """The recordings a recipe found, and the files it looked at but does not use."""
 
     recordings: list[Recording]
-    ignored: list[str] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)  # files that are not recordings of this corpus
+    excluded: dict[str, str] = field(default_factory=dict)  # recordings left out on purpose: path -> reason
 
 
 class Recipe(ABC):
@@ -63,9 +65,20 @@ class Recipe(ABC):
         data, names = derive_bipolar(raw.data, raw.ch_names)
         return data, raw.sfreq, names
 
-    def window_labels(self, recording: Recording, windows: Windows) -> np.ndarray:
-        """Labels of the kept windows; by default every window carries the file's label."""
-        return np.full(len(windows.signal), recording.label, dtype=np.int16)
+    def windows(self, data: np.ndarray, sfreq: float) -> Windows:
+        """Preprocess and cut one recording; epoched corpora (APAVA) override this."""
+        return process(data, sfreq, self.preprocessing)
+
+    def window_labels(self, recording: Recording, windows: Windows, duration_s: float) -> tuple[np.ndarray, dict]:
+        """Labels of the kept windows and notes for the manifest (annotation problems found).
+
+        By default every window carries the file's label."""
+        return np.full(len(windows.signal), recording.label, dtype=np.int16), {}
 
     def montage_name(self, channels: list[str]) -> str:
-        return self.montage_names.get(tuple(channels), f"c{len(channels)}")
+        """A stable name per channel list, so two different lists never share a shard."""
+        known = self.montage_names.get(tuple(channels))
+        if known:
+            return known
+        digest = hashlib.sha1(",".join(channels).encode()).hexdigest()[:6]
+        return f"c{len(channels)}-{digest}"

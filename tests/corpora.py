@@ -78,3 +78,185 @@ def write_tuab_fixture(root: Path) -> dict[str, int]:
         write_tuh_edf(path, tuh_signals(seconds, sfreq, seed=i), sfreq)
         expected[f"edf/{split}/{label}/01_tcp_ar/{stem}"] = seconds // 5
     return expected
+
+
+# ---- TUH annotation csv (TUAR, TUSL) -------------------------------------------------------
+
+
+def write_tuh_csv(path: Path, events: list[tuple[str, float, float, str]], duration_s: float) -> Path:
+    """A TUH ``csv_v1.0.0`` annotation file: ``#`` comment header, then one event per line."""
+    lines = [
+        "# version = csv_v1.0.0",
+        f"# bname = {path.stem}",
+        f"# duration = {duration_s:.2f} secs",
+        "# montage_file = $NEDC_NFC/lib/nedc_eas_tcp_ar_montage.txt",
+        "# annotation_label_file = $NEDC_NFC/lib/nedc_eas_default_map.txt",
+        "#",
+        "channel,start_time,stop_time,label,confidence",
+    ]
+    lines += [f"{ch},{start:.4f},{stop:.4f},{label},1.0000" for ch, start, stop, label in events]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+# TUAR: events of one 30 s recording and the labels its six 5 s windows must get.
+TUAR_EVENTS = [
+    ("FP1-F7", 0.0, 6.0, "eyem"),  # w0 fully (eyem); w1 only 20%
+    ("T3-T5", 12.0, 14.0, "musc_elec"),  # w2: 40% musc and elec
+    ("C3-CZ", 21.0, 22.0, "chew"),  # w4: chew 20% and shiv 22%, union 32%: artifact, no class
+    ("C4-T4", 21.5, 22.6, "shiv"),
+    ("F8-T4", 28.0, 40.0, "elpp"),  # w5: 40% elec; runs past the end (clipped)
+    ("O1-P3", 45.0, 50.0, "eyem"),  # wholly past the end
+    ("FP2-F8", 16.0, 19.0, "xyzz"),  # unknown code: counted, unused
+    ("FP2-F8", 0.0, 30.0, "bckg"),
+]
+TUAR_BINARY = [1, 0, 1, 0, 1, 1]
+TUAR_MULTI = [  # chew, elec, eyem, musc, shiv
+    [0, 0, 1, 0, 0], [0, 0, 0, 0, 0], [0, 1, 0, 1, 0], [0, 0, 0, 0, 0], [0, 0, 0, 0, 0], [0, 1, 0, 0, 0],
+]  # fmt: skip
+TUAR_SUBJECTS = [f"aaaaaa{a}{b}" for a in "ab" for b in "abcdef"]  # 12 subjects
+
+
+def write_tuar_fixture(root: Path) -> list[str]:
+    """12 subjects, one 30 s file each (every third in 02_tcp_le with -LE labels); returns ids."""
+    ids = []
+    for i, subject in enumerate(TUAR_SUBJECTS):
+        montage = "02_tcp_le" if i % 3 == 2 else "01_tcp_ar"
+        suffix = "LE" if montage == "02_tcp_le" else "REF"
+        path = root / "edf" / montage / f"{subject}_s001_t000.edf"
+        labels = [f"EEG {e}-{suffix}" for e in TUH_ELECTRODES]
+        write_tuh_edf(path, tuh_signals(30, 250, seed=100 + i), 250, labels=labels)
+        write_tuh_csv(path.with_suffix(".csv"), TUAR_EVENTS, 30)
+        ids.append(str(path.relative_to(root).with_suffix("")))
+    return ids
+
+
+TUSL_EVENTS = [
+    ("TERM", 0.0, 20.0, "bckg"),
+    ("FP1-F7", 6.0, 9.0, "seiz"),  # w1: 60% seiz
+    ("C3-P3", 10.0, 12.0, "slow"),  # w2: 40% slow, 60% bckg
+    ("C3-P3", 15.0, 18.5, "slow"),  # w3: 70% slow
+    ("C3-P3", 24.0, 27.0, "slow"),  # w4: 20% slow, 80% unannotated; w5: 40% slow
+]
+TUSL_LABELS = [1, 2, 1, 3, 0, 0]  # unannotated, bckg, seiz, slow
+
+
+def write_tusl_fixture(root: Path) -> list[str]:
+    """10 subjects, one 30 s file each, all annotated with ``TUSL_EVENTS``."""
+    ids = []
+    for i in range(10):
+        path = root / "edf" / f"aaaaab{i:02d}_s001_t000.edf"
+        write_tuh_edf(path, tuh_signals(30, 256, seed=200 + i), 256)
+        write_tuh_csv(path.with_suffix(".csv"), TUSL_EVENTS, 30)
+        ids.append(str(path.relative_to(root).with_suffix("")))
+    return ids
+
+
+# TUEG: (subject, session folder, montage folder, electrodes left out)
+TUEG_FILES = [
+    ("aaaaaaaa", "s001_2015_01_01", "01_tcp_ar", ()),  # also a TUAB fixture subject
+    ("aaaaaaag", "s001_2016_03_02", "01_tcp_ar", ()),  # also a TUAB fixture subject (eval)
+    ("aaaaacaa", "s001_2003_05_06", "01_tcp_ar", ()),
+    ("aaaaacaa", "s002_2004_05_06", "02_tcp_le", ()),
+    ("aaaaacab", "s001_2010_07_08", "03_tcp_ar_a", ("A1", "A2")),  # 20 bipolar channels: kept
+    ("aaaaacac", "s001_2011_09_10", "01_tcp_ar", ("A1", "A2", "T3")),  # 17 left: skipped
+]
+
+
+def write_tueg_fixture(root: Path) -> dict[str, str]:
+    """TUEG's nested layout; returns recording id -> expected montage ('' when skipped)."""
+    expected = {}
+    for i, (subject, session, montage, drop) in enumerate(TUEG_FILES):
+        suffix = "LE" if montage == "02_tcp_le" else "REF"
+        keep = [k for k, e in enumerate(TUH_ELECTRODES) if e not in drop]
+        labels = [f"EEG {TUH_ELECTRODES[k]}-{suffix}" for k in keep]
+        stem = f"{subject}_{session.split('_')[0]}_t000"
+        path = root / "edf" / f"{i:03d}" / subject / session / montage / f"{stem}.edf"
+        write_tuh_edf(path, tuh_signals(20, 250, seed=300 + i)[keep], 250, labels=labels)
+        expected[str(path.relative_to(root).with_suffix(""))] = {0: "tcp22", 2: "c20-"}.get(len(drop), "")
+    return expected
+
+
+# ---- APAVA (.mat, FieldTrip-like struct) ----------------------------------------------------
+
+APAVA_CHANNELS = ["C3", "C4", "F3", "F4", "F7", "F8", "Fp1", "Fp2", "O1", "O2", "P3", "P4", "T3", "T4", "T5", "T6"]
+
+
+def write_apava_mat(path: Path, n_trials: int, seed: int, trial_field: str = "trial") -> Path:
+    """One subject's file: struct ``data`` with label, fsample, the trials (third field), time."""
+    import scipy.io
+
+    rng = np.random.default_rng(seed)
+    trials = np.empty((1, n_trials), dtype=object)
+    for k in range(n_trials):
+        trials[0, k] = tuh_signals(5, 256, seed=seed * 10 + k)[:16] + rng.standard_normal((16, 1280))
+    times = np.empty((1, n_trials), dtype=object)
+    for k in range(n_trials):
+        times[0, k] = np.arange(1280) / 256.0
+    struct = {"label": np.array(APAVA_CHANNELS, dtype=object).reshape(-1, 1), "fsample": 256.0}
+    struct[trial_field] = trials
+    struct["time"] = times
+    path.parent.mkdir(parents=True, exist_ok=True)
+    scipy.io.savemat(path, {"data": struct})
+    return path
+
+
+def write_apava_fixture(root: Path) -> dict[str, int]:
+    """23 subjects named ``1.mat`` .. ``23.mat`` (natural order differs from lexical), 1 + k % 3
+    trials each; returns file stem -> trials."""
+    trials = {}
+    for participant in range(1, 24):
+        n = 1 + participant % 3
+        write_apava_mat(root / f"{participant}.mat", n, seed=participant)
+        trials[str(participant)] = n
+    return trials
+
+
+# ---- TDBrain (TSV + per-subject CSV at 500 Hz) ----------------------------------------------
+
+TDBRAIN_CHANNELS = [
+    "Fp1", "Fp2", "F7", "F3", "Fz", "F4", "F8", "FC3", "FCz", "FC4", "T7", "C3", "Cz", "C4", "T8",
+    "CP3", "CPz", "CP4", "P7", "P3", "Pz", "P4", "P8", "O1", "Oz", "O2",
+]  # fmt: skip
+TDBRAIN_EXTRA = ["VPVA", "VNVB", "HPHL", "HNHR", "Erbs", "OrbOcc", "Mass"]
+
+
+def write_tdbrain_csv(path: Path, seconds: float, seed: int) -> Path:
+    rng = np.random.default_rng(seed)
+    n = int(seconds * 500)
+    eeg = np.concatenate([tuh_signals(seconds, 500, seed)] * 2)[: len(TDBRAIN_CHANNELS)]
+    extra = 50 * rng.standard_normal((len(TDBRAIN_EXTRA), n))
+    rows = np.concatenate([eeg, extra]).T
+    path.parent.mkdir(parents=True, exist_ok=True)
+    header = ",".join(TDBRAIN_CHANNELS + TDBRAIN_EXTRA)
+    np.savetxt(path, rows, delimiter=",", header=header, comments="", fmt="%.4f")
+    return path
+
+
+def write_tdbrain_fixture(root: Path) -> dict[str, dict]:
+    """26 PD and 29 healthy participants with eyes-closed data, plus others; returns the
+    participants of the task: id -> {number, label, has_csv}."""
+    rows, task = [], {}
+    pd = [f"sub-1{k:07d}" for k in range(26)]
+    healthy = [f"sub-2{k:07d}" for k in range(29)]
+    for number, participant in enumerate(pd, start=1):
+        rows.append((participant, "PARKINSON", "1"))
+        task[participant] = {"number": number, "label": 1}
+    for number, participant in enumerate(healthy, start=26):
+        rows.append((participant, "HEALTHY", "1"))
+        task[participant] = {"number": number, "label": 0}
+    rows += [("sub-30000001", "ADHD", "1"), ("sub-30000002", "HEALTHY", "0"), ("sub-30000003", "PARKINSON", "nan")]
+    rows.append(rows[3])  # a duplicate row of a PD participant
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / "TDBRAIN_participants_V2.tsv", "w") as handle:
+        handle.write("participants_ID\tindication\tEC\tage\tgender\n")
+        for participant, indication, ec in rows:
+            handle.write(f"{participant}\t{indication}\t{ec}\t60.5\t1\n")
+    missing = pd[4]  # listed with eyes-closed data but its csv is absent
+    for i, participant in enumerate(pd + healthy + ["sub-30000001"]):
+        task.get(participant, {})["has_csv"] = participant != missing
+        if participant != missing:
+            path = root / "derivatives" / participant / "ses-1" / "eeg" / f"{participant}_ses-1_task-restEC_eeg.csv"
+            write_tdbrain_csv(path, 2.5, seed=400 + i)
+    return task

@@ -75,3 +75,28 @@ def test_run_without_weights_is_one_line_naming_the_pretrain_command():
     assert result.returncode == 1
     assert "lumamba-bench pretrain --model lumamba-mixed" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_recipes_lists_all_seven_corpora_with_protocols(monkeypatch):
+    from lumamba_bench.cli import console
+
+    monkeypatch.setattr(console, "width", 300)
+    listing = _run("recipes").output
+    for name in ("demo", "tuab", "tuar", "tuar-multilabel", "tusl", "tueg", "apava", "tdbrain"):
+        assert f" {name} " in listing
+    assert "by subject (ref.: by file)" in listing and "1.25 s" in listing
+
+
+def test_prepare_tueg_excluding_tuab_subjects(tuab_source, tmp_path):
+    from corpora import write_tueg_fixture
+
+    write_tueg_fixture(tmp_path / "tueg")
+    args = ["prepare", "tueg", "--source", str(tmp_path / "tueg"), "--exclude-subjects-of", "tuab"]
+    assert "tuab is not prepared" in str(runner.invoke(app, args).exception)
+    assert _run("prepare", "tuab", "--source", str(tuab_source[0])).exit_code == 0
+    result = runner.invoke(app, args)
+    assert result.exit_code == 3  # the 17-channel file is skipped
+    manifest = json.loads((data_root() / "tueg" / "manifest.json").read_text())
+    assert len(manifest["excluded_files"]) == 2
+    wrong = runner.invoke(app, ["prepare", "tuab", "--source", str(tuab_source[0]), "--exclude-subjects-of", "tuab"])
+    assert "applies to pre-training corpora" in str(wrong.exception)

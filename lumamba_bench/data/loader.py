@@ -72,7 +72,7 @@ class ShardDataset(Dataset):
         return {
             "signal": torch.from_numpy(np.array(block["signal"][row])),
             "coords": self.coords[self.montage_of_shard[shard_id]],
-            "label": torch.as_tensor(block["label"][row], dtype=torch.long),
+            "label": torch.tensor(np.array(block["label"][row]), dtype=torch.long),
             "recording_id": block["recording_id"][row],
         }
 

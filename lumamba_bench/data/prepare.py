@@ -25,10 +25,9 @@ from lumamba_bench import __version__
 from lumamba_bench.data.channels import positions
 from lumamba_bench.data.manifest import write_json_atomic
 from lumamba_bench.data.parallel import ordered_map
-from lumamba_bench.data.preprocess import process
 from lumamba_bench.data.shards import FORMAT_VERSION, ShardBuffer, sha256_file, write_table_atomic
-from lumamba_bench.errors import LumambaError
-from lumamba_bench.recipes.base import SPLITS, Recipe, Recording
+from lumamba_bench.errors import LumambaError, RecordingError
+from lumamba_bench.recipes.base import SPLITS, Discovery, Recipe, Recording
 
 ROWS_PER_SHARD = 2048
 
@@ -49,6 +48,7 @@ class RecordingResult:
     labels: np.ndarray | None = None
     dropped_flat: int = 0
     dropped_nonfinite: int = 0
+    notes: dict = field(default_factory=dict)  # what the recipe found while labelling (clipped events, ...)
 
     def entry(self, source: Path, montage: str = "", shard: str = "") -> dict:
         """The manifest / journal line for this file."""
@@ -68,6 +68,7 @@ class RecordingResult:
             "dropped_flat": self.dropped_flat,
             "dropped_nonfinite": self.dropped_nonfinite,
             "label_counts": self.label_counts(),
+            "notes": self.notes,
             "montage": montage,
             "shard": shard,
         }
@@ -86,20 +87,23 @@ def process_recording(recipe: Recipe, recording: Recording) -> RecordingResult:
     """Read, preprocess and label one file; any failure becomes a skip with its reason."""
     result = RecordingResult(recording, "skipped")
     try:
+        if not recording.path.exists():
+            raise RecordingError(f"{recording.path.name}: file not found ({recording.path})")
         result.size = recording.path.stat().st_size
         result.fingerprint = "sha256:" + sha256_file(recording.path)
         data, sfreq, channels = recipe.read(recording)
         result.channels, result.source_sfreq = list(channels), float(sfreq)
-        windows = process(data, sfreq, recipe.preprocessing)
+        windows = recipe.windows(data, sfreq)
         result.dropped_flat, result.dropped_nonfinite = windows.dropped_flat, windows.dropped_nonfinite
         if len(windows.signal) == 0:
             result.reason = (
                 f"no usable {recipe.preprocessing.window_s:g} s window "
                 f"({windows.dropped_flat} flat, {windows.dropped_nonfinite} with NaN/Inf, "
-                f"{data.shape[-1] / sfreq:.1f} s long)"
+                f"{data.shape[-1] * (data.shape[0] if data.ndim == 3 else 1) / sfreq:.1f} s long)"
             )
             return result
-        result.labels = recipe.window_labels(recording, windows)
+        duration_s = data.shape[-1] / sfreq
+        result.labels, result.notes = recipe.window_labels(recording, windows, duration_s)
         result.signal, result.start_s = windows.signal, windows.start_s
         result.status = "ok"
     except Exception as error:  # one bad file must never stop a corpus: record why, go on
@@ -204,6 +208,12 @@ def prepare(
     shard_dir.mkdir(parents=True, exist_ok=True)
 
     state = _resume_state(journal, recipe, out_dir)
+    now_excluded = state["committed"] & {str(Path(path).with_suffix("")) for path in discovery.excluded}
+    if now_excluded:
+        raise LumambaError(
+            f"{out_dir} already holds {len(now_excluded)} recordings that are now excluded "
+            f"(e.g. {sorted(now_excluded)[0]}); re-run with --force to rebuild without them"
+        )
     if not state["records"]:
         journal.append({"type": "settings", **_settings(recipe)})
     todo = [r for r in recordings if r.recording_id not in state["committed"]]
@@ -260,7 +270,7 @@ def prepare(
         if buffers[key].rows:
             flush(key)
 
-    manifest = build_manifest(recipe, source, journal.read(), recordings, discovery.ignored, limit)
+    manifest = build_manifest(recipe, source, journal.read(), recordings, discovery, limit)
     write_json_atomic(out_dir / "manifest.json", manifest)
     return PrepareSummary(out_dir, manifest, processed=len(todo))
 
@@ -309,7 +319,7 @@ def build_manifest(
     source: Path,
     records: list[dict],
     recordings: list[Recording],
-    ignored: list[str],
+    discovery: Discovery,
     limit: int | None,
 ) -> dict:
     """The manifest: settings, counts, montages, per-file status and per-shard sha256."""
@@ -355,11 +365,25 @@ def build_manifest(
             "flat": sum(f["dropped_flat"] for f in ordered_files),
             "nonfinite": sum(f["dropped_nonfinite"] for f in ordered_files),
         },
+        "label_notes": _sum_notes(f.get("notes", {}) for f in ordered_files),
         "files": ordered_files,
-        "ignored_files": ignored,
+        "ignored_files": discovery.ignored,
+        "excluded_files": [{"path": k, "reason": v} for k, v in sorted(discovery.excluded.items())],
         "skipped_files": sum(f["status"] == "skipped" for f in ordered_files),
         "shards": sorted(shards, key=lambda s: s["file"]),
     }
+
+
+def _sum_notes(notes) -> dict:
+    """Corpus totals of the per-file counts recipes note (nested dicts of counts add up)."""
+    total: dict = {}
+    for note in notes:
+        for key, value in note.items():
+            if isinstance(value, dict):
+                total[key] = _sum_notes([total.get(key, {}), value])
+            elif isinstance(value, int | float) and not isinstance(value, bool):
+                total[key] = total.get(key, 0) + value
+    return dict(sorted(total.items()))
 
 
 def ensure_prepared(recipe_name: str, root: Path | str | None = None) -> Path:

@@ -85,14 +85,16 @@ def compute_metrics(task_type: str, y_true: np.ndarray, probs: np.ndarray) -> di
             undefined.setdefault("aupr_macro", undefined.get("aupr", "undefined"))
         return {"metrics": out, "undefined": undefined}
 
+    # One-vs-rest over the classes present in y_true: a class with no test window (TUSL's rare
+    # "unannotated") has no AUROC, and would otherwise make the macro average undefined.
     classes = np.arange(probs.shape[1])
     onehot = (y_true[:, None] == classes[None]).astype(int)
+    present = onehot.sum(0) > 0
     for average in ("macro", "weighted"):
         out[f"auroc_{average}"] = _guarded(
             f"auroc_{average}",
             lambda a=average: (
-                _single_class_check(y_true)
-                or skm.roc_auc_score(y_true, probs, multi_class="ovr", average=a, labels=classes)
+                _single_class_check(y_true) or skm.roc_auc_score(onehot[:, present], probs[:, present], average=a)
             ),
             undefined,
         )
@@ -100,10 +102,12 @@ def compute_metrics(task_type: str, y_true: np.ndarray, probs: np.ndarray) -> di
             f"aupr_{average}",
             lambda a=average: (
                 _single_class_check(y_true)
-                or skm.average_precision_score(onehot[:, onehot.sum(0) > 0], probs[:, onehot.sum(0) > 0], average=a)
+                or skm.average_precision_score(onehot[:, present], probs[:, present], average=a)
             ),
             undefined,
         )
+    if not present.all():
+        undefined["absent_classes"] = f"classes {classes[~present].tolist()} have no window; macro metrics omit them"
     out["cohen_kappa"] = _guarded("cohen_kappa", lambda: skm.cohen_kappa_score(y_true, predicted), undefined)
     return {"metrics": out, "undefined": undefined}
 

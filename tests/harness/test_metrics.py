@@ -61,3 +61,14 @@ def test_recording_level_means_window_probabilities():
     names, labels, means = recording_level(ids, np.array([1, 1, 0, 0, 0]), probs)
     assert list(names) == ["a", "b"] and list(labels) == [1, 0]
     np.testing.assert_allclose(means, [[0.3, 0.7], [0.8, 0.2]])
+
+
+def test_multiclass_macro_averages_over_the_classes_present():
+    """A class with no test window (TUSL's 'unannotated') leaves the macro AUROC defined."""
+    rng = np.random.default_rng(3)
+    y = rng.integers(1, 4, 300)
+    probs = rng.dirichlet(np.ones(4), 300)
+    result = compute_metrics("multiclass", y, probs)
+    per_class = [skm.roc_auc_score(y == k, probs[:, k]) for k in (1, 2, 3)]
+    assert result["metrics"]["auroc_macro"] == pytest.approx(np.mean(per_class))
+    assert "[0]" in result["undefined"]["absent_classes"]
