@@ -172,7 +172,9 @@ def demo_data(
 
 @app.command()
 def pretrain(
-    model: Annotated[str, typer.Option(help="lumamba-recon, lumamba-lejepa or lumamba-mixed.")] = "lumamba-mixed",
+    model: Annotated[
+        str, typer.Option(help="lumamba-recon, lumamba-lejepa, lumamba-mixed, luna-base or femba-tiny.")
+    ] = "lumamba-mixed",
     corpus: Annotated[str, typer.Option(help="A prepared recipe (the demo is prepared on first use).")] = "demo",
     epochs: Annotated[int, typer.Option(min=1)] = 3,
     batch_size: Annotated[int, typer.Option(min=1)] = 16,
@@ -325,25 +327,37 @@ def run(
 @app.command()
 def models(data_root: DataRoot = None) -> None:
     """List the registered encoders: family, parameters, objectives, stored checkpoints, paper."""
+    import torch
+
     from lumamba_bench.harness.checkpoints import find_pretrained
     from lumamba_bench.models import build_encoder, list_encoders
     from lumamba_bench.models.heads import AttentionPoolingHead
     from lumamba_bench.models.registry import encoder_spec
 
     table = Table(title="encoders")
-    for column in ("architecture", "parameters", "with head", "pre-training objectives", "in the model store", "paper"):
+    for column in ("architecture", "family", "parameters", "with head", "pre-training", "in the model store", "paper"):
         table.add_column(column, overflow="fold")
     for name in list_encoders():
         spec = encoder_spec(name)
-        encoder = build_encoder(name)
+        with torch.device("meta"):  # counts without allocating (luna-huge is 311M parameters)
+            encoder = build_encoder(name)
+            head = AttentionPoolingHead(encoder.embed_dim, 2)
         params = sum(p.numel() for p in encoder.parameters())
-        head = sum(p.numel() for p in AttentionPoolingHead(encoder.embed_dim, 2).parameters())
-        stored = [f"{name}-{o}" for o in spec.objectives if find_pretrained(f"{name}-{o}", data_root)]
+        head_params = sum(p.numel() for p in head.parameters())
+        names = [f"{name}-{o}" for o in spec.objectives] or [name]
+        stored = [n for n in names if find_pretrained(n, data_root)]
+        if spec.objectives:
+            objectives = ", ".join(spec.objectives)
+        elif spec.pretrain_objective:
+            objectives = f"{spec.pretrain_objective} (its paper's)"
+        else:
+            objectives = "none"
         table.add_row(
             name,
+            spec.family,
             f"{params / 1e6:.2f}M",
-            f"{(params + head) / 1e6:.2f}M",
-            ", ".join(spec.objectives) or "-",
+            f"{(params + head_params) / 1e6:.2f}M",
+            objectives + (f"; {spec.note}" if spec.note else ""),
             ", ".join(stored) or "none",
             spec.paper,
         )

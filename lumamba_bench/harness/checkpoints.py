@@ -8,10 +8,12 @@ weights and the card; ``run --model lumamba-mixed`` looks there.
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import os
 import shutil
+import warnings
 from pathlib import Path
 
 import torch
@@ -36,9 +38,10 @@ def sha256_of(path: Path) -> str:
 
 
 def _unique_tensors(module: nn.Module) -> dict[str, torch.Tensor]:
-    """Parameters and buffers by name, each shared tensor once (safetensors refuses aliases)."""
+    """Parameters and persistent buffers by name, each shared tensor once (safetensors refuses aliases)."""
+    persistent = set(module.state_dict())
     tensors = dict(module.named_parameters())
-    tensors.update(dict(module.named_buffers()))
+    tensors.update({k: v for k, v in module.named_buffers() if k in persistent})
     return {name: t.detach().contiguous().cpu() for name, t in tensors.items()}
 
 
@@ -88,6 +91,13 @@ def _assign(module: nn.Module, tensors: dict[str, torch.Tensor], source: Path) -
             f"({', '.join(unexpected[:3])}{'...' if len(unexpected) > 3 else ''})"
         )
     live = dict(module.named_parameters()) | dict(module.named_buffers())
+    mismatched = [(n, t.shape, live[n].shape) for n, t in tensors.items() if live[n].shape != t.shape]
+    if mismatched:
+        name, got, want = mismatched[0]
+        raise LumambaError(
+            f"{source}: {len(mismatched)} tensors do not fit this architecture, e.g. {name} has shape "
+            f"{tuple(got)}, the model expects {tuple(want)}; nothing was loaded"
+        )
     for name, tensor in tensors.items():
         if live[name].shape != tensor.shape:
             raise LumambaError(
@@ -106,13 +116,35 @@ def load_encoder_weights(encoder: nn.Module, path: Path) -> str:
         tensors = _read_safetensors(path)
     else:
         try:
-            tensors = torch.load(path, weights_only=True, map_location="cpu")
+            # Published training checkpoints carry their argparse.Namespace: plain data, allowed.
+            with torch.serialization.safe_globals([argparse.Namespace]):
+                tensors = torch.load(path, weights_only=True, map_location="cpu")
         except Exception as error:  # noqa: BLE001 - any unpickling failure is a bad file
             raise LumambaError(f"{path} is not a readable checkpoint ({error})") from None
-        if not isinstance(tensors, dict):
-            raise LumambaError(f"{path} does not hold a state dict")
+        tensors = _unwrap_state_dict(tensors, path)
+    own = set(_unique_tensors(encoder))
+    if set(tensors) != own and hasattr(encoder, "looks_official") and encoder.looks_official(tensors):
+        tensors, ignored = encoder.official_state_dict(tensors)
+        if ignored:
+            shown = ", ".join(ignored[:5]) + ("..." if len(ignored) > 5 else "")
+            warnings.warn(
+                f"{path.name}: {len(ignored)} published keys are not part of the encoder and were not loaded "
+                f"(pre-training or classification heads): {shown}",
+                stacklevel=2,
+            )
     _assign(encoder, tensors, path)
     return sha256_of(path)
+
+
+def _unwrap_state_dict(content, path: Path) -> dict[str, torch.Tensor]:
+    """The tensors of a ``torch.save``d file: a state dict, or one inside model/state_dict/module."""
+    for key in ("model", "state_dict", "module"):
+        if isinstance(content, dict) and isinstance(content.get(key), dict):
+            content = content[key]
+            break
+    if not isinstance(content, dict) or not all(isinstance(v, torch.Tensor) for v in content.values()):
+        raise LumambaError(f"{path} does not hold a state dict of tensors")
+    return content
 
 
 def model_store(root: Path | str | None = None) -> Path:

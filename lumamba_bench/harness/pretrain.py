@@ -19,6 +19,7 @@ from torch import nn
 
 from lumamba_bench import __version__
 from lumamba_bench.data.loader import MontageBatchSampler, ShardDataset, collate
+from lumamba_bench.data.manifest import read_manifest
 from lumamba_bench.data.prepare import ensure_prepared
 from lumamba_bench.errors import LumambaError
 from lumamba_bench.harness import distributed
@@ -29,7 +30,8 @@ from lumamba_bench.harness.checkpoints import (
     save_training_checkpoint,
     sha256_of,
 )
-from lumamba_bench.models import build_encoder, parse_model_name
+from lumamba_bench.models import parse_model_name
+from lumamba_bench.models.registry import build_for_input, encoder_spec, input_shape
 from lumamba_bench.objectives import build_objective
 
 
@@ -89,8 +91,12 @@ def _epoch_batches(sampler: MontageBatchSampler, epoch: int, ctx: distributed.Co
 
 def pretrain(config: PretrainConfig, on_step=None) -> PretrainResult:
     parsed = parse_model_name(config.model)
-    if parsed.scratch or parsed.objective is None:
-        raise LumambaError(f"pretrain needs a model name with an objective, e.g. {parsed.architecture}-mixed")
+    spec = encoder_spec(parsed.architecture)
+    objective_name = parsed.objective or spec.pretrain_objective
+    if parsed.scratch or objective_name is None:
+        if spec.objectives:
+            raise LumambaError(f"pretrain needs a model name with an objective, e.g. {parsed.architecture}-mixed")
+        raise LumambaError(f"{parsed.architecture} cannot be pre-trained here: {spec.note or 'no objective'}")
     ctx = distributed.setup(config.device)
     torch.manual_seed(config.seed)
     dataset_dir = ensure_prepared(config.corpus, config.data_root) if ctx.is_main else None
@@ -108,9 +114,9 @@ def pretrain(config: PretrainConfig, on_step=None) -> PretrainResult:
     total = config.epochs * per_rank
     warmup = int(round(config.warmup_epochs * per_rank))
 
-    encoder = build_encoder(parsed.architecture)
+    encoder = build_for_input(parsed.architecture, *input_shape(read_manifest(dataset_dir)))
     objective = build_objective(
-        parsed.objective,
+        objective_name,
         encoder,
         lejepa_weight=config.lejepa_weight,
         mask_ratio=config.mask_ratio,
@@ -138,7 +144,7 @@ def pretrain(config: PretrainConfig, on_step=None) -> PretrainResult:
         return {
             "model": config.model,
             "architecture": parsed.architecture,
-            "objective": parsed.objective,
+            "objective": objective_name,
             "encoder_config": encoder.config_dict(),
             "parameters": sum(p.numel() for p in encoder.parameters()),
             "hyperparameters": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(config).items()},

@@ -7,10 +7,18 @@ Encoder protocol: ``embed_dim`` (size of one output token) and
 
 from lumamba_bench.models.registry import (
     build_encoder,
+    build_for_input,
     list_encoders,
     list_model_names,
     parse_model_name,
     register_encoder,
 )
 
-__all__ = ["build_encoder", "list_encoders", "list_model_names", "parse_model_name", "register_encoder"]
+__all__ = [
+    "build_encoder",
+    "build_for_input",
+    "list_encoders",
+    "list_model_names",
+    "parse_model_name",
+    "register_encoder",
+]

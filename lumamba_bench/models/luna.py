@@ -11,13 +11,14 @@ unification: Q learned queries (orthogonal init) cross-attend over the C channel
 patch (LayerNorm on q, k, v; 2 heads), a residual 4x FFN, then 3 pre-norm transformer layers
 among the queries. Output: (B, S, Q*E), independent of how many channels came in.
 
-Where the description leaves a choice, ours: the residual FFN after the cross-attention is
-pre-normed, and the NeRF frequencies carry the pi of the original NeRF encoding.
+Tensor layouts follow the published LUNA checkpoints (so ``luna-base`` can load them): the time
+pathway's output is flattened position-major, the NeRF features are ordered (octave, axis,
+sin/cos) at frequencies 2^k (no pi), and the FFN after the cross-attention is a plain residual
+``x + FFN(x)``.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
@@ -49,18 +50,20 @@ class PatchEmbedding(nn.Module):
         batch, channels, length = x.shape
         patches = x.reshape(batch, channels * (length // self.patch_size), self.patch_size)
         time = self.time_pathway(patches.unsqueeze(1))  # (B, E/4, C*S, 4)
-        time = self.time_projection(time.permute(0, 2, 1, 3).flatten(2))  # (B, C*S, E)
+        time = self.time_projection(time.permute(0, 2, 3, 1).flatten(2))  # (B, C*S, E), position-major
         spectrum = torch.fft.rfft(patches.float(), dim=-1)
         freq = self.freq_pathway(torch.cat([spectrum.abs(), spectrum.angle()], dim=-1).to(x.dtype))
         return (time + freq).reshape(batch, channels, length // self.patch_size, -1)
 
 
 def nerf_encoding(coords: torch.Tensor, size: int) -> torch.Tensor:
-    """(B, C, 3) in [0, 1] -> (B, C, size): sin/cos at 2^k * pi for k < size // 6, zero-padded."""
+    """(B, C, 3) in [0, 1] -> (B, C, size): sin/cos at 2^k for k < size // 6, zero-padded.
+
+    Feature order (octave, axis, sin/cos), as in the published LUNA weights."""
     octaves = size // 6
-    freqs = math.pi * 2.0 ** torch.arange(octaves, device=coords.device, dtype=coords.dtype)
-    angles = (coords.unsqueeze(-1) * freqs).flatten(-2)  # (B, C, 3 * octaves)
-    encoded = torch.cat([angles.sin(), angles.cos()], dim=-1)
+    freqs = 2.0 ** torch.arange(octaves, device=coords.device, dtype=coords.dtype)
+    angles = coords.unsqueeze(-2) * freqs.unsqueeze(-1)  # (B, C, octaves, 3)
+    encoded = torch.stack([angles.sin(), angles.cos()], dim=-1).flatten(-3)  # (B, C, octaves * 3 * 2)
     return F.pad(encoded, (0, size - encoded.shape[-1]))
 
 
@@ -117,7 +120,6 @@ class ChannelUnification(nn.Module):
             nn.LayerNorm(embed_dim),
         )
         self.cross_attn = nn.MultiheadAttention(embed_dim, heads, dropout=dropout, batch_first=True)
-        self.norm_ffn = nn.LayerNorm(embed_dim)
         self.ffn = FeedForward(embed_dim, 4, dropout)
         self.layers = nn.ModuleList(QueryTransformerLayer(embed_dim, heads, dropout) for _ in range(layers))
 
@@ -127,7 +129,7 @@ class ChannelUnification(nn.Module):
         x, attention = self.cross_attn(
             self.norm_q(queries), self.norm_k(tokens), self.norm_v(tokens), need_weights=True, average_attn_weights=True
         )
-        x = x + self.ffn(self.norm_ffn(x))
+        x = x + self.ffn(x)
         for layer in self.layers:
             x = layer(x)
         return x, attention

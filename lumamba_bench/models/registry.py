@@ -21,14 +21,25 @@ class EncoderSpec:
     objectives: tuple[str, ...]
     paper: str
     family: str
+    pretrain_objective: str | None = None  # what `pretrain --model NAME` runs for a name without objective
+    note: str = ""  # one line for the `models` table (what is and is not supported)
 
 
 _ENCODERS: dict[str, EncoderSpec] = {}
 
 
-def register_encoder(name: str, objectives: tuple[str, ...] = (), paper: str = "", family: str | None = None):
+def register_encoder(
+    name: str,
+    objectives: tuple[str, ...] = (),
+    paper: str = "",
+    family: str | None = None,
+    pretrain_objective: str | None = None,
+    note: str = "",
+):
     def decorate(factory: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
-        _ENCODERS[name] = EncoderSpec(name, factory, tuple(objectives), paper, family or name.split("-")[0])
+        _ENCODERS[name] = EncoderSpec(
+            name, factory, tuple(objectives), paper, family or name.split("-")[0], pretrain_objective, note
+        )
         return factory
 
     return decorate
@@ -48,6 +59,7 @@ class ModelName:
 
 
 def _load_builtin() -> None:
+    import lumamba_bench.baselines  # noqa: F401 - registers luna-*, labram-base, femba-tiny
     import lumamba_bench.models.lumamba  # noqa: F401 - registers itself
 
 
@@ -86,3 +98,25 @@ def build_encoder(name: str, **overrides) -> nn.Module:
     """The architecture behind a model name, randomly initialised (weights are loaded elsewhere)."""
     parsed = parse_model_name(name)
     return _ENCODERS[parsed.architecture].factory(**overrides)
+
+
+def build_for_input(name: str, channels: int, samples: int, **overrides) -> nn.Module:
+    """``build_encoder`` for data of a given shape: encoders whose size depends on the montage
+    (``fixed_topology``, e.g. FEMBA) are built for ``channels`` x ``samples``."""
+    encoder = build_encoder(name, **overrides)
+    if getattr(encoder, "fixed_topology", False):
+        encoder = build_encoder(name, num_channels=channels, num_samples=samples, **overrides)
+    return encoder
+
+
+def input_shape(manifest: dict) -> tuple[int, int]:
+    """(channels, samples per window) of a prepared dataset; one channel count is required."""
+    counts = sorted({len(m["channels"]) for m in manifest["montages"].values()})
+    preprocessing = manifest["preprocessing"]
+    samples = int(round(preprocessing["window_s"] * preprocessing["sfreq"]))
+    if len(counts) != 1:
+        raise LumambaError(
+            f"{manifest['recipe']['name']} mixes montages of {counts} channels; "
+            "a fixed-topology encoder needs one channel count"
+        )
+    return counts[0], samples

@@ -21,6 +21,10 @@ def build_objective(
     from lumamba_bench.objectives.mixed import MixedObjective
     from lumamba_bench.objectives.reconstruction import ReconstructionObjective
 
+    if name == "recon" and hasattr(encoder, "reconstruction_objective"):
+        return encoder.reconstruction_objective(mask_ratio)  # its own masking and decoder (FEMBA)
+    if name in ("lejepa", "mixed") and not hasattr(encoder, "front_end"):
+        raise LumambaError(f"the {name} objective needs a LUNA front end (lumamba, luna-*)")
     if name == "recon":
         return ReconstructionObjective(encoder, mask_ratio=mask_ratio)
     if name == "lejepa":

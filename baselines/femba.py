@@ -1,0 +1,148 @@
+"""FEMBA-Tiny (Tegon et al., 2025): a conv patch grid feeding post-norm bidirectional Mamba blocks.
+
+Conv2d(1 -> E, kernel = stride = (2, 16)) turns a (C, T) window into a (C/2, T/16) grid of
+E-dim cells (22 x 1280 -> 11 x 80); each time step's column is one token of width C/2 * E
+(feature index e * C/2 + row, as in the published weights), plus a learned positional
+embedding; then ``depth`` blocks LN(x + BiMamba(x)) with expand 4, on the same scan backends as
+LuMamba. Tiny: E=35, 2 blocks, 7.8M parameters at 22 channels.
+
+The channel count is part of the architecture (token width C/2 * E): the harness builds FEMBA
+for the task's montage (``num_channels``, ``num_samples``), and weights only transfer between
+tasks with the same channel count and window length.
+
+Pre-training (``pretrain --model femba-tiny``): 60% of the 2 x 16 cells are zeroed, and a
+transposed convolution (the inverse of the patch grid) rebuilds the window from the tokens;
+SmoothL1 on the masked cells plus 0.05 x on the visible ones (the weighting used for LuMamba).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from lumamba_bench.errors import LumambaError
+from lumamba_bench.models.mamba import PostNormBiMambaBlock
+from lumamba_bench.models.registry import register_encoder
+from lumamba_bench.objectives.reconstruction import random_cell_mask
+
+
+@dataclass
+class FembaConfig:
+    embed_dim: int = 35
+    depth: int = 2
+    num_channels: int = 22
+    num_samples: int = 1280
+    cell: tuple[int, int] = (2, 16)
+    expand: int = 4
+    d_state: int = 16
+    d_conv: int = 4
+    input_scale: float = 0.01
+
+
+class Femba(nn.Module):
+    family = "femba"
+    sfreq = 256.0
+    fixed_topology = True  # built per montage: num_channels and num_samples
+
+    def __init__(self, config: FembaConfig | None = None, **overrides):
+        super().__init__()
+        self.config = c = config or FembaConfig(**overrides)
+        rows, steps = c.num_channels // c.cell[0], c.num_samples // c.cell[1]
+        if c.num_channels % c.cell[0] or c.num_samples % c.cell[1]:
+            raise LumambaError(f"femba needs channels divisible by {c.cell[0]} and samples by {c.cell[1]}")
+        self.rows, self.steps, self.input_scale = rows, steps, c.input_scale
+        self.embed_dim = rows * c.embed_dim
+        self.patch_embed = nn.Conv2d(1, c.embed_dim, kernel_size=c.cell, stride=c.cell)
+        self.pos_embed = nn.Parameter(torch.zeros(1, steps, self.embed_dim))
+        nn.init.trunc_normal_(self.pos_embed, std=0.02)
+        self.blocks = nn.ModuleList(
+            PostNormBiMambaBlock(self.embed_dim, d_state=c.d_state, d_conv=c.d_conv, expand=c.expand)
+            for _ in range(c.depth)
+        )
+
+    def layer_groups(self) -> list[list[nn.Parameter]]:
+        return [[*self.patch_embed.parameters(), self.pos_embed]] + [list(b.parameters()) for b in self.blocks]
+
+    def config_dict(self) -> dict:
+        return asdict(self.config)
+
+    def forward(self, x: torch.Tensor, coords: torch.Tensor | None = None, mask=None) -> torch.Tensor:
+        """x: (B, C, T) microvolts -> tokens (B, T / 16, C / 2 * E). Coordinates are not used."""
+        batch, channels, length = x.shape
+        c = self.config
+        if (channels, length) != (c.num_channels, c.num_samples):
+            raise LumambaError(
+                f"this femba was built for {c.num_channels} channels x {c.num_samples} samples, "
+                f"got {channels} x {length}"
+            )
+        grid = self.patch_embed((x * self.input_scale).unsqueeze(1))  # (B, E, rows, steps)
+        tokens = grid.flatten(1, 2).transpose(1, 2) + self.pos_embed
+        for block in self.blocks:
+            tokens = block(tokens)
+        return tokens
+
+    def reconstruction_objective(self, mask_ratio: float = 0.6) -> nn.Module:
+        return FembaReconstruction(self, mask_ratio)
+
+    # ---- published checkpoint -------------------------------------------------------------
+    OFFICIAL_KEYS = (
+        (r"patch_embed\.proj\.(weight|bias)", r"patch_embed.\1"),
+        (r"pos_embed", r"pos_embed"),
+        (r"mamba_blocks\.(\d+)\.mamba_fwd\.(.+)", r"blocks.\1.mixer.forward_mamba.\2"),
+        (r"mamba_blocks\.(\d+)\.mamba_rev\.(.+)", r"blocks.\1.mixer.backward_mamba.\2"),
+        (r"norm_layers\.(\d+)\.(weight|bias)", r"blocks.\1.norm.\2"),
+    )
+
+    def official_state_dict(self, tensors: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], list[str]]:
+        """Published FEMBA names -> ours; decoder and classifier weights are returned apart."""
+        own = set(self.state_dict())
+        mapped, ignored = {}, []
+        for key, tensor in tensors.items():
+            stripped = re.sub(r"^(model|module)\.", "", key)
+            for pattern, target in self.OFFICIAL_KEYS:
+                if re.fullmatch(pattern, stripped):
+                    name = re.sub(pattern, target, stripped)
+                    if name in own:
+                        mapped[name] = tensor
+                        break
+            else:
+                ignored.append(key)
+        return mapped, ignored
+
+    def looks_official(self, tensors: dict) -> bool:
+        return any(re.sub(r"^(model|module)\.", "", k).startswith("mamba_blocks.") for k in tensors)
+
+
+class FembaReconstruction(nn.Module):
+    """Masked 2 x 16 cell reconstruction through a transposed patch convolution."""
+
+    def __init__(self, encoder: Femba, mask_ratio: float = 0.6, visible_weight: float = 0.05):
+        super().__init__()
+        self.encoder, self.mask_ratio, self.visible_weight = encoder, mask_ratio, visible_weight
+        c = encoder.config
+        self.decoder = nn.ConvTranspose2d(c.embed_dim, 1, kernel_size=c.cell, stride=c.cell)
+
+    def forward(self, x: torch.Tensor, coords: torch.Tensor, generator: torch.Generator, step: int = 0) -> dict:
+        enc = self.encoder
+        cell_rows, cell_cols = enc.config.cell
+        mask = random_cell_mask(x.shape[0], enc.rows, enc.steps, self.mask_ratio, generator, x.device)
+        sample_mask = mask.repeat_interleave(cell_rows, 1).repeat_interleave(cell_cols, 2)  # (B, C, T)
+        tokens = enc(x.masked_fill(sample_mask, 0.0), coords)
+        grid = tokens.transpose(1, 2).unflatten(1, (enc.config.embed_dim, enc.rows))  # (B, E, rows, steps)
+        prediction = self.decoder(grid)[:, 0]
+        error = F.smooth_l1_loss(prediction, x * enc.input_scale, reduction="none")
+        masked, visible = error[sample_mask].mean(), error[~sample_mask].mean()
+        return {"loss": masked + self.visible_weight * visible, "masked": masked.detach(), "visible": visible.detach()}
+
+
+register_encoder(
+    "femba-tiny",
+    paper="FEMBA, Tegon et al., 2025 (arXiv:2502.06438)",
+    family="femba",
+    pretrain_objective="recon",
+    note="fixed channel count (built per montage); masked 2x16-cell reconstruction",
+)(lambda **overrides: Femba(FembaConfig(**overrides)))

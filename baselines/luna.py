@@ -1,0 +1,200 @@
+"""LUNA (Döner et al., NeurIPS 2025): the LUNA front end (shared with LuMamba, one
+implementation in ``lumamba_bench.models.luna``) feeding a RoPE transformer over patches.
+
+Temporal encoder: ``depth`` pre-norm blocks at width Q*E with 2*Q heads; attention uses rotary
+position embeddings (theta 10,000, rotating interleaved pairs of each head's features); the
+MLP is fc1 -> GELU -> LayerNorm(hidden) -> fc2. Sizes: Base E=64, Q=4, depth 8 (~6.6M encoder
+parameters, ~6.85M with our head; the paper's 7M); Large 96/6/10; Huge 128/8/24.
+
+``official_state_dict`` maps the published checkpoints (``LUNA_base.safetensors``) onto these
+modules with an explicit key table; pre-training heads in those files are reported, not loaded.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from lumamba_bench.models.luna import FrontEndOutput, LunaFrontEnd
+from lumamba_bench.models.registry import register_encoder
+
+
+def rotary_angles(
+    length: int, head_dim: int, device, dtype, theta: float = 10000.0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos and sin (length, head_dim) for rotating feature pairs (2i, 2i+1) by position * theta^(-2i/d)."""
+    freqs = theta ** (-torch.arange(0, head_dim, 2, device=device, dtype=torch.float32) / head_dim)
+    angles = torch.arange(length, device=device, dtype=torch.float32)[:, None] * freqs[None]
+    angles = angles.repeat_interleave(2, dim=-1)
+    return angles.cos().to(dtype), angles.sin().to(dtype)
+
+
+def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotate interleaved pairs: (x0, x1) -> (x0 cos - x1 sin, x1 cos + x0 sin)."""
+    pairs = x.unflatten(-1, (-1, 2))
+    rotated = torch.stack([-pairs[..., 1], pairs[..., 0]], dim=-1).flatten(-2)
+    return x * cos + rotated * sin
+
+
+class RotaryAttention(nn.Module):
+    def __init__(self, dim: int, heads: int, dropout: float = 0.0):
+        super().__init__()
+        self.heads, self.dropout = heads, dropout
+        self.qkv_proj = nn.Linear(dim, 3 * dim)
+        self.proj = nn.Linear(dim, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        batch, length, dim = x.shape
+        q, k, v = self.qkv_proj(x).reshape(batch, length, 3, self.heads, dim // self.heads).permute(2, 0, 3, 1, 4)
+        cos, sin = rotary_angles(length, dim // self.heads, x.device, x.dtype)
+        q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
+        out = F.scaled_dot_product_attention(q, k, v, dropout_p=self.dropout if self.training else 0.0)
+        return self.proj(out.transpose(1, 2).reshape(batch, length, dim))
+
+
+class NormedMlp(nn.Module):
+    def __init__(self, dim: int, ratio: float = 4.0, dropout: float = 0.0):
+        super().__init__()
+        hidden = int(dim * ratio)
+        self.fc1, self.norm, self.fc2 = nn.Linear(dim, hidden), nn.LayerNorm(hidden), nn.Linear(hidden, dim)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.dropout(self.fc2(self.norm(self.dropout(F.gelu(self.fc1(x))))))
+
+
+class RotaryTransformerBlock(nn.Module):
+    def __init__(self, dim: int, heads: int, dropout: float = 0.0):
+        super().__init__()
+        self.norm1, self.norm2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
+        self.attn = RotaryAttention(dim, heads, dropout)
+        self.mlp = NormedMlp(dim, 4.0, dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.attn(self.norm1(x))
+        return x + self.mlp(self.norm2(x))
+
+
+@dataclass
+class LunaConfig:
+    embed_dim: int = 64
+    num_queries: int = 4
+    depth: int = 8
+    patch_size: int = 40
+    unify_heads: int = 2
+    unify_layers: int = 3
+    dropout: float = 0.0
+    input_scale: float = 0.01  # microvolts -> units of 100 uV, as for LuMamba
+
+
+class Luna(nn.Module):
+    family = "luna"
+    sfreq = 256.0
+
+    def __init__(self, config: LunaConfig | None = None, **overrides):
+        super().__init__()
+        self.config = c = config or LunaConfig(**overrides)
+        self.patch_size, self.input_scale = c.patch_size, c.input_scale
+        self.embed_dim = c.num_queries * c.embed_dim
+        self.front_end = LunaFrontEnd(
+            c.embed_dim, c.num_queries, c.patch_size, c.unify_heads, c.unify_layers, c.dropout
+        )
+        self.blocks = nn.ModuleList(
+            RotaryTransformerBlock(self.embed_dim, 2 * c.num_queries, c.dropout) for _ in range(c.depth)
+        )
+        self.norm = nn.LayerNorm(self.embed_dim)
+
+    def layer_groups(self) -> list[list[nn.Parameter]]:
+        return (
+            [list(self.front_end.parameters())]
+            + [list(b.parameters()) for b in self.blocks]
+            + [list(self.norm.parameters())]
+        )
+
+    def config_dict(self) -> dict:
+        return asdict(self.config)
+
+    def forward_features(self, x: torch.Tensor, coords: torch.Tensor, mask: torch.Tensor | None = None):
+        front = self.front_end(x * self.input_scale, coords, mask)
+        tokens = front.tokens
+        for block in self.blocks:
+            tokens = block(tokens)
+        return FrontEndOutput(self.norm(tokens), front.attention, front.location)
+
+    def forward(self, x: torch.Tensor, coords: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """x: (B, C, T) microvolts, coords: (B, C, 3) -> tokens (B, T // P, Q*E)."""
+        return self.forward_features(x, coords, mask).tokens
+
+    # ---- published checkpoints ------------------------------------------------------------
+    OFFICIAL_KEYS: tuple[tuple[str, str], ...] = (
+        # (published name pattern, our name); {n} is a layer index
+        (r"patch_embed\.proj_in\.(\d+)\.(weight|bias)", r"front_end.patch_embed.time_pathway.\1.\2"),
+        (r"freq_embed\.frequency_to_embed\.fc1\.(weight|bias)", r"front_end.patch_embed.freq_pathway.0.\1"),
+        (r"freq_embed\.frequency_to_embed\.fc2\.(weight|bias)", r"front_end.patch_embed.freq_pathway.2.\1"),
+        (r"channel_location_embedder\.(?:0\.)?fc1\.(weight|bias)", r"front_end.location.mlp.0.\1"),
+        (r"channel_location_embedder\.(?:0\.)?fc2\.(weight|bias)", r"front_end.location.mlp.2.\1"),
+        (r"mask_token", r"front_end.mask_token"),
+        (r"cross_attn\.query_embed", r"front_end.unify.queries"),
+        (r"cross_attn\.cross_attention\.(in_proj_weight|in_proj_bias)", r"front_end.unify.cross_attn.\1"),
+        (r"cross_attn\.cross_attention\.out_proj\.(weight|bias)", r"front_end.unify.cross_attn.out_proj.\1"),
+        (r"cross_attn\.ffn\.fc1\.(weight|bias)", r"front_end.unify.ffn.0.\1"),
+        (r"cross_attn\.ffn\.fc2\.(weight|bias)", r"front_end.unify.ffn.3.\1"),
+        (r"cross_attn\.queries_norm\.(weight|bias)", r"front_end.unify.norm_q.\1"),
+        (r"cross_attn\.keys_norm\.(weight|bias)", r"front_end.unify.norm_k.\1"),
+        (r"cross_attn\.values_norm\.(weight|bias)", r"front_end.unify.norm_v.\1"),
+        (r"cross_attn\.query_self_attn\.layers\.(\d+)\.self_attn\.(in_proj_weight|in_proj_bias)",
+         r"front_end.unify.layers.\1.attn.\2"),
+        (r"cross_attn\.query_self_attn\.layers\.(\d+)\.self_attn\.out_proj\.(weight|bias)",
+         r"front_end.unify.layers.\1.attn.out_proj.\2"),
+        (r"cross_attn\.query_self_attn\.layers\.(\d+)\.linear1\.(weight|bias)", r"front_end.unify.layers.\1.ffn.0.\2"),
+        (r"cross_attn\.query_self_attn\.layers\.(\d+)\.linear2\.(weight|bias)", r"front_end.unify.layers.\1.ffn.3.\2"),
+        (r"cross_attn\.query_self_attn\.layers\.(\d+)\.(norm1|norm2)\.(weight|bias)",
+         r"front_end.unify.layers.\1.\2.\3"),
+        (r"blocks\.(\d+)\.(norm1|norm2)\.(weight|bias)", r"blocks.\1.\2.\3"),
+        (r"blocks\.(\d+)\.attn\.(qkv_proj|proj)\.(weight|bias)", r"blocks.\1.attn.\2.\3"),
+        (r"blocks\.(\d+)\.mlp\.(fc1|fc2|norm)\.(weight|bias)", r"blocks.\1.mlp.\2.\3"),
+        (r"norm\.(weight|bias)", r"norm.\1"),
+    )  # fmt: skip
+
+    def official_state_dict(self, tensors: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], list[str]]:
+        """Published LUNA names -> ours (with the two reshapes the layouts need); the keys with
+        no counterpart in the encoder (decoder and classifier heads, constants) are returned apart."""
+        own = dict(self.state_dict())
+        mapped, ignored = {}, []
+        for key, tensor in tensors.items():
+            for pattern, target in self.OFFICIAL_KEYS:
+                if re.fullmatch(pattern, key):
+                    name = re.sub(pattern, target, key)
+                    if name in own and tensor.dim() == own[name].dim() + 1 and tensor.shape[0] == 1:
+                        tensor = tensor[0]  # (1, Q, E) queries and (1, 1, E) mask token
+                    if name in own and tensor.shape != own[name].shape and tensor.numel() == own[name].numel():
+                        tensor = tensor.reshape(own[name].shape)
+                    mapped[name] = tensor
+                    break
+            else:
+                ignored.append(key)
+        return mapped, ignored
+
+    def looks_official(self, tensors: dict) -> bool:
+        return any(k.startswith(("cross_attn.", "patch_embed.proj_in")) for k in tensors)
+
+
+def _luna(**defaults):
+    def factory(**overrides) -> Luna:
+        return Luna(LunaConfig(**(defaults | overrides)))
+
+    return factory
+
+
+PAPER = "LUNA, Döner et al., NeurIPS 2025 (arXiv:2510.22257)"
+register_encoder("luna-base", paper=PAPER, family="luna", pretrain_objective="recon")(_luna())
+register_encoder("luna-large", paper=PAPER, family="luna", pretrain_objective="recon")(
+    _luna(embed_dim=96, num_queries=6, depth=10)
+)
+register_encoder("luna-huge", paper=PAPER, family="luna", pretrain_objective="recon")(
+    _luna(embed_dim=128, num_queries=8, depth=24)
+)

@@ -1,0 +1,41 @@
+"""Every baseline fine-tunes on the demo task from scratch; LUNA and FEMBA pre-train."""
+
+import pytest
+from lumamba_bench.recipes import get_recipe
+
+from lumamba_bench.data.prepare import prepare
+from lumamba_bench.data.store import data_root
+from lumamba_bench.errors import LumambaError
+from lumamba_bench.harness.checkpoints import find_pretrained
+from lumamba_bench.harness.pretrain import PretrainConfig, pretrain
+from lumamba_bench.harness.results import validate
+from lumamba_bench.harness.run import RunConfig, run_benchmark
+
+
+@pytest.fixture
+def small_demo(demo_source):
+    prepare(get_recipe("demo"), demo_source, data_root() / "demo")
+
+
+@pytest.mark.parametrize("model", ["luna-base-scratch", "labram-base-scratch", "femba-tiny-scratch"])
+def test_scratch_baseline_runs_on_the_demo(small_demo, tmp_path, model):
+    config = RunConfig(model=model, task="demo", seeds=1, epochs=1, batch_size=8, out=tmp_path / "results")
+    results, _ = run_benchmark(config)
+    validate(results)
+    assert results["model"]["family"] == model.split("-")[0]
+    assert results["summary"]["auroc"]["n"] == 1
+
+
+@pytest.mark.parametrize("model", ["luna-base", "femba-tiny"])
+def test_baselines_pretrain_with_their_reconstruction_objective(small_demo, tmp_path, model):
+    result = pretrain(PretrainConfig(model=model, corpus="demo", epochs=1, batch_size=16, out=tmp_path / "run"))
+    assert result.step == result.total_steps and find_pretrained(model) is not None
+    assert result.history[0]["masked"] > 0
+    config = RunConfig(model=model, task="demo", seeds=1, epochs=1, batch_size=8, out=tmp_path / "results")
+    results, _ = run_benchmark(config)
+    assert results["model"]["checkpoint"]["sha256"]
+
+
+def test_labram_cannot_be_pretrained_here(small_demo, tmp_path):
+    with pytest.raises(LumambaError, match="VQ-tokenizer"):
+        pretrain(PretrainConfig(model="labram-base", corpus="demo", max_steps=1, out=tmp_path / "run"))
