@@ -364,6 +364,93 @@ def models(data_root: DataRoot = None) -> None:
     console.print(table)
 
 
+leaderboard_app = typer.Typer(help="Submit results, build and show the leaderboard.", no_args_is_help=True)
+app.add_typer(leaderboard_app, name="leaderboard")
+BoardRoot = Annotated[Path, typer.Option("--root", help="The leaderboard folder.")]
+
+
+@leaderboard_app.command("submit")
+def leaderboard_submit(
+    file: Annotated[Path, typer.Argument(help="A results JSON written by `lumamba-bench run`.")],
+    predictions: Annotated[
+        Path | None, typer.Option(help="Its --save-predictions Parquet: metrics are recomputed and must match.")
+    ] = None,
+    root: BoardRoot = Path("leaderboard"),
+) -> None:
+    """Validate a results file and store it under leaderboard/submissions/<task>/."""
+    from lumamba_bench.leaderboard.submission import submit
+
+    stored = submit(file, root, predictions)
+    console.print(f"accepted: stored as {stored}; run `lumamba-bench leaderboard build` to render it")
+
+
+@leaderboard_app.command("validate")
+def leaderboard_validate(root: BoardRoot = Path("leaderboard")) -> None:
+    """Check every stored submission against the rules `submit` applies."""
+    from lumamba_bench.leaderboard.submission import check, read_results
+
+    files = sorted((root / "submissions").glob("*/*.json"))
+    for path in files:
+        results = read_results(path)
+        check(results, str(path))
+        if path.parent.name != results["task"]["recipe"]:
+            raise LumambaError(f"{path}: stored under {path.parent.name} but its task is {results['task']['recipe']}")
+    console.print(f"{len(files)} submissions valid")
+
+
+@leaderboard_app.command("build")
+def leaderboard_build(
+    root: BoardRoot = Path("leaderboard"),
+    check_only: Annotated[
+        bool, typer.Option("--check", help="Write nothing; fail if a generated file is out of date.")
+    ] = False,
+) -> None:
+    """Render README.md, leaderboard.csv, index.html and schema.json from submissions + references."""
+    from lumamba_bench.leaderboard.build import build, stale
+
+    if check_only:
+        outdated = stale(root)
+        if outdated:
+            raise LumambaError(f"out of date: {', '.join(outdated)}; run `lumamba-bench leaderboard build`")
+        console.print("leaderboard files are up to date")
+        return
+    for path in build(root):
+        console.print(f"wrote {path}")
+
+
+@leaderboard_app.command("show")
+def leaderboard_show(
+    task: Annotated[str | None, typer.Option(help="Only this task.")] = None,
+    root: BoardRoot = Path("leaderboard"),
+) -> None:
+    """Print the leaderboard tables."""
+    from lumamba_bench.leaderboard.tables import COLUMNS, fmt, fmt_params, measured_rows, ranked, reported_rows
+    from lumamba_bench.leaderboard.tables import task_type as kind
+
+    tables = ranked(measured_rows(root / "submissions") + reported_rows(root / "reference"))
+    if task is not None and task not in tables:
+        raise LumambaError(f"no leaderboard rows for task {task!r}; tasks: {', '.join(tables) or 'none'}")
+    for name, rows in tables.items():
+        if task is not None and name != task:
+            continue
+        metrics = COLUMNS[kind(name)]
+        table = Table(title=name)
+        for column in ("#", "model", "source", *metrics, "seeds", "params", "checkpoint"):
+            table.add_column(column, no_wrap=column == "model", overflow="fold")
+        for rank, row in enumerate(rows, 1):
+            table.add_row(
+                str(rank),
+                row.model,
+                row.source,
+                *(fmt(*row.metrics.get(m, (None, None))) for m in metrics),
+                "-" if row.seeds is None else str(row.seeds),
+                fmt_params(row.parameters),
+                row.checkpoint or "-",
+                style="italic dim" if row.source == "reported" else None,
+            )
+        console.print(table)
+
+
 def _print_counts(manifest: dict) -> None:
     labels = manifest["label_names"]
     table = Table(title=f"{manifest['recipe']['name']}: windows per split")

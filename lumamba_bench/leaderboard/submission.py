@@ -1,0 +1,165 @@
+"""Checks a results file must pass before it joins the leaderboard, and where it is stored.
+
+Every check names what is wrong in one line (``SubmissionError``); nothing is written unless all
+pass. The stored name is derived from the content (sha256), never from user-supplied strings.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+
+from lumamba_bench.errors import LumambaError
+from lumamba_bench.harness.metrics import REQUIRED, compute_metrics
+from lumamba_bench.harness.results import RESULTS_SCHEMA, SCHEMA_VERSION, summarise
+
+MAX_BYTES = 5 * 1024 * 1024  # a results file is a few kB; anything this large is not one
+MAX_PREDICTION_BYTES = 200 * 1024 * 1024
+TOLERANCE = 1e-6
+SIGNED_METRICS = {"cohen_kappa"}  # in [-1, 1]; every other metric is in [0, 1]
+
+
+class SubmissionError(LumambaError):
+    """A results file that cannot join the leaderboard; the message is the one-line reason."""
+
+
+def content_hash(results: dict) -> str:
+    """sha256 of the canonical JSON (sorted keys, no whitespace): same content, same hash."""
+    return hashlib.sha256(json.dumps(results, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def read_results(path: Path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise SubmissionError(f"{path}: no such file")
+    size = path.stat().st_size
+    if size > MAX_BYTES:
+        raise SubmissionError(f"{path.name}: {size / 2**20:.1f} MiB is too large for a results file (limit 5 MiB)")
+    try:
+        results = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise SubmissionError(f"{path.name}: not valid JSON ({error})") from None
+    if not isinstance(results, dict):
+        raise SubmissionError(f"{path.name}: a results file is a JSON object")
+    return results
+
+
+def check(results: dict, name: str = "results") -> None:
+    """Every rule a submission must meet; raises ``SubmissionError`` at the first broken one."""
+    import jsonschema
+
+    from lumamba_bench.recipes import get_recipe, list_recipes
+
+    version = results.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise SubmissionError(f"{name}: schema version {version!r}; this leaderboard reads version {SCHEMA_VERSION}")
+    try:
+        jsonschema.validate(results, RESULTS_SCHEMA)
+    except jsonschema.ValidationError as error:
+        where = "/".join(str(p) for p in error.absolute_path) or "top level"
+        raise SubmissionError(f"{name}: schema violation at {where}: {error.message}") from None
+    task = results["task"]
+    if task["recipe"] not in list_recipes() or task["name"] != task["recipe"]:
+        raise SubmissionError(f"{name}: unknown task {task['recipe']!r}; known: {', '.join(list_recipes())}")
+    recipe = get_recipe(task["recipe"])
+    if str(task["recipe_version"]) != recipe.version:
+        raise SubmissionError(
+            f"{name}: {recipe.name} recipe version {task['recipe_version']!r}; the current version is {recipe.version}"
+        )
+    required = REQUIRED[task["type"]]
+    for seed in results["seeds"]:
+        metrics = seed["metrics"]
+        for metric in required:
+            if metric not in metrics:
+                raise SubmissionError(f"{name}: seed {seed['seed']} lacks the required metric {metric!r}")
+        for metric, value in metrics.items():
+            low = -1.0 if metric in SIGNED_METRICS else 0.0
+            if value is not None and not low <= value <= 1.0:
+                raise SubmissionError(f"{name}: seed {seed['seed']} {metric} = {value} is outside [{low:g}, 1]")
+    seeds = [s["seed"] for s in results["seeds"]]
+    if len(set(seeds)) != len(seeds):
+        raise SubmissionError(f"{name}: seeds repeat ({seeds})")
+    expected = summarise([s["metrics"] for s in results["seeds"]])
+    for metric in required:
+        if metric not in results["summary"]:
+            raise SubmissionError(f"{name}: summary lacks the required metric {metric!r}")
+    for metric, stated in results["summary"].items():
+        want = expected.get(metric)
+        if want is None:
+            raise SubmissionError(f"{name}: summary has {metric!r}, which no seed reports")
+        for key in ("mean", "std"):
+            a, b = stated[key], want[key]
+            if (a is None) != (b is None) or (a is not None and abs(a - b) > TOLERANCE):
+                raise SubmissionError(f"{name}: summary {metric} {key} = {a} does not match the per-seed values ({b})")
+        if stated["n"] != want["n"]:
+            raise SubmissionError(f"{name}: summary {metric} n = {stated['n']}, but {want['n']} seeds report it")
+
+
+def check_predictions(results: dict, predictions: Path) -> None:
+    """Recompute every seed's test metrics from per-window predictions; any mismatch is refused."""
+    import pyarrow.parquet as pq
+
+    predictions = Path(predictions)
+    if not predictions.is_file():
+        raise SubmissionError(f"{predictions}: no such file")
+    if predictions.stat().st_size > MAX_PREDICTION_BYTES:
+        raise SubmissionError(f"{predictions.name}: larger than 200 MB")
+    try:
+        table = pq.read_table(predictions).to_pydict()
+    except Exception as error:  # noqa: BLE001 - any unreadable file is the same refusal
+        raise SubmissionError(f"{predictions.name}: not a predictions Parquet file ({error})") from None
+    if not {"seed", "label", "probs"} <= set(table):
+        raise SubmissionError(f"{predictions.name}: needs columns seed, label, probs")
+    task_type = results["task"]["type"]
+    seeds = np.asarray(table["seed"])
+    for seed in results["seeds"]:
+        rows = seeds == seed["seed"]
+        if not rows.any():
+            raise SubmissionError(f"{predictions.name}: no predictions for seed {seed['seed']}")
+        labels = np.asarray([table["label"][i] for i in np.flatnonzero(rows)])
+        probs = np.asarray([table["probs"][i] for i in np.flatnonzero(rows)])
+        recomputed = compute_metrics(task_type, labels, probs)["metrics"]
+        for metric, stated in seed["metrics"].items():
+            value = recomputed.get(metric)
+            if stated is None and value is None:
+                continue
+            if stated is None or value is None or abs(stated - value) > TOLERANCE:
+                raise SubmissionError(
+                    f"{predictions.name}: seed {seed['seed']} {metric} recomputes to {value}, the file states {stated}"
+                )
+
+
+def stored_name(results: dict) -> str:
+    return f"{content_hash(results)[:16]}.json"
+
+
+def existing_hashes(submissions: Path) -> dict[str, Path]:
+    out = {}
+    for path in sorted(Path(submissions).glob("*/*.json")):
+        try:
+            out[content_hash(json.loads(path.read_text()))] = path
+        except (json.JSONDecodeError, OSError):
+            continue
+    return out
+
+
+def submit(path: Path, root: Path, predictions: Path | None = None) -> Path:
+    """Validate ``path`` (and its predictions) and store it under ``root/submissions/<task>/``."""
+    results = read_results(path)
+    check(results, Path(path).name)
+    if predictions is not None:
+        check_predictions(results, predictions)
+    submissions = Path(root) / "submissions"
+    digest = content_hash(results)
+    duplicate = existing_hashes(submissions).get(digest)
+    if duplicate is not None:
+        raise SubmissionError(f"{Path(path).name}: already submitted as {duplicate}")
+    target = submissions / results["task"]["recipe"] / stored_name(results)  # recipe name: a known, safe slug
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp")
+    tmp.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+    tmp.replace(target)
+    return target
