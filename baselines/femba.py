@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn.functional as F
+from lumamba_bench.baselines.published import PREFIXES, rename
 from torch import nn
 
 from lumamba_bench.errors import LumambaError
@@ -99,22 +100,10 @@ class Femba(nn.Module):
 
     def official_state_dict(self, tensors: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], list[str]]:
         """Published FEMBA names -> ours; decoder and classifier weights are returned apart."""
-        own = set(self.state_dict())
-        mapped, ignored = {}, []
-        for key, tensor in tensors.items():
-            stripped = re.sub(r"^(model|module)\.", "", key)
-            for pattern, target in self.OFFICIAL_KEYS:
-                if re.fullmatch(pattern, stripped):
-                    name = re.sub(pattern, target, stripped)
-                    if name in own:
-                        mapped[name] = tensor
-                        break
-            else:
-                ignored.append(key)
-        return mapped, ignored
+        return rename(tensors, self.OFFICIAL_KEYS, set(self.state_dict()))
 
     def looks_official(self, tensors: dict) -> bool:
-        return any(re.sub(r"^(model|module)\.", "", k).startswith("mamba_blocks.") for k in tensors)
+        return any(re.sub(PREFIXES, "", k).startswith("mamba_blocks.") for k in tensors)
 
 
 class FembaReconstruction(nn.Module):

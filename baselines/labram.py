@@ -23,12 +23,12 @@ or from scratch (``labram-base-scratch``).
 
 from __future__ import annotations
 
-import re
 from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from lumamba_bench.baselines.published import rename
 from torch import nn
 
 from lumamba_bench.data.channels import is_known, position
@@ -207,13 +207,7 @@ class Labram(nn.Module):
         """LaBraM's names are ours once the ``student.`` prefix of its pre-training checkpoint is
         gone; ``fc_norm`` (its mean-pooling variant) stands in for ``norm``. The rest (``lm_head``,
         ``mask_token``, ``head``, the teacher) is returned apart."""
-        own = set(self.state_dict())
-        mapped, ignored = {}, []
-        for key, tensor in tensors.items():
-            name = re.sub(r"^(student|module|model)\.", "", key)
-            name = re.sub(r"^fc_norm\.", "norm.", name) if f"norm.{name.split('.')[-1]}" not in tensors else name
-            (mapped.__setitem__(name, tensor) if name in own else ignored.append(key))
-        return mapped, ignored
+        return rename(tensors, ((r"fc_norm\.(weight|bias)", r"norm.\1"), (r".+", r"\g<0>")), set(self.state_dict()))
 
     def looks_official(self, tensors: dict) -> bool:
         return any(k.startswith(("student.", "blocks.0.attn.q_bias")) for k in tensors)

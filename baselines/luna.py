@@ -12,14 +12,14 @@ modules with an explicit key table; pre-training heads in those files are report
 
 from __future__ import annotations
 
-import re
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+from lumamba_bench.baselines.published import rename
 from torch import nn
 
-from lumamba_bench.models.luna import FrontEndOutput, LunaFrontEnd
+from lumamba_bench.models.luna import LunaFrontEnd, UnifiedEncoder
 from lumamba_bench.models.registry import register_encoder
 
 
@@ -91,7 +91,7 @@ class LunaConfig:
     input_scale: float = 0.01  # microvolts -> units of 100 uV, as for LuMamba
 
 
-class Luna(nn.Module):
+class Luna(UnifiedEncoder):
     family = "luna"
     sfreq = 256.0
 
@@ -107,27 +107,6 @@ class Luna(nn.Module):
             RotaryTransformerBlock(self.embed_dim, 2 * c.num_queries, c.dropout) for _ in range(c.depth)
         )
         self.norm = nn.LayerNorm(self.embed_dim)
-
-    def layer_groups(self) -> list[list[nn.Parameter]]:
-        return (
-            [list(self.front_end.parameters())]
-            + [list(b.parameters()) for b in self.blocks]
-            + [list(self.norm.parameters())]
-        )
-
-    def config_dict(self) -> dict:
-        return asdict(self.config)
-
-    def forward_features(self, x: torch.Tensor, coords: torch.Tensor, mask: torch.Tensor | None = None):
-        front = self.front_end(x * self.input_scale, coords, mask)
-        tokens = front.tokens
-        for block in self.blocks:
-            tokens = block(tokens)
-        return FrontEndOutput(self.norm(tokens), front.attention, front.location)
-
-    def forward(self, x: torch.Tensor, coords: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        """x: (B, C, T) microvolts, coords: (B, C, 3) -> tokens (B, T // P, Q*E)."""
-        return self.forward_features(x, coords, mask).tokens
 
     # ---- published checkpoints ------------------------------------------------------------
     OFFICIAL_KEYS: tuple[tuple[str, str], ...] = (
@@ -164,19 +143,10 @@ class Luna(nn.Module):
         """Published LUNA names -> ours (with the two reshapes the layouts need); the keys with
         no counterpart in the encoder (decoder and classifier heads, constants) are returned apart."""
         own = dict(self.state_dict())
-        mapped, ignored = {}, []
-        for key, tensor in tensors.items():
-            for pattern, target in self.OFFICIAL_KEYS:
-                if re.fullmatch(pattern, key):
-                    name = re.sub(pattern, target, key)
-                    if name in own and tensor.dim() == own[name].dim() + 1 and tensor.shape[0] == 1:
-                        tensor = tensor[0]  # (1, Q, E) queries and (1, 1, E) mask token
-                    if name in own and tensor.shape != own[name].shape and tensor.numel() == own[name].numel():
-                        tensor = tensor.reshape(own[name].shape)
-                    mapped[name] = tensor
-                    break
-            else:
-                ignored.append(key)
+        mapped, ignored = rename(tensors, self.OFFICIAL_KEYS, set(own))
+        for name, tensor in mapped.items():
+            if tensor.shape != own[name].shape and tensor.numel() == own[name].numel():
+                mapped[name] = tensor.reshape(own[name].shape)  # (1, Q, E) queries, (1, 1, E) mask token
         return mapped, ignored
 
     def looks_official(self, tensors: dict) -> bool:

@@ -31,7 +31,7 @@ from lumamba_bench.harness.checkpoints import (
     sha256_of,
 )
 from lumamba_bench.models import parse_model_name
-from lumamba_bench.models.registry import build_for_input, encoder_spec, input_shape
+from lumamba_bench.models.registry import build_for_dataset, encoder_spec
 from lumamba_bench.objectives import build_objective
 
 
@@ -114,7 +114,7 @@ def pretrain(config: PretrainConfig, on_step=None) -> PretrainResult:
     total = config.epochs * per_rank
     warmup = int(round(config.warmup_epochs * per_rank))
 
-    encoder = build_for_input(parsed.architecture, *input_shape(read_manifest(dataset_dir)))
+    encoder = build_for_dataset(parsed.architecture, read_manifest(dataset_dir))
     objective = build_objective(
         objective_name,
         encoder,

@@ -24,8 +24,8 @@ from lumamba_bench.harness.checkpoints import find_pretrained, load_encoder_weig
 from lumamba_bench.harness.finetune import Classifier, FinetuneSettings, task_type_of, train_one_seed
 from lumamba_bench.harness.metrics import BINARY, REQUIRED, compute_metrics, recording_level
 from lumamba_bench.harness.results import SCHEMA_VERSION, environment, summarise, write_predictions, write_results
-from lumamba_bench.models import build_encoder, build_for_input, parse_model_name
-from lumamba_bench.models.registry import encoder_spec, input_shape
+from lumamba_bench.models import build_encoder, parse_model_name
+from lumamba_bench.models.registry import build_for_dataset, encoder_spec
 from lumamba_bench.recipes import get_recipe
 
 
@@ -80,10 +80,6 @@ def resolve_model(name: str, checkpoint: Path | None, root: Path | None) -> Reso
     return ResolvedModel(name, parsed.architecture, parsed.objective, False, weights, sha, card)
 
 
-def _fixed_topology(architecture: str) -> bool:
-    return bool(getattr(build_encoder(architecture), "fixed_topology", False))
-
-
 def _splits(dataset_dir: Path, manifest: dict) -> dict[str, ShardDataset | None]:
     out = {}
     for split in ("train", "val", "test"):
@@ -129,10 +125,8 @@ def run_benchmark(config: RunConfig, on_epoch: Callable[[int, dict], None] | Non
     settings = replace(defaults, protocol=config.protocol, **chosen)
     ctx = distributed.setup(config.device)
 
-    channels, samples = input_shape(manifest) if _fixed_topology(resolved.architecture) else (0, 0)
-
     def build() -> Classifier:
-        encoder = build_for_input(resolved.architecture, channels, samples)
+        encoder = build_for_dataset(resolved.architecture, manifest)
         if resolved.weights is not None:
             load_encoder_weights(encoder, resolved.weights)
         return Classifier(encoder, outputs)

@@ -10,12 +10,11 @@ descriptions (LuMamba, LUNA, FEMBA, Mamba); no reference code is copied.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
-import torch
 from torch import nn
 
-from lumamba_bench.models.luna import FrontEndOutput, LunaFrontEnd
+from lumamba_bench.models.luna import LunaFrontEnd, UnifiedEncoder
 from lumamba_bench.models.mamba import PreNormBiMambaBlock
 from lumamba_bench.models.registry import register_encoder
 
@@ -35,7 +34,7 @@ class LuMambaConfig:
     input_scale: float = 0.01  # microvolts -> units of 100 uV, so typical EEG is O(0.1-1)
 
 
-class LuMamba(nn.Module):
+class LuMamba(UnifiedEncoder):
     family = "lumamba"
     sfreq = 256.0
 
@@ -54,29 +53,6 @@ class LuMamba(nn.Module):
             for _ in range(c.depth)
         )
         self.norm = nn.LayerNorm(self.embed_dim)
-
-    def layer_groups(self) -> list[list[nn.Parameter]]:
-        """Parameters from the input upwards, for layer-wise learning-rate decay."""
-        return (
-            [list(self.front_end.parameters())]
-            + [list(b.parameters()) for b in self.blocks]
-            + [list(self.norm.parameters())]
-        )
-
-    def config_dict(self) -> dict:
-        return asdict(self.config)
-
-    def forward_features(self, x: torch.Tensor, coords: torch.Tensor, mask: torch.Tensor | None = None):
-        """Tokens plus what the objectives need (query attention, location embedding)."""
-        front = self.front_end(x * self.input_scale, coords, mask)
-        tokens = front.tokens
-        for block in self.blocks:
-            tokens = block(tokens)
-        return FrontEndOutput(self.norm(tokens), front.attention, front.location)
-
-    def forward(self, x: torch.Tensor, coords: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        """x: (B, C, T) microvolts, coords: (B, C, 3) metres -> tokens (B, T // P, Q*E)."""
-        return self.forward_features(x, coords, mask).tokens
 
 
 @register_encoder("lumamba", objectives=("recon", "lejepa", "mixed"), paper="LuMamba, arXiv:2603.19100")

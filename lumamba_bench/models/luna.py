@@ -19,7 +19,7 @@ sin/cos) at frequencies 2^k (no pi), and the FFN after the cross-attention is a 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn.functional as F
@@ -183,3 +183,33 @@ class LunaFrontEnd(nn.Module):
             attention=attention.reshape(batch, patches, self.num_queries, channels),
             location=location,
         )
+
+
+class UnifiedEncoder(nn.Module):
+    """An encoder built as LUNA front end -> temporal ``blocks`` -> ``norm`` (LuMamba, LUNA).
+
+    Subclasses set ``config`` (a dataclass), ``front_end``, ``blocks``, ``norm`` and
+    ``input_scale``; the temporal blocks are what differs (bi-Mamba or RoPE transformer)."""
+
+    def layer_groups(self) -> list[list[nn.Parameter]]:
+        """Parameters from the input upwards, for layer-wise learning-rate decay."""
+        return (
+            [list(self.front_end.parameters())]
+            + [list(b.parameters()) for b in self.blocks]
+            + [list(self.norm.parameters())]
+        )
+
+    def config_dict(self) -> dict:
+        return asdict(self.config)
+
+    def forward_features(self, x: torch.Tensor, coords: torch.Tensor, mask: torch.Tensor | None = None):
+        """Tokens plus what the objectives need (query attention, location embedding)."""
+        front = self.front_end(x * self.input_scale, coords, mask)
+        tokens = front.tokens
+        for block in self.blocks:
+            tokens = block(tokens)
+        return FrontEndOutput(self.norm(tokens), front.attention, front.location)
+
+    def forward(self, x: torch.Tensor, coords: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """x: (B, C, T) microvolts, coords: (B, C, 3) metres -> tokens (B, T // P, Q*E)."""
+        return self.forward_features(x, coords, mask).tokens

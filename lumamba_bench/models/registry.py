@@ -109,6 +109,15 @@ def build_for_input(name: str, channels: int, samples: int, **overrides) -> nn.M
     return encoder
 
 
+def build_for_dataset(name: str, manifest: dict) -> nn.Module:
+    """``build_encoder`` for a prepared dataset: fixed-topology encoders get its montage's shape;
+    the others are built once, whatever montages the dataset mixes."""
+    encoder = build_encoder(name)
+    if getattr(encoder, "fixed_topology", False):
+        encoder = build_encoder(name, **dict(zip(("num_channels", "num_samples"), input_shape(manifest), strict=True)))
+    return encoder
+
+
 def input_shape(manifest: dict) -> tuple[int, int]:
     """(channels, samples per window) of a prepared dataset; one channel count is required."""
     counts = sorted({len(m["channels"]) for m in manifest["montages"].values()})
