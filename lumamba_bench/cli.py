@@ -263,9 +263,20 @@ def run(
     save_predictions: Annotated[
         bool, typer.Option("--save-predictions", help="Also write per-window test predictions.")
     ] = False,
+    train_channels: Annotated[
+        str | None,
+        typer.Option(help="Unseen-montage protocol: fine-tune on this channel set (all, 10-20-16ch, ... or A,B,C)."),
+    ] = None,
+    test_channels: Annotated[
+        str | None, typer.Option(help="Unseen-montage protocol: test on this channel set (e.g. 10-20-16ch).")
+    ] = None,
     data_root: DataRoot = None,
 ) -> None:
-    """Fine-tune an encoder on a task with several seeds and write a results file."""
+    """Fine-tune an encoder on a task with several seeds and write a results file.
+
+    With --train-channels / --test-channels the encoder is fine-tuned (and selected on val) with
+    one channel set and tested on another: montage shift, e.g. TUAB's 22 TCP derivations ->
+    the 16 double-banana ones (--test-channels 10-20-16ch)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from lumamba_bench.harness.run import RunConfig, resolve_model, run_benchmark
@@ -284,6 +295,8 @@ def run(
         out=out,
         save_predictions=save_predictions,
         data_root=data_root,
+        train_channels=train_channels,
+        test_channels=test_channels,
     )
     resolve_model(model, checkpoint, data_root)  # fail before any work when the weights are missing
     get_recipe(task)
@@ -311,7 +324,11 @@ def run(
             )
 
         results, path = run_benchmark(config, on_epoch=on_epoch)
-    table = Table(title=f"{model} on {task} ({results['protocol']['name']}, {len(results['seeds'])} seeds, test split)")
+    shift = results["protocol"].get("montage_shift")
+    channels = "" if shift is None else f", channels {shift['train_channels']} -> {shift['test_channels']}"
+    table = Table(
+        title=f"{model} on {task} ({results['protocol']['name']}{channels}, {len(results['seeds'])} seeds, test split)"
+    )
     table.add_column("metric")
     table.add_column("mean +- std", justify="right")
     for name, stats in results["summary"].items():

@@ -18,31 +18,42 @@ import pyarrow.parquet as pq
 import torch
 from torch.utils.data import Dataset, Sampler
 
+from lumamba_bench.data.channel_sets import select_channels
 from lumamba_bench.data.manifest import read_manifest
 from lumamba_bench.data.shards import read_windows, shard_metadata
 from lumamba_bench.errors import LumambaError
 
 
 class ShardDataset(Dataset):
-    """Windows of one split of a prepared dataset; items are dicts of tensors."""
+    """Windows of one split of a prepared dataset; items are dicts of tensors.
 
-    def __init__(self, dataset_dir: Path | str, split: str, cache_row_groups: int = 16):
+    ``channels`` (a channel set: ``all``, a named set or a list, see ``channel_sets``) keeps
+    only those channels of every montage, for the unseen-montage protocol."""
+
+    def __init__(self, dataset_dir: Path | str, split: str, cache_row_groups: int = 16, channels: str | None = None):
         self.dataset_dir = Path(dataset_dir)
         self.manifest = read_manifest(self.dataset_dir)
         self.split = split
         self.shards = [s for s in self.manifest["shards"] if s["split"] == split]
         if not self.shards:
             raise LumambaError(f"{self.dataset_dir.name} has no windows in split {split!r}")
-        self.coords, self.montage_of_shard, index = {}, [], []
+        self.coords, self.rows, self.channel_names, self.montage_of_shard, index = {}, {}, {}, [], []
         for shard_id, shard in enumerate(self.shards):
             path = self.dataset_dir / "shards" / shard["file"]
             meta = shard_metadata(path)
-            self.coords.setdefault(meta["montage"], torch.tensor(meta["coords"], dtype=torch.float32))
+            if meta["montage"] not in self.coords:
+                try:
+                    rows = select_channels(channels, meta["channels"])
+                except LumambaError as error:
+                    raise LumambaError(f"{self.dataset_dir.name}, montage {meta['montage']}: {error}") from None
+                self.rows[meta["montage"]] = None if len(rows) == len(meta["channels"]) else torch.tensor(rows)
+                self.channel_names[meta["montage"]] = [meta["channels"][i] for i in rows]
+                self.coords[meta["montage"]] = torch.tensor(meta["coords"], dtype=torch.float32)[rows]
             self.montage_of_shard.append(meta["montage"])
             footer = pq.ParquetFile(path).metadata
             for group in range(footer.num_row_groups):
-                rows = footer.row_group(group).num_rows
-                index.append(np.stack([np.full(rows, shard_id), np.full(rows, group), np.arange(rows)], 1))
+                count = footer.row_group(group).num_rows
+                index.append(np.stack([np.full(count, shard_id), np.full(count, group), np.arange(count)], 1))
         self.index = np.concatenate(index)  # (n, 3): shard, row group, row in group
         self.cache: OrderedDict[tuple[int, int], dict] = OrderedDict()
         self.cache_row_groups = cache_row_groups
@@ -69,9 +80,11 @@ class ShardDataset(Dataset):
     def __getitem__(self, i: int) -> dict:
         shard_id, group, row = (int(v) for v in self.index[i])
         block = self._row_group((shard_id, group))
+        montage = self.montage_of_shard[shard_id]
+        signal = torch.from_numpy(np.array(block["signal"][row]))
         return {
-            "signal": torch.from_numpy(np.array(block["signal"][row])),
-            "coords": self.coords[self.montage_of_shard[shard_id]],
+            "signal": signal if self.rows[montage] is None else signal[self.rows[montage]],
+            "coords": self.coords[montage],
             "label": torch.tensor(np.array(block["label"][row]), dtype=torch.long),
             "recording_id": block["recording_id"][row],
         }

@@ -25,7 +25,7 @@ from lumamba_bench.harness.finetune import Classifier, FinetuneSettings, task_ty
 from lumamba_bench.harness.metrics import BINARY, REQUIRED, compute_metrics, recording_level
 from lumamba_bench.harness.results import SCHEMA_VERSION, environment, summarise, write_predictions, write_results
 from lumamba_bench.models import build_encoder, parse_model_name
-from lumamba_bench.models.registry import build_for_dataset, encoder_spec
+from lumamba_bench.models.registry import build_for_dataset, build_for_input, encoder_spec, input_shape
 from lumamba_bench.recipes import get_recipe
 
 
@@ -44,6 +44,8 @@ class RunConfig:
     save_predictions: bool = False
     data_root: Path | None = None
     device: str | None = None
+    train_channels: str | None = None  # unseen-montage protocol: fine-tune (train + val) on this set
+    test_channels: str | None = None  # ... and test on this one (None: all channels)
 
 
 @dataclass
@@ -80,17 +82,48 @@ def resolve_model(name: str, checkpoint: Path | None, root: Path | None) -> Reso
     return ResolvedModel(name, parsed.architecture, parsed.objective, False, weights, sha, card)
 
 
-def _splits(dataset_dir: Path, manifest: dict) -> dict[str, ShardDataset | None]:
+def _splits(dataset_dir: Path, manifest: dict, config: RunConfig) -> dict[str, ShardDataset | None]:
+    """Train and val read the training channel set, test the test set: model selection never
+    sees the test montage."""
     out = {}
     for split in ("train", "val", "test"):
         has_windows = any(s["split"] == split for s in manifest["shards"])
-        out[split] = ShardDataset(dataset_dir, split) if has_windows else None
+        channels = config.test_channels if split == "test" else config.train_channels
+        out[split] = ShardDataset(dataset_dir, split, channels=channels) if has_windows else None
     for split in ("train", "val"):
         if out[split] is None:
             raise LumambaError(
                 f"{manifest['recipe']['name']} has no {split} windows: fine-tuning needs train and val splits"
             )
     return out
+
+
+def _montage_shift(config: RunConfig, splits: dict, architecture: str) -> dict | None:
+    """What the unseen-montage protocol trained and tested on (None for the standard protocol).
+
+    Fixed-topology encoders (FEMBA) are built for the training channel count and cannot take
+    another one at test time: that is refused here, before any training."""
+    if config.train_channels is None and config.test_channels is None:
+        return None
+    train, test = splits["train"], splits["test"]
+    record = {
+        "train_channels": config.train_channels or "all",
+        "test_channels": config.test_channels or "all",
+        "montages": {
+            m: {"train": train.channel_names[m], "test": None if test is None else test.channel_names.get(m)}
+            for m in train.channel_names
+        },
+    }
+    counts = {len(n) for n in train.channel_names.values()}
+    test_counts = set() if test is None else {len(n) for n in test.channel_names.values()}
+    if getattr(build_encoder(architecture), "fixed_topology", False):
+        if len(counts) != 1 or (test_counts and test_counts != counts):
+            raise LumambaError(
+                f"{architecture} has a fixed topology: it is built for one channel count and cannot be "
+                f"trained on {sorted(counts)} and tested on {sorted(test_counts)} channels"
+            )
+        return {"record": record, "channels": counts.pop()}
+    return {"record": record, "channels": None}
 
 
 def _test_metrics(task_type: str, test: dict) -> tuple[dict, dict]:
@@ -110,7 +143,8 @@ def run_benchmark(config: RunConfig, on_epoch: Callable[[int, dict], None] | Non
     dataset_dir = ensure_prepared(recipe.name, config.data_root)
     manifest = read_manifest(dataset_dir, recipe.name)
     task_type, outputs = task_type_of(manifest, multilabel=recipe.n_classes_multilabel is not None)
-    splits = _splits(dataset_dir, manifest)
+    splits = _splits(dataset_dir, manifest, config)
+    montage_shift = _montage_shift(config, splits, resolved.architecture)
     defaults = FinetuneSettings(**recipe.finetune_defaults)
     chosen = {
         k: v
@@ -126,7 +160,11 @@ def run_benchmark(config: RunConfig, on_epoch: Callable[[int, dict], None] | Non
     ctx = distributed.setup(config.device)
 
     def build() -> Classifier:
-        encoder = build_for_dataset(resolved.architecture, manifest)
+        if montage_shift is not None and montage_shift["channels"]:
+            channels, samples = montage_shift["channels"], input_shape(manifest)[1]
+            encoder = build_for_input(resolved.architecture, channels, samples)
+        else:
+            encoder = build_for_dataset(resolved.architecture, manifest)
         if resolved.weights is not None:
             load_encoder_weights(encoder, resolved.weights)
         return Classifier(encoder, outputs)
@@ -220,7 +258,8 @@ def run_benchmark(config: RunConfig, on_epoch: Callable[[int, dict], None] | Non
             "selection": "lowest validation loss",
             "class_weighting": "inverse class frequency on train",
             "hyperparameters": asdict(settings) | {"seeds": list(range(config.seeds))},
-        },
+        }
+        | ({} if montage_shift is None else {"montage_shift": montage_shift["record"]}),
         "seeds": seeds,
         "summary": summarise([s["metrics"] for s in seeds]),
         "environment": environment(str(ctx.device), ctx.world_size),

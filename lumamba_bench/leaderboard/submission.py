@@ -61,6 +61,12 @@ def check(results: dict, name: str = "results") -> None:
     except jsonschema.ValidationError as error:
         where = "/".join(str(p) for p in error.absolute_path) or "top level"
         raise SubmissionError(f"{name}: schema violation at {where}: {error.message}") from None
+    shift = results["protocol"].get("montage_shift")
+    if shift is not None:
+        raise SubmissionError(
+            f"{name}: an unseen-montage result ({shift['train_channels']} -> {shift['test_channels']}); "
+            "the leaderboard tables compare the standard protocol only"
+        )
     task = results["task"]
     if task["recipe"] not in list_recipes() or task["name"] != task["recipe"]:
         raise SubmissionError(f"{name}: unknown task {task['recipe']!r}; known: {', '.join(list_recipes())}")

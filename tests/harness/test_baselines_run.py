@@ -39,3 +39,50 @@ def test_baselines_pretrain_with_their_reconstruction_objective(small_demo, tmp_
 def test_labram_cannot_be_pretrained_here(small_demo, tmp_path):
     with pytest.raises(LumambaError, match="VQ-tokenizer"):
         pretrain(PretrainConfig(model="labram-base", corpus="demo", max_steps=1, out=tmp_path / "run"))
+
+
+@pytest.mark.parametrize("model", ["lumamba-mixed-scratch", "labram-base-scratch"])
+def test_unseen_montage_protocol_trains_on_one_set_and_tests_on_another(small_demo, tmp_path, model):
+    config = RunConfig(
+        model=model,
+        task="demo",
+        seeds=1,
+        epochs=1,
+        batch_size=8,
+        out=tmp_path / "results",
+        test_channels="10-20-16ch",
+    )
+    results, _ = run_benchmark(config)
+    validate(results)
+    shift = results["protocol"]["montage_shift"]
+    assert (shift["train_channels"], shift["test_channels"]) == ("all", "10-20-16ch")
+    (montage,) = shift["montages"].values()
+    assert len(montage["train"]) == 22 and len(montage["test"]) == 16
+    assert set(montage["test"]) < set(montage["train"])
+    assert results["summary"]["auroc"]["n"] == 1
+
+    from lumamba_bench.leaderboard.submission import SubmissionError, check
+
+    with pytest.raises(SubmissionError, match="unseen-montage"):
+        check(results)
+
+
+def test_fixed_topology_encoder_refuses_a_montage_shift(small_demo, tmp_path):
+    config = RunConfig(
+        model="femba-tiny-scratch", task="demo", seeds=1, epochs=1, out=tmp_path / "r", test_channels="10-20-16ch"
+    )
+    with pytest.raises(LumambaError, match="fixed topology"):
+        run_benchmark(config)
+    # The same channel set for training and test is fine: femba is built for 16 channels.
+    config = RunConfig(
+        model="femba-tiny-scratch",
+        task="demo",
+        seeds=1,
+        epochs=1,
+        batch_size=8,
+        out=tmp_path / "r",
+        train_channels="10-20-16ch",
+        test_channels="10-20-16ch",
+    )
+    results, _ = run_benchmark(config)
+    assert results["summary"]["auroc"]["n"] == 1
