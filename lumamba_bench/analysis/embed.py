@@ -1,0 +1,62 @@
+"""Embed a split with an encoder: mean-pooled tokens per window, plus (for LUNA front ends) the
+query-over-channel attention averaged over every window and patch of each montage."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from lumamba_bench.data.loader import MontageBatchSampler, ShardDataset, collate
+
+
+@dataclass
+class Embedded:
+    embeddings: np.ndarray  # (N, K)
+    labels: np.ndarray
+    recording_ids: list[str]
+    attention: dict[str, np.ndarray] = field(default_factory=dict)  # montage -> (Q, C)
+    channels: dict[str, list[str]] = field(default_factory=dict)
+    coords: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+@torch.no_grad()
+def embed_split(
+    encoder: torch.nn.Module,
+    dataset: ShardDataset,
+    batch_size: int = 32,
+    device: torch.device | str = "cpu",
+    max_windows: int | None = None,
+) -> Embedded:
+    encoder.eval().to(device)
+    has_front_end = hasattr(encoder, "front_end") and hasattr(encoder, "forward_features")
+    embeddings, labels, recordings = [], [], []
+    sums: dict[str, torch.Tensor] = {}
+    counts: dict[str, int] = {}
+    seen = 0
+    for batch_ids in MontageBatchSampler(dataset, batch_size, shuffle=False):
+        if max_windows is not None and seen >= max_windows:
+            break
+        batch_ids = batch_ids[: None if max_windows is None else max_windows - seen]
+        batch = collate([dataset[i] for i in batch_ids])
+        x, coords = batch["signal"].to(device), batch["coords"].to(device)
+        if has_front_end:
+            features = encoder.forward_features(x, coords)
+            tokens = features.tokens
+            montage = dataset.montage(batch_ids[0])
+            attention = features.attention.float().sum(dim=(0, 1)).cpu()  # (Q, C)
+            sums[montage] = sums.get(montage, 0) + attention
+            counts[montage] = counts.get(montage, 0) + features.attention.shape[0] * features.attention.shape[1]
+        else:
+            tokens = encoder(x, coords)
+        embeddings.append(tokens.float().mean(dim=1).cpu().numpy())
+        labels.append(batch["label"].numpy())
+        recordings += batch["recording_id"]
+        seen += len(batch_ids)
+    result = Embedded(np.concatenate(embeddings), np.concatenate(labels), recordings)
+    for montage, total in sums.items():
+        result.attention[montage] = (total / counts[montage]).numpy()
+        result.channels[montage] = dataset.channel_names[montage]
+        result.coords[montage] = dataset.coords[montage].numpy()
+    return result
