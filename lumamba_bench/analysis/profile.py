@@ -270,7 +270,8 @@ def length_for_ratio(points: list[Point], model: str, ratio: float) -> float | N
         return None
     # (c1 - r c0) + (a1 - r a0) T + (b1 - r b0) T^2 = 0: the positive root past the measured lengths
     roots = np.roots((fit - ratio * ref)[::-1])
-    found = sorted(r.real for r in roots if abs(r.imag) < 1e-9 and r.real > 0)
+    shortest = min(p.seconds for p in points if p.model == model)
+    found = sorted(r.real for r in roots if abs(r.imag) < 1e-9 and r.real > shortest / 2)
     return float(found[-1]) if found else None
 
 
