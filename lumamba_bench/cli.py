@@ -429,7 +429,7 @@ def _print_profile(report: dict) -> None:
         reach = c["seconds_where_fit_reaches_paper_ratio"]
         console.print(
             f"{model} / lumamba FLOPs: measured {measured}; paper {c['paper_flops_ratio']:g}x"
-            + ("" if reach is None else f" (reached at ~{reach:.0f} s on the fitted a*T + b*T^2)")
+            + ("" if reach is None else f" (reached at ~{reach:.0f} s on the exact fit c + a*T + b*T^2)")
         )
 
 

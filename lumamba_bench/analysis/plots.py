@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")  # files only, never a window
 import matplotlib.pyplot as plt  # noqa: E402
@@ -36,6 +37,9 @@ def profile_plots(report: dict, out: Path) -> dict[str, Path]:
         if loglog:
             ax.set_xscale("log")
             ax.set_yscale("log")
+            lengths = sorted({x for values in series.values() for x, _ in values})
+            ax.set_xticks(lengths, [f"{x:g}" for x in lengths])
+            ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.set_xlabel("window length (s)")
         ax.set_ylabel(label)
         ax.set_title(f"{label.split(' (')[0]} vs length, {report['config']['channels']} channels, {report['device']}")
