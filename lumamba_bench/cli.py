@@ -27,6 +27,9 @@ err_console = Console(stderr=True)
 
 EXIT_SKIPPED = 3
 
+TaskOption = Annotated[str, typer.Option(help="A prepared recipe (the demo is prepared on first use).")]
+CheckpointOption = Annotated[Path | None, typer.Option(help="Encoder weights (.safetensors or .pt).")]
+
 DataRoot = Annotated[
     Path | None,
     typer.Option("--data-root", help="Prepared data folder (default $LUMAMBA_BENCH_DATA or ~/.cache/lumamba-bench)."),
@@ -251,8 +254,8 @@ def pretrain(
 @app.command()
 def run(
     model: Annotated[str, typer.Option(help="A model name, e.g. lumamba-mixed or lumamba-mixed-scratch.")],
-    task: Annotated[str, typer.Option(help="A prepared recipe (the demo is prepared on first use).")] = "demo",
-    checkpoint: Annotated[Path | None, typer.Option(help="Encoder weights (.safetensors or .pt).")] = None,
+    task: TaskOption = "demo",
+    checkpoint: CheckpointOption = None,
     protocol: Annotated[str, typer.Option(help="full (fine-tune everything) or linear (frozen encoder).")] = "full",
     seeds: Annotated[int, typer.Option(min=1, help="Seeds 0..N-1; metrics are mean +- std over them.")] = 3,
     epochs: Annotated[int | None, typer.Option(min=1, help="Default: the task's.")] = None,
@@ -436,8 +439,8 @@ def _print_profile(report: dict) -> None:
 @app.command()
 def analyze(
     model: Annotated[str, typer.Option(help="A model name (lumamba-lejepa, lumamba-recon-scratch, ...).")],
-    task: Annotated[str, typer.Option(help="A prepared recipe (the demo is prepared on first use).")] = "demo",
-    checkpoint: Annotated[Path | None, typer.Option(help="Encoder weights (.safetensors or .pt).")] = None,
+    task: TaskOption = "demo",
+    checkpoint: CheckpointOption = None,
     split: Annotated[str, typer.Option(help="train, val or test.")] = "test",
     max_windows: Annotated[int | None, typer.Option(min=5, help="Embed at most this many windows.")] = None,
     sweep_lejepa_weight: Annotated[

@@ -65,11 +65,9 @@ def _pretrained_encoder(config: DialConfig, weight: float, out: Path) -> tuple[t
     return result.objective.encoder, {"steps": result.step, "final_loss": last["loss"]}
 
 
-def _downstream_auroc(encoder: torch.nn.Module, dataset_dir: Path, config: DialConfig) -> float | None:
+def _downstream_auroc(encoder: torch.nn.Module, dataset_dir: Path, splits: dict, config: DialConfig) -> float | None:
     recipe = get_recipe(config.task)
-    manifest = read_manifest(dataset_dir)
-    task_type, outputs = task_type_of(manifest, multilabel=recipe.n_classes_multilabel is not None)
-    splits = {s: ShardDataset(dataset_dir, s) for s in ("train", "val", "test")}
+    task_type, outputs = task_type_of(read_manifest(dataset_dir), multilabel=recipe.n_classes_multilabel is not None)
     settings = replace(FinetuneSettings(**recipe.finetune_defaults), protocol=config.protocol)
     if config.finetune_epochs is not None:
         settings = replace(settings, epochs=config.finetune_epochs)
@@ -91,6 +89,7 @@ def sweep(config: DialConfig, on_point: Callable[[dict], None] | None = None) ->
     config = replace(config, architecture=architecture)
     dataset_dir = ensure_prepared(get_recipe(config.task).name, config.data_root)
     out = Path(config.out) / get_recipe(config.task).name / f"dial-{architecture}"
+    splits = {s: ShardDataset(dataset_dir, s) for s in ("train", "val", "test")}  # indexed once for all points
     rows = []
     for weight in config.weights:
         tag = "lejepa-only" if math.isinf(weight) else f"weight-{weight:g}"
@@ -111,7 +110,7 @@ def sweep(config: DialConfig, on_point: Callable[[dict], None] | None = None) ->
             "lejepa_weight": weight,
             **pretraining,
             **{k: analysis["isotropy"][k] for k in ("epps_pulley", "effective_rank", "condition_number")},
-            "auroc": _downstream_auroc(encoder, dataset_dir, config),
+            "auroc": _downstream_auroc(encoder, dataset_dir, splits, config),
         }
         rows.append(row)
         if on_point is not None:

@@ -43,10 +43,10 @@ def _sdpa_cpu_flops(query, key, value, *args, out_shape=None, **kwargs) -> int:
     return 2 * _prod(batch) * length * source * (dim + value[-1])
 
 
-def _fft_flops(shape, dims, real: bool, lengths=None) -> int:
+def _fft_flops(shape, dims, real: bool) -> int:
     total = 0
-    for i, dim in enumerate(dims):
-        n = int(lengths[i] if lengths is not None else shape[dim])
+    for dim in dims:
+        n = int(shape[dim])
         if n > 1:
             per = (2.5 if real else 5.0) * n * math.log2(n)
             total += int(per * _prod(shape) / shape[dim])

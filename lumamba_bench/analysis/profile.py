@@ -79,13 +79,13 @@ class ModelSummary:
 def montage(channels: int) -> tuple[list[str], torch.Tensor]:
     """The channels the profile feeds: TUH's 22 TCP derivations, or the first ``channels``
     electrodes of the 10-05 template."""
-    from lumamba_bench.data.channels import _template, positions
+    from lumamba_bench.data.channels import positions, template_names
     from lumamba_bench.data.montages import TCP_NAMES
 
     if channels == len(TCP_NAMES):
         names = list(TCP_NAMES)
     else:
-        names = list(_template())[:channels]
+        names = template_names()[:channels]
         if len(names) < channels:
             raise LumambaError(f"the electrode template has {len(names)} positions; asked for {channels} channels")
     return names, torch.from_numpy(positions(names))
@@ -169,9 +169,9 @@ def profile_point(model: str, samples: int, config: ProfileConfig, coords, devic
     point = Point(model, samples / SFREQ, samples)
     try:
         torch.manual_seed(config.seed)
-        encoder = build_for_length(model, config.channels, samples).to(device)
+        encoder = build_for_length(model, config.channels, samples)
         x, c = _inputs(1, config.channels, samples, coords, "cpu", config.seed)
-        count = count_forward_flops(encoder.to("cpu"), x, c)  # counted on CPU: the same on any device
+        count = count_forward_flops(encoder, x, c)  # counted on CPU: the same on any device
         point.gflops = count.total / 1e9
         point.flops_scan_share = count.scan / count.total
         encoder = encoder.to(device)
@@ -191,7 +191,7 @@ def profile_point(model: str, samples: int, config: ProfileConfig, coords, devic
 
 def longest_in_budget(
     model: str, config: ProfileConfig, coords, device, measured: list[Point], tolerance: float = 0.02
-) -> ModelSummary:
+) -> tuple[float | None, str, list[dict]]:
     """The longest window (seconds) whose training step fits ``memory_budget_gib``: extrapolate in
     log-log from the last two measurements, measure there, then bisect (every answer measured)."""
     budget = config.memory_budget_gib * 2**30
@@ -221,12 +221,11 @@ def longest_in_budget(
         probe(samples_for(top * growth / SFREQ, step))
     fits = sorted(s for s, m in probes.items() if m <= budget)
     over = sorted(s for s, m in probes.items() if m > budget)
-    summary = ModelSummary(model, 0)
+    longest, note = None, ""
     if not fits:
-        summary.longest_note = "even the shortest window exceeds the budget"
+        note = "even the shortest window exceeds the budget"
     elif not over:
-        summary.longest_note = "no measured length exceeded the budget"
-        summary.longest_s = fits[-1] / SFREQ
+        longest, note = fits[-1] / SFREQ, "no measured length exceeded the budget"
     else:
         low, high = max(s for s in fits if s < over[0]), over[0]
         while high - low > step and high / low > 1 + tolerance:
@@ -234,9 +233,8 @@ def longest_in_budget(
             if middle in (low, high):
                 break
             low, high = (middle, high) if probe(middle) <= budget else (low, middle)
-        summary.longest_s = low / SFREQ
-    summary.probes = [{"seconds": s / SFREQ, "memory_mib": m / 2**20} for s, m in sorted(probes.items())]
-    return summary
+        longest = low / SFREQ
+    return longest, note, [{"seconds": s / SFREQ, "memory_mib": m / 2**20} for s, m in sorted(probes.items())]
 
 
 def add_ratios(points: list[Point]) -> None:
@@ -298,8 +296,9 @@ def run_profile(config: ProfileConfig, on_point: Callable[[Point], None] | None 
         points += own
         summary = ModelSummary(model, parameter_count(model))
         if config.memory_budget_gib is not None and config.measure_memory:
-            found = longest_in_budget(model, config, coords, device, own)
-            summary.longest_s, summary.longest_note, summary.probes = found.longest_s, found.longest_note, found.probes
+            summary.longest_s, summary.longest_note, summary.probes = longest_in_budget(
+                model, config, coords, device, own
+            )
         summaries.append(summary)
     add_ratios(points)
     reference = next(s for s in summaries if s.model == REFERENCE)

@@ -91,6 +91,11 @@ def positions(names: list[str]) -> np.ndarray:
     return np.stack([position(n) for n in names]).astype(np.float32)
 
 
+def template_names() -> list[str]:
+    """The template's electrode names, in its own order."""
+    return list(_template())
+
+
 def is_known(name: str) -> bool:
     try:
         canonical_name(name)

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from lumamba_bench.data.loader import ShardDataset
 from lumamba_bench.data.manifest import read_manifest, write_json_atomic
@@ -116,7 +117,9 @@ def _montage_shift(config: RunConfig, splits: dict, architecture: str) -> dict |
     }
     counts = {len(n) for n in train.channel_names.values()}
     test_counts = set() if test is None else {len(n) for n in test.channel_names.values()}
-    if getattr(build_encoder(architecture), "fixed_topology", False):
+    with torch.device("meta"):  # the attribute only: nothing allocated
+        fixed = getattr(build_encoder(architecture), "fixed_topology", False)
+    if fixed:
         if len(counts) != 1 or (test_counts and test_counts != counts):
             raise LumambaError(
                 f"{architecture} has a fixed topology: it is built for one channel count and cannot be "
