@@ -1,0 +1,265 @@
+"""Regenerate the conformance fixtures by running the authors' own code (never imported by the tests).
+
+Usage (in a scratch folder outside this repository, with checkouts of the reference repositories;
+see README.md beside this file for the commits)::
+
+    python tests/models/golden/regenerate.py --biofoundation PATH --labram PATH --mamba PATH \
+        [--torcheeg-seed-constants PATH/torcheeg/datasets/constants/emotion_recognition/seed.py]
+
+needs torch, numpy, scipy, mne, einops, timm and rotary-embedding-torch. mamba-ssm's CUDA kernel is
+replaced by mamba-ssm's own ``selective_scan_ref`` (its pure-PyTorch reference of the same scan).
+
+For each model it writes ``<model>.npz`` (input in microvolts, electrode coordinates, the
+reference's output) and ``<model>.json`` (the reference's state-dict key -> shape table in its own
+order, the fill seed, the channel names and what was run). The weights themselves are not stored:
+``golden_fill.fill`` rebuilds them from the seed and the shape table on both sides.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import importlib
+import importlib.abc
+import importlib.machinery
+import json
+import sys
+import types
+from pathlib import Path
+
+import numpy as np
+import torch
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from golden_fill import SEED, fill, signal  # noqa: E402
+
+TUEG_BIPOLAR = (
+    "FP1-F7 F7-T3 T3-T5 T5-O1 FP2-F8 F8-T4 T4-T6 T6-O2 T3-C3 C3-CZ CZ-C4 C4-T4 "
+    "FP1-F3 F3-C3 C3-P3 P3-O1 FP2-F4 F4-C4 C4-P4 P4-O2 A1-T3 T4-A2"
+).split()
+# TUAB's referential electrodes as LaBraM's run_class_finetuning.py names them (temporal ones in
+# the 10-10 spelling; see README.md: the T3-T6 rows are a listed deviation).
+LABRAM_CHANNELS = "FP1 FP2 F3 F4 C3 C4 P3 P4 O1 O2 F7 F8 T7 T8 P7 P8 A1 A2 FZ CZ PZ".split()
+
+
+def stub_mamba(mamba_repo: Path) -> None:
+    """``mamba_ssm.Mamba`` from the real ``mamba_simple.py``, on the CPU reference scan."""
+    package = types.ModuleType("mamba_ssm")
+    package.__path__ = [str(mamba_repo / "mamba_ssm")]
+    sys.modules["mamba_ssm"] = package
+    for name in ("mamba_ssm.ops.triton", "mamba_ssm.ops.triton.layer_norm"):
+        fake = types.ModuleType(name)
+        fake.__path__ = []
+        fake._layer_norm_fwd = fake.RMSNorm = fake.layer_norm_fn = fake.rms_norm_fn = None
+        sys.modules[name] = fake
+    from mamba_ssm.modules import mamba_simple
+    from mamba_ssm.ops import selective_scan_interface
+
+    mamba_simple.selective_scan_fn = selective_scan_interface.selective_scan_ref
+    mamba_simple.causal_conv1d_fn = None
+    package.Mamba = mamba_simple.Mamba
+
+
+class _Inert(type(torch.nn.Module)):
+    """A class whose every class attribute is another inert class (enum members, constants)."""
+
+    def __getattr__(cls, name: str):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return _Inert(name, (torch.nn.Module,), {})
+
+
+class _Placeholder(types.ModuleType):
+    """A module whose every attribute is an inert class (for imports that are never used)."""
+
+    __path__: list = []
+
+    def __getattr__(self, name: str):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return _Inert(name, (torch.nn.Module,), {})
+
+
+class _PlaceholderFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    def __init__(self, root: str):
+        self.root = root
+
+    def find_spec(self, fullname, path, target=None):
+        if fullname == self.root or fullname.startswith(self.root + "."):
+            return importlib.machinery.ModuleSpec(fullname, self, is_package=True)
+        return None
+
+    def create_module(self, spec):
+        return _Placeholder(spec.name)
+
+    def exec_module(self, module):
+        pass
+
+
+def stub_unused(roots: tuple[str, ...] = (
+    "torchvision", "pytorch_lightning", "torchmetrics", "hydra", "omegaconf", "torch_optimizer",
+    "h5py", "pyhealth", "tensorboardX", "pandas"
+)):
+    """Packages the reference files import but the parts run here never use (timm's image datasets,
+    the Lightning task classes around the normalisers); PyPI's torchvision does not import beside
+    every torch build. Each missing one becomes an inert placeholder."""
+    for root in roots:
+        try:
+            importlib.import_module(root)
+        except (ImportError, RuntimeError):
+            sys.modules.pop(root, None)
+            sys.meta_path.insert(0, _PlaceholderFinder(root))
+
+
+def stub_torcheeg(seed_constants: Path | None) -> None:
+    """BioFoundation imports torcheeg only for SEED's channel list (the decoder's name table)."""
+    channels = []
+    if seed_constants is not None:  # the file's literal list (its module imports torcheeg's package)
+        tree = ast.parse(seed_constants.read_text())
+        for node in tree.body:
+            if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "SEED_CHANNEL_LIST":
+                channels = ast.literal_eval(node.value)
+    for name in ("torcheeg", "torcheeg.datasets", "torcheeg.datasets.constants"):
+        sys.modules[name] = types.ModuleType(name)
+    sys.modules["torcheeg.datasets.constants"].SEED_CHANNEL_LIST = channels
+
+
+def load_filled(model: torch.nn.Module, seed: int) -> dict[str, list[int]]:
+    shapes = {k: list(v.shape) for k, v in model.state_dict().items()}
+    model.load_state_dict({k: torch.from_numpy(v) for k, v in fill(shapes, seed).items()})
+    return shapes
+
+
+def channelwise_zscore(x: np.ndarray) -> torch.Tensor:
+    """BioFoundation's ChannelWiseNormalize (tasks/finetune_task_LUNA.py), applied by its code."""
+    from tasks.finetune_task_LUNA import ChannelWiseNormalize
+
+    return ChannelWiseNormalize()(torch.from_numpy(x))
+
+
+def write(name: str, arrays: dict, meta: dict) -> None:
+    np.savez_compressed(HERE / f"{name}.npz", **{k: np.asarray(v, dtype=np.float32) for k, v in arrays.items()})
+    (HERE / f"{name}.json").write_text(json.dumps(meta, indent=1) + "\n")
+    print(name, {k: np.shape(v) for k, v in arrays.items()})
+
+
+def luna_and_lumamba(seconds: float = 2.5) -> None:
+    from models.LuMamba import LuMamba
+    from models.LUNA import LUNA
+    from models.modules.channel_embeddings import get_channel_locations
+
+    x = signal(len(TUEG_BIPOLAR), int(seconds * 256), seed=SEED)
+    coords = np.stack(get_channel_locations(TUEG_BIPOLAR)).astype(np.float32)
+    batch_coords = torch.from_numpy(np.stack([coords, coords[::-1].copy()]))  # two montages' orders
+    normalised = channelwise_zscore(x)
+    with torch.no_grad():
+        luna = LUNA(patch_size=40, num_queries=4, embed_dim=64, depth=8, num_heads=2, num_classes=0).eval()
+        shapes = load_filled(luna, SEED)
+        captured = {}
+        luna.norm.register_forward_hook(lambda m, i, o: captured.setdefault("latent", o))
+        luna(normalised, None, batch_coords, torch.zeros(2, len(TUEG_BIPOLAR), dtype=torch.long))
+        write(
+            "luna-base",
+            {"x": x, "coords": batch_coords, "output": captured["latent"]},
+            {"shapes": shapes, "seed": SEED, "channels": TUEG_BIPOLAR, "normalisation": "channelwise-zscore",
+             "ran": "models/LUNA.py LUNA(patch_size=40, num_queries=4, embed_dim=64, depth=8, num_heads=2, "
+                    "num_classes=0), output of model.norm (the encoder's latent), input ChannelWiseNormalize"},
+        )
+        lumamba = LuMamba(patch_size=40, num_queries=6, embed_dim=64, num_heads=2, mlp_ratio=4.0, exp=2,
+                          num_blocks=2, bidirectional_strategy="add", num_classes=0).eval()
+        shapes = load_filled(lumamba, SEED)
+        out = lumamba.encode(normalised, batch_coords)
+        write(
+            "lumamba",
+            {"x": x, "coords": batch_coords, "output": out},
+            {"shapes": shapes, "seed": SEED, "channels": TUEG_BIPOLAR, "normalisation": "channelwise-zscore",
+             "ran": "models/LuMamba.py LuMamba(**config/model/LuMamba_tiny.yaml).encode, input ChannelWiseNormalize"},
+        )
+
+
+def femba(seconds: float = 2.0) -> None:
+    from models.FEMBA import FEMBA
+    from util.train_utils import RobustQuartileNormalize
+
+    x = signal(22, int(seconds * 256), seed=SEED)
+    normalised = RobustQuartileNormalize(-20, 20)(torch.from_numpy(x))
+    with torch.no_grad():
+        model = FEMBA(seq_length=x.shape[-1], num_channels=22, num_classes=0, exp=4, patch_size=(2, 16),
+                      stride=(2, 16), embed_dim=35, num_blocks=2).eval()
+        shapes = load_filled(model, SEED)
+        captured = {}
+        model.norm_layers[-1].register_forward_hook(lambda m, i, o: captured.setdefault("latent", o))
+        model(normalised, torch.zeros_like(normalised, dtype=torch.bool))
+        write(
+            "femba-tiny",
+            {"x": x, "coords": np.zeros((2, 22, 3)), "output": captured["latent"]},
+            {"shapes": shapes, "seed": SEED, "channels": [], "normalisation": "femba-quartile",
+             "ran": "models/FEMBA.py FEMBA(embed_dim=35, num_blocks=2, exp=4, patch (2,16), num_classes=0), "
+                    "output of the last norm layer, input RobustQuartileNormalize(-20, 20)"},
+        )
+
+
+def labram(seconds: int = 4) -> None:
+    import modeling_finetune
+    import modeling_pretrain
+    import utils as labram_utils
+    from mne.channels import make_standard_montage
+    from scipy.signal import resample
+
+    x = signal(len(LABRAM_CHANNELS), seconds * 256, seed=SEED)
+    pretrain = modeling_pretrain.labram_base_patch200_1600_8k_vocab(init_values=0.1).eval()
+    shapes = load_filled(pretrain, SEED)
+    checkpoint = {k[len("student."):]: v for k, v in pretrain.state_dict().items() if k.startswith("student.")}
+    model = modeling_finetune.labram_base_patch200_200(qkv_bias=True, init_values=0.1, num_classes=0).eval()
+    missing, unexpected = model.load_state_dict(checkpoint, strict=False)
+    # What run_class_finetuning.py leaves at its initial value: the q/v biases (zeros) and fc_norm (1, 0).
+    for name in missing:
+        assert name.endswith(("q_bias", "v_bias")) or name.startswith("fc_norm"), name
+    at_200hz = resample(x, seconds * 200, axis=-1) / 100  # the data pipeline's scipy resample, engine's / 100
+    input_chans = labram_utils.get_input_chans(LABRAM_CHANNELS)
+    with torch.no_grad():
+        tokens = model.forward_features(
+            torch.from_numpy(at_200hz).float().reshape(2, len(LABRAM_CHANNELS), seconds, 200),
+            input_chans=input_chans, return_all_tokens=True,
+        )
+    montage = make_standard_montage("standard_1005")
+    positions = montage.get_positions()["ch_pos"]
+    lookup = {k.upper(): v for k, v in positions.items()}
+    coords = np.stack([lookup[c] for c in LABRAM_CHANNELS])
+    write(
+        "labram-base",
+        {"x": x, "coords": np.stack([coords, coords]), "output": tokens},
+        {"shapes": shapes, "seed": SEED, "channels": LABRAM_CHANNELS, "normalisation": "scale-0.01",
+         "input_chans": input_chans, "missing_after_load": sorted(missing),
+         "ignored_by_load": sorted(unexpected),
+         "ran": "modeling_pretrain.labram_base_patch200_1600_8k_vocab state dict (student.* as the "
+                "pre-training checkpoint), loaded as run_class_finetuning.py does into "
+                "modeling_finetune.labram_base_patch200_200(qkv_bias=True, init_values=0.1); "
+                "forward_features(return_all_tokens=True) on scipy.signal.resample to 200 Hz / 100"},
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--biofoundation", type=Path, required=True)
+    parser.add_argument("--labram", type=Path, required=True)
+    parser.add_argument("--mamba", type=Path, required=True)
+    parser.add_argument("--torcheeg-seed-constants", type=Path)
+    args = parser.parse_args()
+    torch.manual_seed(0)
+    stub_mamba(args.mamba)
+    stub_unused()
+    stub_torcheeg(args.torcheeg_seed_constants)
+    sys.path.insert(0, str(args.biofoundation))
+    luna_and_lumamba()
+    femba()
+    sys.path.remove(str(args.biofoundation))
+    for name in ("utils", "models"):
+        sys.modules.pop(name, None)
+    sys.path.insert(0, str(args.labram))
+    labram()
+
+
+if __name__ == "__main__":
+    main()
