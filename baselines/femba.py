@@ -22,11 +22,12 @@ from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn.functional as F
-from lumamba_bench.baselines.published import PREFIXES, rename
+from lumamba_bench.models.published import PREFIXES, rename
 from torch import nn
 
 from lumamba_bench.errors import LumambaError
 from lumamba_bench.models.mamba import PostNormBiMambaBlock
+from lumamba_bench.models.normalisation import normalise_input
 from lumamba_bench.models.registry import register_encoder
 from lumamba_bench.objectives.reconstruction import random_cell_mask
 
@@ -41,7 +42,7 @@ class FembaConfig:
     expand: int = 4
     d_state: int = 16
     d_conv: int = 4
-    input_scale: float = 0.01
+    input_normalisation: str = "femba-quartile"  # BioFoundation's FEMBA configs (models/normalisation.py)
 
 
 class Femba(nn.Module):
@@ -55,7 +56,7 @@ class Femba(nn.Module):
         rows, steps = c.num_channels // c.cell[0], c.num_samples // c.cell[1]
         if c.num_channels % c.cell[0] or c.num_samples % c.cell[1]:
             raise LumambaError(f"femba needs channels divisible by {c.cell[0]} and samples by {c.cell[1]}")
-        self.rows, self.steps, self.input_scale = rows, steps, c.input_scale
+        self.rows, self.steps = rows, steps
         self.embed_dim = rows * c.embed_dim
         self.patch_embed = nn.Conv2d(1, c.embed_dim, kernel_size=c.cell, stride=c.cell)
         self.pos_embed = nn.Parameter(torch.zeros(1, steps, self.embed_dim))
@@ -71,8 +72,13 @@ class Femba(nn.Module):
     def config_dict(self) -> dict:
         return asdict(self.config)
 
+    def normalise(self, x: torch.Tensor) -> torch.Tensor:
+        return normalise_input(x, self.config.input_normalisation)
+
     def forward(self, x: torch.Tensor, coords: torch.Tensor | None = None, mask=None) -> torch.Tensor:
-        """x: (B, C, T) microvolts -> tokens (B, T / 16, C / 2 * E). Coordinates are not used."""
+        """x: (B, C, T) microvolts -> tokens (B, T / 16, C / 2 * E). Coordinates are not used.
+
+        ``mask`` (B, rows, steps) bool: cells zeroed after normalisation, as the reference masks."""
         batch, channels, length = x.shape
         c = self.config
         if (channels, length) != (c.num_channels, c.num_samples):
@@ -80,7 +86,10 @@ class Femba(nn.Module):
                 f"this femba was built for {c.num_channels} channels x {c.num_samples} samples, "
                 f"got {channels} x {length}"
             )
-        grid = self.patch_embed((x * self.input_scale).unsqueeze(1))  # (B, E, rows, steps)
+        x = self.normalise(x)
+        if mask is not None:
+            x = x.masked_fill(mask.repeat_interleave(c.cell[0], 1).repeat_interleave(c.cell[1], 2), 0.0)
+        grid = self.patch_embed(x.unsqueeze(1))  # (B, E, rows, steps)
         tokens = grid.flatten(1, 2).transpose(1, 2) + self.pos_embed
         for block in self.blocks:
             tokens = block(tokens)
@@ -97,10 +106,15 @@ class Femba(nn.Module):
         (r"mamba_blocks\.(\d+)\.mamba_rev\.(.+)", r"blocks.\1.mixer.backward_mamba.\2"),
         (r"norm_layers\.(\d+)\.(weight|bias)", r"blocks.\1.norm.\2"),
     )
+    OFFICIAL_IGNORED = {
+        r"decoder\..+": "reconstruction decoder (pre-training head)",
+        r"classifier\..+": "classification head (fine-tuning)",
+    }
 
     def official_state_dict(self, tensors: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], list[str]]:
-        """Published FEMBA names -> ours; decoder and classifier weights are returned apart."""
-        return rename(tensors, self.OFFICIAL_KEYS, set(self.state_dict()))
+        """Published FEMBA names -> ours; the declared decoder and classifier weights are returned
+        apart, anything else fails."""
+        return rename(tensors, self.OFFICIAL_KEYS, set(self.state_dict()), self.OFFICIAL_IGNORED)
 
     def looks_official(self, tensors: dict) -> bool:
         return any(re.sub(PREFIXES, "", k).startswith("mamba_blocks.") for k in tensors)
@@ -120,10 +134,10 @@ class FembaReconstruction(nn.Module):
         cell_rows, cell_cols = enc.config.cell
         mask = random_cell_mask(x.shape[0], enc.rows, enc.steps, self.mask_ratio, generator, x.device)
         sample_mask = mask.repeat_interleave(cell_rows, 1).repeat_interleave(cell_cols, 2)  # (B, C, T)
-        tokens = enc(x.masked_fill(sample_mask, 0.0), coords)
+        tokens = enc(x, coords, mask)
         grid = tokens.transpose(1, 2).unflatten(1, (enc.config.embed_dim, enc.rows))  # (B, E, rows, steps)
         prediction = self.decoder(grid)[:, 0]
-        error = F.smooth_l1_loss(prediction, x * enc.input_scale, reduction="none")
+        error = F.smooth_l1_loss(prediction, enc.normalise(x), reduction="none")
         masked, visible = error[sample_mask].mean(), error[~sample_mask].mean()
         return {"loss": masked + self.visible_weight * visible, "masked": masked.detach(), "visible": visible.detach()}
 

@@ -28,7 +28,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
-from lumamba_bench.baselines.published import rename
+from lumamba_bench.models.normalisation import normalise_input
+from lumamba_bench.models.published import rename
 from torch import nn
 
 from lumamba_bench.data.channels import is_known, position
@@ -48,6 +49,7 @@ VOCABULARY = (
 ).split()
 assert len(VOCABULARY) == 120
 SPATIAL_ROWS = 129
+EPS = 1e-6  # every LayerNorm of the reference (norm_layer=partial(nn.LayerNorm, eps=1e-6))
 
 
 def vocabulary_positions() -> tuple[np.ndarray, np.ndarray]:
@@ -103,7 +105,7 @@ class Attention(nn.Module):
         head_dim = dim // heads
         self.qkv = nn.Linear(dim, 3 * dim, bias=False)
         self.q_bias, self.v_bias = nn.Parameter(torch.zeros(dim)), nn.Parameter(torch.zeros(dim))
-        self.q_norm, self.k_norm = nn.LayerNorm(head_dim), nn.LayerNorm(head_dim)
+        self.q_norm, self.k_norm = nn.LayerNorm(head_dim, eps=EPS), nn.LayerNorm(head_dim, eps=EPS)
         self.proj = nn.Linear(dim, dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -127,7 +129,7 @@ class Mlp(nn.Module):
 class Block(nn.Module):
     def __init__(self, dim: int, heads: int, layer_scale: float = 0.1):
         super().__init__()
-        self.norm1, self.norm2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
+        self.norm1, self.norm2 = nn.LayerNorm(dim, eps=EPS), nn.LayerNorm(dim, eps=EPS)
         self.attn, self.mlp = Attention(dim, heads), Mlp(dim)
         self.gamma_1 = nn.Parameter(torch.full((dim,), layer_scale))
         self.gamma_2 = nn.Parameter(torch.full((dim,), layer_scale))
@@ -145,7 +147,7 @@ class LabramConfig:
     patch_size: int = 200  # samples at 200 Hz: one second
     model_sfreq: float = 200.0
     max_seconds: int = 16
-    input_scale: float = 0.01  # microvolts -> 0.1 mV, LaBraM's unit
+    input_normalisation: str = "scale-0.01"  # microvolts -> 0.1 mV, LaBraM's unit (models/normalisation.py)
 
 
 class Labram(nn.Module):
@@ -155,7 +157,7 @@ class Labram(nn.Module):
     def __init__(self, config: LabramConfig | None = None, **overrides):
         super().__init__()
         self.config = c = config or LabramConfig(**overrides)
-        self.embed_dim, self.input_scale = c.embed_dim, c.input_scale
+        self.embed_dim = c.embed_dim
         self.patch_embed = TemporalConv(c.embed_dim // 25)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, c.embed_dim))
         self.pos_embed = nn.Parameter(torch.zeros(1, SPATIAL_ROWS, c.embed_dim))
@@ -163,7 +165,7 @@ class Labram(nn.Module):
         for parameter in (self.cls_token, self.pos_embed, self.time_embed):
             nn.init.trunc_normal_(parameter, std=0.02)
         self.blocks = nn.ModuleList(Block(c.embed_dim, c.heads) for _ in range(c.depth))
-        self.norm = nn.LayerNorm(c.embed_dim)
+        self.norm = nn.LayerNorm(c.embed_dim, eps=EPS)  # the reference's fc_norm
         rows, points = vocabulary_positions()
         self.register_buffer("vocab_rows", torch.from_numpy(rows), persistent=False)
         self.register_buffer("vocab_points", torch.from_numpy(points), persistent=False)
@@ -175,9 +177,13 @@ class Labram(nn.Module):
     def config_dict(self) -> dict:
         return asdict(self.config)
 
+    def normalise(self, x: torch.Tensor) -> torch.Tensor:
+        return normalise_input(x, self.config.input_normalisation)
+
     def spatial_rows(self, coords: torch.Tensor) -> torch.Tensor:
         """(B, C, 3) -> (B, C) rows of ``pos_embed``: the nearest vocabulary electrode."""
-        distance = torch.cdist(coords.float(), self.vocab_points.unsqueeze(0).expand(coords.shape[0], -1, -1))
+        points = self.vocab_points.to(coords.dtype).unsqueeze(0).expand(coords.shape[0], -1, -1)
+        distance = torch.cdist(coords, points)
         return self.vocab_rows[distance.argmin(dim=-1)]
 
     def forward(self, x: torch.Tensor, coords: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
@@ -192,7 +198,7 @@ class Labram(nn.Module):
         seconds = int(round(seconds))
         if seconds > c.max_seconds:
             raise LumambaError(f"labram-base has temporal embeddings for {c.max_seconds} s; got {seconds} s")
-        x = resample_fft(x * self.input_scale, seconds * c.patch_size)
+        x = resample_fft(self.normalise(x), seconds * c.patch_size)
         tokens = self.patch_embed(x.reshape(batch, channels * seconds, c.patch_size))  # channel-major
         spatial = self.pos_embed[0, self.spatial_rows(coords)]  # (B, C, D)
         tokens = tokens + spatial.repeat_interleave(seconds, dim=1) + self.time_embed[0, :seconds].repeat(channels, 1)
@@ -203,14 +209,36 @@ class Labram(nn.Module):
         return self.norm(tokens)
 
     # ---- published checkpoint (labram-base.pth) --------------------------------------------
+    OFFICIAL_KEYS = (
+        (r"fc_norm\.(weight|bias)", r"norm.\1"),  # a fine-tuned checkpoint's final norm
+        (r"(?!norm\.).+", r"\g<0>"),  # every other encoder name is ours already
+    )
+    OFFICIAL_IGNORED = {
+        r"lm_head\..+": "masked-token prediction head (pre-training)",
+        r"projection_head\..+": "projection head (pre-training)",
+        r"mask_token": "mask token (pre-training)",
+        r"head\..+": "classification head (fine-tuning)",
+        r"norm\.(weight|bias)": "the pre-training model's final norm: the reference's fine-tuning model has "
+        "none (use_mean_pooling) and normalises with a new fc_norm",
+    }
+
     def official_state_dict(self, tensors: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], list[str]]:
-        """LaBraM's names are ours once the ``student.`` prefix of its pre-training checkpoint is
-        gone; ``fc_norm`` (its mean-pooling variant) stands in for ``norm``. The rest (``lm_head``,
-        ``mask_token``, ``head``, the teacher) is returned apart."""
-        return rename(tensors, ((r"fc_norm\.(weight|bias)", r"norm.\1"), (r".+", r"\g<0>")), set(self.state_dict()))
+        """LaBraM's names -> ours, as the reference's ``run_class_finetuning.py`` loads them.
+
+        The pre-training checkpoint (``student.*``, built with ``qkv_bias=False``) has no q/v
+        biases and no ``fc_norm``: those start at their initial values (zeros; ones and zeros),
+        exactly as in the reference's fine-tuning model. Declared heads are returned apart."""
+        own = dict(self.state_dict())
+        mapped, ignored = rename(tensors, self.OFFICIAL_KEYS, set(own), self.OFFICIAL_IGNORED)
+        for name, tensor in own.items():
+            if name not in mapped and (name.endswith(("attn.q_bias", "attn.v_bias")) or name == "norm.bias"):
+                mapped[name] = torch.zeros_like(tensor)
+            elif name not in mapped and name == "norm.weight":
+                mapped[name] = torch.ones_like(tensor)
+        return mapped, ignored
 
     def looks_official(self, tensors: dict) -> bool:
-        return any(k.startswith(("student.", "blocks.0.attn.q_bias")) for k in tensors)
+        return any(k.startswith(("student.", "blocks.0.attn.q_bias", "blocks.0.attn.qkv")) for k in tensors)
 
 
 register_encoder(

@@ -7,7 +7,9 @@ MLP is fc1 -> GELU -> LayerNorm(hidden) -> fc2. Sizes: Base E=64, Q=4, depth 8 (
 parameters, ~6.85M with our head; the paper's 7M); Large 96/6/10; Huge 128/8/24.
 
 ``official_state_dict`` maps the published checkpoints (``LUNA_base.safetensors``) onto these
-modules with an explicit key table; pre-training heads in those files are reported, not loaded.
+modules with an explicit key table; the declared pre-training heads in those files are reported,
+not loaded, and any other unplaced tensor is an error. Input: per-channel z-score, as the
+reference's tasks apply it.
 """
 
 from __future__ import annotations
@@ -16,10 +18,10 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-from lumamba_bench.baselines.published import rename
 from torch import nn
 
-from lumamba_bench.models.luna import LunaFrontEnd, UnifiedEncoder
+from lumamba_bench.errors import LumambaError
+from lumamba_bench.models.luna import FRONT_END_IGNORED, FRONT_END_KEYS, LunaFrontEnd, UnifiedEncoder
 from lumamba_bench.models.registry import register_encoder
 
 
@@ -88,7 +90,7 @@ class LunaConfig:
     unify_heads: int = 2
     unify_layers: int = 3
     dropout: float = 0.0
-    input_scale: float = 0.01  # microvolts -> units of 100 uV, as for LuMamba
+    input_normalisation: str = "channelwise-zscore"  # BioFoundation's LUNA tasks (models/normalisation.py)
 
 
 class Luna(UnifiedEncoder):
@@ -98,7 +100,7 @@ class Luna(UnifiedEncoder):
     def __init__(self, config: LunaConfig | None = None, **overrides):
         super().__init__()
         self.config = c = config or LunaConfig(**overrides)
-        self.patch_size, self.input_scale = c.patch_size, c.input_scale
+        self.patch_size = c.patch_size
         self.embed_dim = c.num_queries * c.embed_dim
         self.front_end = LunaFrontEnd(
             c.embed_dim, c.num_queries, c.patch_size, c.unify_heads, c.unify_layers, c.dropout
@@ -109,48 +111,24 @@ class Luna(UnifiedEncoder):
         self.norm = nn.LayerNorm(self.embed_dim)
 
     # ---- published checkpoints ------------------------------------------------------------
-    OFFICIAL_KEYS: tuple[tuple[str, str], ...] = (
-        # (published name pattern, our name); {n} is a layer index
-        (r"patch_embed\.proj_in\.(\d+)\.(weight|bias)", r"front_end.patch_embed.time_pathway.\1.\2"),
-        (r"freq_embed\.frequency_to_embed\.fc1\.(weight|bias)", r"front_end.patch_embed.freq_pathway.0.\1"),
-        (r"freq_embed\.frequency_to_embed\.fc2\.(weight|bias)", r"front_end.patch_embed.freq_pathway.2.\1"),
-        (r"channel_location_embedder\.(?:0\.)?fc1\.(weight|bias)", r"front_end.location.mlp.0.\1"),
-        (r"channel_location_embedder\.(?:0\.)?fc2\.(weight|bias)", r"front_end.location.mlp.2.\1"),
-        (r"mask_token", r"front_end.mask_token"),
-        (r"cross_attn\.query_embed", r"front_end.unify.queries"),
-        (r"cross_attn\.cross_attention\.(in_proj_weight|in_proj_bias)", r"front_end.unify.cross_attn.\1"),
-        (r"cross_attn\.cross_attention\.out_proj\.(weight|bias)", r"front_end.unify.cross_attn.out_proj.\1"),
-        (r"cross_attn\.ffn\.fc1\.(weight|bias)", r"front_end.unify.ffn.0.\1"),
-        (r"cross_attn\.ffn\.fc2\.(weight|bias)", r"front_end.unify.ffn.3.\1"),
-        (r"cross_attn\.queries_norm\.(weight|bias)", r"front_end.unify.norm_q.\1"),
-        (r"cross_attn\.keys_norm\.(weight|bias)", r"front_end.unify.norm_k.\1"),
-        (r"cross_attn\.values_norm\.(weight|bias)", r"front_end.unify.norm_v.\1"),
-        (r"cross_attn\.query_self_attn\.layers\.(\d+)\.self_attn\.(in_proj_weight|in_proj_bias)",
-         r"front_end.unify.layers.\1.attn.\2"),
-        (r"cross_attn\.query_self_attn\.layers\.(\d+)\.self_attn\.out_proj\.(weight|bias)",
-         r"front_end.unify.layers.\1.attn.out_proj.\2"),
-        (r"cross_attn\.query_self_attn\.layers\.(\d+)\.linear1\.(weight|bias)", r"front_end.unify.layers.\1.ffn.0.\2"),
-        (r"cross_attn\.query_self_attn\.layers\.(\d+)\.linear2\.(weight|bias)", r"front_end.unify.layers.\1.ffn.3.\2"),
-        (r"cross_attn\.query_self_attn\.layers\.(\d+)\.(norm1|norm2)\.(weight|bias)",
-         r"front_end.unify.layers.\1.\2.\3"),
+    OFFICIAL_KEYS: tuple[tuple[str, str], ...] = FRONT_END_KEYS + (
         (r"blocks\.(\d+)\.(norm1|norm2)\.(weight|bias)", r"blocks.\1.\2.\3"),
         (r"blocks\.(\d+)\.attn\.(qkv_proj|proj)\.(weight|bias)", r"blocks.\1.attn.\2.\3"),
         (r"blocks\.(\d+)\.mlp\.(fc1|fc2|norm)\.(weight|bias)", r"blocks.\1.mlp.\2.\3"),
         (r"norm\.(weight|bias)", r"norm.\1"),
     )  # fmt: skip
+    OFFICIAL_IGNORED = FRONT_END_IGNORED | {
+        r"blocks\.\d+\.attn\.rotary_emb\.freqs": "rotary frequencies (theta 10,000), recomputed and checked",
+    }
 
     def official_state_dict(self, tensors: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], list[str]]:
-        """Published LUNA names -> ours (with the two reshapes the layouts need); the keys with
-        no counterpart in the encoder (decoder and classifier heads, constants) are returned apart."""
-        own = dict(self.state_dict())
-        mapped, ignored = rename(tensors, self.OFFICIAL_KEYS, set(own))
-        for name, tensor in mapped.items():
-            if tensor.shape != own[name].shape and tensor.numel() == own[name].numel():
-                mapped[name] = tensor.reshape(own[name].shape)  # (1, Q, E) queries, (1, 1, E) mask token
-        return mapped, ignored
-
-    def looks_official(self, tensors: dict) -> bool:
-        return any(k.startswith(("cross_attn.", "patch_embed.proj_in")) for k in tensors)
+        """As ``UnifiedEncoder``'s, and the stored rotary frequencies must be the ones we compute."""
+        head_dim = self.embed_dim // (2 * self.config.num_queries)
+        expected = 10000.0 ** (-torch.arange(0, head_dim, 2, dtype=torch.float32) / head_dim)
+        for key, tensor in tensors.items():
+            if key.endswith("rotary_emb.freqs") and not torch.allclose(tensor.float(), expected, rtol=1e-6):
+                raise LumambaError(f"{key} holds other rotary frequencies than theta 10,000; this LUNA cannot run them")
+        return super().official_state_dict(tensors)
 
 
 def _luna(**defaults):

@@ -1,11 +1,13 @@
 """LuMamba-Tiny (Latent Unified Mamba, arXiv:2603.19100): LUNA's channel unification feeding
 FEMBA's bidirectional Mamba blocks.
 
-Paper values (the defaults here): 256 Hz input, patch P=40 (5 s -> S=32 tokens), E=64, Q=6
-queries, temporal width Q*E=384, 2 pre-norm bi-Mamba blocks (d_state 16, d_conv 4, expand 2;
-forward and time-reversed Mambas, outputs added). 4.1M encoder parameters (4.6M with the
-fine-tuning head). Any channel count and any length divisible by P. Written from the papers'
-descriptions (LuMamba, LUNA, FEMBA, Mamba); no reference code is copied.
+The encoder of BioFoundation's ``models/LuMamba.py`` with ``config/model/LuMamba_tiny.yaml``
+(checked against it by ``tests/models/test_conformance.py``): 256 Hz input, patch P=40
+(5 s -> S=32 tokens), E=64, Q=6 queries, temporal width Q*E=384, 2 pre-norm bi-Mamba blocks
+(x + BiMamba(LayerNorm(x)); d_state 16, d_conv 4, expand 2; forward and time-reversed Mambas,
+outputs added), and no final LayerNorm (the reference deletes LUNA's). 4,094,776 encoder
+parameters. Input: per-channel z-score of each window, as the reference's tasks apply it. Any
+channel count and any length divisible by P. No reference code is copied.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from lumamba_bench.models.luna import LunaFrontEnd, UnifiedEncoder
+from lumamba_bench.models.luna import FRONT_END_IGNORED, FRONT_END_KEYS, LunaFrontEnd, UnifiedEncoder
 from lumamba_bench.models.mamba import PreNormBiMambaBlock
 from lumamba_bench.models.registry import register_encoder
 
@@ -31,19 +33,26 @@ class LuMambaConfig:
     d_conv: int = 4
     expand: int = 2
     dropout: float = 0.0
-    input_scale: float = 0.01  # microvolts -> units of 100 uV, so typical EEG is O(0.1-1)
+    input_normalisation: str = "channelwise-zscore"  # models/normalisation.py
 
 
 class LuMamba(UnifiedEncoder):
     family = "lumamba"
     sfreq = 256.0
 
+    # BioFoundation's LuMamba names: the LUNA front end, then mamba_blocks / norm_layers.
+    OFFICIAL_KEYS = FRONT_END_KEYS + (
+        (r"mamba_blocks\.(\d+)\.mamba_fwd\.(.+)", r"blocks.\1.mixer.forward_mamba.\2"),
+        (r"mamba_blocks\.(\d+)\.mamba_rev\.(.+)", r"blocks.\1.mixer.backward_mamba.\2"),
+        (r"norm_layers\.(\d+)\.(weight|bias)", r"blocks.\1.norm.\2"),
+    )
+    OFFICIAL_IGNORED = FRONT_END_IGNORED
+
     def __init__(self, config: LuMambaConfig | None = None, **overrides):
         super().__init__()
         self.config = config or LuMambaConfig(**overrides)
         c = self.config
         self.patch_size = c.patch_size
-        self.input_scale = c.input_scale
         self.embed_dim = c.num_queries * c.embed_dim
         self.front_end = LunaFrontEnd(
             c.embed_dim, c.num_queries, c.patch_size, c.unify_heads, c.unify_layers, c.dropout
@@ -52,7 +61,7 @@ class LuMamba(UnifiedEncoder):
             PreNormBiMambaBlock(self.embed_dim, d_state=c.d_state, d_conv=c.d_conv, expand=c.expand)
             for _ in range(c.depth)
         )
-        self.norm = nn.LayerNorm(self.embed_dim)
+        self.norm = nn.Identity()  # the reference deletes LUNA's final norm
 
 
 @register_encoder("lumamba", objectives=("recon", "lejepa", "mixed"), paper="LuMamba, arXiv:2603.19100")

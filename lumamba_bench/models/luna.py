@@ -6,24 +6,31 @@ Per (channel, patch) cell of ``patch_size`` samples:
   freq pathway   rfft of the patch: magnitude and phase (2 * (P/2+1) = 42) -> MLP 42->4*42->E
 The two are summed. Masked cells (reconstruction pre-training) become a learned mask token.
 Channel positions, min-max normalised per sample to [0, 1], get a NeRF encoding (E//6 octaves,
-sin(2^k pi x) and cos, zero-padded to E) and an MLP E->2E->E, added to every token. Channel
-unification: Q learned queries (orthogonal init) cross-attend over the C channel tokens of each
-patch (LayerNorm on q, k, v; 2 heads), a residual 4x FFN, then 3 pre-norm transformer layers
-among the queries. Output: (B, S, Q*E), independent of how many channels came in.
+sin(2^k x) and cos, zero-padded to E) and an MLP E->2E->E with a LayerNorm on its hidden layer,
+added to every token. Channel unification: Q learned queries cross-attend over the C channel
+tokens of each patch (LayerNorm on q, k, v; 2 heads), a residual 4x FFN (LayerNorm on its hidden
+layer), then 3 pre-norm transformer layers among the queries. Output: (B, S, Q*E), independent of
+how many channels came in.
 
 Tensor layouts follow the published LUNA checkpoints (so ``luna-base`` can load them): the time
 pathway's output is flattened position-major, the NeRF features are ordered (octave, axis,
 sin/cos) at frequencies 2^k (no pi), and the FFN after the cross-attention is a plain residual
-``x + FFN(x)``.
+``x + FFN(x)``. The two hidden-layer LayerNorms are those of timm's ``Mlp(norm_layer=LayerNorm)``
+in BioFoundation's ``models/LUNA.py``; ``tests/models/test_conformance.py`` checks the whole front
+end against the authors' code.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from lumamba_bench.models.normalisation import normalise_input
+from lumamba_bench.models.published import PREFIXES, rename
 
 
 class PatchEmbedding(nn.Module):
@@ -71,14 +78,23 @@ def normalise_coords(coords: torch.Tensor) -> torch.Tensor:
     """Min-max each axis over the channels of each sample to [0, 1] (montage-relative)."""
     low = coords.amin(dim=1, keepdim=True)
     high = coords.amax(dim=1, keepdim=True)
-    return (coords - low) / (high - low).clamp_min(1e-6)
+    return (coords - low) / (high - low + 1e-8)
+
+
+class NormedFeedForward(nn.Sequential):
+    """Linear -> GELU -> Dropout -> LayerNorm(hidden) -> Linear (timm's ``Mlp`` with a norm layer)."""
+
+    def __init__(self, dim: int, hidden: int, out: int | None = None, dropout: float = 0.0):
+        super().__init__(
+            nn.Linear(dim, hidden), nn.GELU(), nn.Dropout(dropout), nn.LayerNorm(hidden), nn.Linear(hidden, out or dim)
+        )
 
 
 class ChannelLocationEncoder(nn.Module):
     def __init__(self, embed_dim: int = 64):
         super().__init__()
         self.embed_dim = embed_dim
-        self.mlp = nn.Sequential(nn.Linear(embed_dim, 2 * embed_dim), nn.GELU(), nn.Linear(2 * embed_dim, embed_dim))
+        self.mlp = NormedFeedForward(embed_dim, 2 * embed_dim)
 
     def forward(self, coords: torch.Tensor) -> torch.Tensor:
         """(B, C, 3) metres -> (B, C, E)."""
@@ -120,7 +136,7 @@ class ChannelUnification(nn.Module):
             nn.LayerNorm(embed_dim),
         )
         self.cross_attn = nn.MultiheadAttention(embed_dim, heads, dropout=dropout, batch_first=True)
-        self.ffn = FeedForward(embed_dim, 4, dropout)
+        self.ffn = NormedFeedForward(embed_dim, 4 * embed_dim, dropout=dropout)
         self.layers = nn.ModuleList(QueryTransformerLayer(embed_dim, heads, dropout) for _ in range(layers))
 
     def forward(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -188,8 +204,28 @@ class LunaFrontEnd(nn.Module):
 class UnifiedEncoder(nn.Module):
     """An encoder built as LUNA front end -> temporal ``blocks`` -> ``norm`` (LuMamba, LUNA).
 
-    Subclasses set ``config`` (a dataclass), ``front_end``, ``blocks``, ``norm`` and
-    ``input_scale``; the temporal blocks are what differs (bi-Mamba or RoPE transformer)."""
+    Subclasses set ``config`` (a dataclass with ``input_normalisation``), ``front_end``,
+    ``blocks`` and ``norm`` (``nn.Identity`` where the reference has no final norm); the temporal
+    blocks are what differs (bi-Mamba or RoPE transformer)."""
+
+    def normalise(self, x: torch.Tensor) -> torch.Tensor:
+        return normalise_input(x, self.config.input_normalisation)
+
+    OFFICIAL_KEYS: tuple[tuple[str, str], ...] = ()  # set by each family: front end + its blocks
+    OFFICIAL_IGNORED: dict[str, str] = {}
+
+    def official_state_dict(self, tensors: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], list[str]]:
+        """Published names -> ours (with the reshapes the layouts need); the declared non-encoder
+        keys (decoder and classifier heads, a constant) are returned apart, anything else fails."""
+        own = dict(self.state_dict())
+        mapped, ignored = rename(tensors, self.OFFICIAL_KEYS, set(own), self.OFFICIAL_IGNORED)
+        for name, tensor in mapped.items():
+            if tensor.shape != own[name].shape and tensor.numel() == own[name].numel():
+                mapped[name] = tensor.reshape(own[name].shape)  # (1, Q, E) queries, (1, 1, E) mask token
+        return mapped, ignored
+
+    def looks_official(self, tensors: dict) -> bool:
+        return any(re.sub(PREFIXES, "", k).startswith(("cross_attn.", "patch_embed.proj_in")) for k in tensors)
 
     def layer_groups(self) -> list[list[nn.Parameter]]:
         """Parameters from the input upwards, for layer-wise learning-rate decay."""
@@ -204,7 +240,7 @@ class UnifiedEncoder(nn.Module):
 
     def forward_features(self, x: torch.Tensor, coords: torch.Tensor, mask: torch.Tensor | None = None):
         """Tokens plus what the objectives need (query attention, location embedding)."""
-        front = self.front_end(x * self.input_scale, coords, mask)
+        front = self.front_end(self.normalise(x), coords, mask)
         tokens = front.tokens
         for block in self.blocks:
             tokens = block(tokens)
@@ -213,3 +249,41 @@ class UnifiedEncoder(nn.Module):
     def forward(self, x: torch.Tensor, coords: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         """x: (B, C, T) microvolts, coords: (B, C, 3) metres -> tokens (B, T // P, Q*E)."""
         return self.forward_features(x, coords, mask).tokens
+
+
+# ---- published checkpoints (BioFoundation's LUNA and LuMamba layouts) ---------------------------
+# (published name pattern, our name), shared by every encoder built on this front end.
+FRONT_END_KEYS: tuple[tuple[str, str], ...] = (
+    (r"patch_embed\.proj_in\.(\d+)\.(weight|bias)", r"front_end.patch_embed.time_pathway.\1.\2"),
+    (r"freq_embed\.frequency_to_embed\.fc1\.(weight|bias)", r"front_end.patch_embed.freq_pathway.0.\1"),
+    (r"freq_embed\.frequency_to_embed\.fc2\.(weight|bias)", r"front_end.patch_embed.freq_pathway.2.\1"),
+    (r"channel_location_embedder\.(?:0\.)?fc1\.(weight|bias)", r"front_end.location.mlp.0.\1"),
+    (r"channel_location_embedder\.(?:0\.)?norm\.(weight|bias)", r"front_end.location.mlp.3.\1"),
+    (r"channel_location_embedder\.(?:0\.)?fc2\.(weight|bias)", r"front_end.location.mlp.4.\1"),
+    (r"mask_token", r"front_end.mask_token"),
+    (r"cross_attn\.query_embed", r"front_end.unify.queries"),
+    (r"cross_attn\.cross_attention\.(in_proj_weight|in_proj_bias)", r"front_end.unify.cross_attn.\1"),
+    (r"cross_attn\.cross_attention\.out_proj\.(weight|bias)", r"front_end.unify.cross_attn.out_proj.\1"),
+    (r"cross_attn\.ffn\.fc1\.(weight|bias)", r"front_end.unify.ffn.0.\1"),
+    (r"cross_attn\.ffn\.norm\.(weight|bias)", r"front_end.unify.ffn.3.\1"),
+    (r"cross_attn\.ffn\.fc2\.(weight|bias)", r"front_end.unify.ffn.4.\1"),
+    (r"cross_attn\.queries_norm\.(weight|bias)", r"front_end.unify.norm_q.\1"),
+    (r"cross_attn\.keys_norm\.(weight|bias)", r"front_end.unify.norm_k.\1"),
+    (r"cross_attn\.values_norm\.(weight|bias)", r"front_end.unify.norm_v.\1"),
+    (r"cross_attn\.query_self_attn\.layers\.(\d+)\.self_attn\.(in_proj_weight|in_proj_bias)",
+     r"front_end.unify.layers.\1.attn.\2"),
+    (r"cross_attn\.query_self_attn\.layers\.(\d+)\.self_attn\.out_proj\.(weight|bias)",
+     r"front_end.unify.layers.\1.attn.out_proj.\2"),
+    (r"cross_attn\.query_self_attn\.layers\.(\d+)\.linear1\.(weight|bias)", r"front_end.unify.layers.\1.ffn.0.\2"),
+    (r"cross_attn\.query_self_attn\.layers\.(\d+)\.linear2\.(weight|bias)", r"front_end.unify.layers.\1.ffn.3.\2"),
+    (r"cross_attn\.query_self_attn\.layers\.(\d+)\.(norm1|norm2)\.(weight|bias)", r"front_end.unify.layers.\1.\2.\3"),
+)  # fmt: skip
+
+# Published tensors that are not part of the encoder, by what they are; anything else that no
+# key row places is an error (``published.rename``).
+FRONT_END_IGNORED: dict[str, str] = {
+    r"decoder_head\..+": "reconstruction decoder (pre-training head)",
+    r"channel_emb\.embeddings\.weight": "channel-name embedding of the reconstruction decoder",
+    r"classifier\..+": "classification head (fine-tuning)",
+    r"cross_attn\.temparature": "a constant 1.0 the reference stores and never reads",
+}

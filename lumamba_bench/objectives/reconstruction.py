@@ -7,7 +7,7 @@ patch (one pre-norm cross-attention layer with a 4x FFN), then an MLP maps to P 
 Loss = SmoothL1(masked cells) + 0.05 * SmoothL1(visible cells) + 0.8 * mean squared
 off-diagonal entry of A A^T, A being the head-averaged query-over-channel attention (LUNA's
 query-specialisation term: it pushes different queries to attend to different channels).
-Targets are the encoder's scaled input (``encoder.input_scale``).
+Targets are the encoder's normalised input (``encoder.normalise``, as its reference trains on).
 """
 
 from __future__ import annotations
@@ -102,7 +102,7 @@ class ReconstructionObjective(nn.Module):
         coords = jitter_coords(coords, self.coord_noise, generator)
         features = self.encoder.forward_features(x, coords, mask)
         prediction = self.decoder(features.tokens, features.location)  # (B, C, S, P)
-        target = (x * self.encoder.input_scale).reshape(batch, channels, length // patch, patch)
+        target = self.encoder.normalise(x).reshape(batch, channels, length // patch, patch)
         error = F.smooth_l1_loss(prediction, target, reduction="none").mean(-1)  # per cell
         masked = error[mask].mean()
         visible = error[~mask].mean()

@@ -125,10 +125,18 @@ def stub_torcheeg(seed_constants: Path | None) -> None:
     sys.modules["torcheeg.datasets.constants"].SEED_CHANNEL_LIST = channels
 
 
-def load_filled(model: torch.nn.Module, seed: int) -> dict[str, list[int]]:
-    shapes = {k: list(v.shape) for k, v in model.state_dict().items()}
-    model.load_state_dict({k: torch.from_numpy(v) for k, v in fill(shapes, seed).items()})
-    return shapes
+CONSTANTS = ("rotary_emb.freqs", "temparature")  # stored, never trained: keep the reference's values
+
+
+def load_filled(model: torch.nn.Module, seed: int) -> tuple[dict[str, list[int]], dict[str, np.ndarray]]:
+    """Fill the reference model from the seed; its constant buffers keep their own values and are
+    returned (the fixture stores them, as a published checkpoint would)."""
+    own = model.state_dict()
+    shapes = {k: list(v.shape) for k, v in own.items()}
+    constants = {k: v.numpy().copy() for k, v in own.items() if k.endswith(CONSTANTS)}
+    filled = {k: torch.from_numpy(v) for k, v in fill(shapes, seed).items()}
+    model.load_state_dict(filled | {k: torch.from_numpy(v) for k, v in constants.items()})
+    return shapes, constants
 
 
 def channelwise_zscore(x: np.ndarray) -> torch.Tensor:
@@ -136,6 +144,10 @@ def channelwise_zscore(x: np.ndarray) -> torch.Tensor:
     from tasks.finetune_task_LUNA import ChannelWiseNormalize
 
     return ChannelWiseNormalize()(torch.from_numpy(x))
+
+
+def prefixed(constants: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    return {f"constant:{k}": v for k, v in constants.items()}
 
 
 def write(name: str, arrays: dict, meta: dict) -> None:
@@ -151,28 +163,30 @@ def luna_and_lumamba(seconds: float = 2.5) -> None:
 
     x = signal(len(TUEG_BIPOLAR), int(seconds * 256), seed=SEED)
     coords = np.stack(get_channel_locations(TUEG_BIPOLAR)).astype(np.float32)
-    batch_coords = torch.from_numpy(np.stack([coords, coords[::-1].copy()]))  # two montages' orders
+    # One montage for the whole batch: the reference repeats location embeddings in (patch, batch)
+    # order, which mixes samples whose coordinates differ (README: a listed deviation).
+    batch_coords = torch.from_numpy(np.stack([coords, coords]))
     normalised = channelwise_zscore(x)
     with torch.no_grad():
         luna = LUNA(patch_size=40, num_queries=4, embed_dim=64, depth=8, num_heads=2, num_classes=0).eval()
-        shapes = load_filled(luna, SEED)
+        shapes, constants = load_filled(luna, SEED)
         captured = {}
         luna.norm.register_forward_hook(lambda m, i, o: captured.setdefault("latent", o))
         luna(normalised, None, batch_coords, torch.zeros(2, len(TUEG_BIPOLAR), dtype=torch.long))
         write(
             "luna-base",
-            {"x": x, "coords": batch_coords, "output": captured["latent"]},
+            {"x": x, "coords": batch_coords, "output": captured["latent"]} | prefixed(constants),
             {"shapes": shapes, "seed": SEED, "channels": TUEG_BIPOLAR, "normalisation": "channelwise-zscore",
              "ran": "models/LUNA.py LUNA(patch_size=40, num_queries=4, embed_dim=64, depth=8, num_heads=2, "
                     "num_classes=0), output of model.norm (the encoder's latent), input ChannelWiseNormalize"},
         )
         lumamba = LuMamba(patch_size=40, num_queries=6, embed_dim=64, num_heads=2, mlp_ratio=4.0, exp=2,
                           num_blocks=2, bidirectional_strategy="add", num_classes=0).eval()
-        shapes = load_filled(lumamba, SEED)
+        shapes, constants = load_filled(lumamba, SEED)
         out = lumamba.encode(normalised, batch_coords)
         write(
             "lumamba",
-            {"x": x, "coords": batch_coords, "output": out},
+            {"x": x, "coords": batch_coords, "output": out} | prefixed(constants),
             {"shapes": shapes, "seed": SEED, "channels": TUEG_BIPOLAR, "normalisation": "channelwise-zscore",
              "ran": "models/LuMamba.py LuMamba(**config/model/LuMamba_tiny.yaml).encode, input ChannelWiseNormalize"},
         )
@@ -187,7 +201,7 @@ def femba(seconds: float = 2.0) -> None:
     with torch.no_grad():
         model = FEMBA(seq_length=x.shape[-1], num_channels=22, num_classes=0, exp=4, patch_size=(2, 16),
                       stride=(2, 16), embed_dim=35, num_blocks=2).eval()
-        shapes = load_filled(model, SEED)
+        shapes, _ = load_filled(model, SEED)
         captured = {}
         model.norm_layers[-1].register_forward_hook(lambda m, i, o: captured.setdefault("latent", o))
         model(normalised, torch.zeros_like(normalised, dtype=torch.bool))
@@ -209,7 +223,7 @@ def labram(seconds: int = 4) -> None:
 
     x = signal(len(LABRAM_CHANNELS), seconds * 256, seed=SEED)
     pretrain = modeling_pretrain.labram_base_patch200_1600_8k_vocab(init_values=0.1).eval()
-    shapes = load_filled(pretrain, SEED)
+    shapes, _ = load_filled(pretrain, SEED)
     checkpoint = {k[len("student."):]: v for k, v in pretrain.state_dict().items() if k.startswith("student.")}
     model = modeling_finetune.labram_base_patch200_200(qkv_bias=True, init_values=0.1, num_classes=0).eval()
     missing, unexpected = model.load_state_dict(checkpoint, strict=False)
