@@ -22,12 +22,12 @@ from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn.functional as F
-from lumamba_bench.models.published import PREFIXES, rename
 from torch import nn
 
 from lumamba_bench.errors import LumambaError
 from lumamba_bench.models.mamba import PostNormBiMambaBlock
 from lumamba_bench.models.normalisation import normalise_input
+from lumamba_bench.models.published import PREFIXES, rename
 from lumamba_bench.models.registry import register_encoder
 from lumamba_bench.objectives.reconstruction import random_cell_mask
 

@@ -28,12 +28,12 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
-from lumamba_bench.models.normalisation import normalise_input
-from lumamba_bench.models.published import rename
 from torch import nn
 
 from lumamba_bench.data.channels import is_known, position
 from lumamba_bench.errors import LumambaError
+from lumamba_bench.models.normalisation import normalise_input
+from lumamba_bench.models.published import rename
 from lumamba_bench.models.registry import register_encoder
 
 # LaBraM's electrode vocabulary, in the order of its spatial embedding rows 1..120 (row 0: the class

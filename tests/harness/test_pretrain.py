@@ -47,12 +47,6 @@ def test_pretrain_writes_checkpoints_and_registers_a_loadable_encoder(small_demo
     assert sha == card["encoder_sha256"]
 
 
-def test_loss_falls_on_the_demo(small_demo, tmp_path):
-    result = pretrain(_config(tmp_path, model="lumamba-recon", epochs=3, batch_size=4, lr=1e-3))
-    losses = [r["loss"] for r in result.history]
-    assert sum(losses[-4:]) / 4 < 0.8 * sum(losses[:4]) / 4
-
-
 def test_resume_continues_bit_for_bit(small_demo, tmp_path):
     whole = pretrain(_config(tmp_path / "a", model="lumamba-mixed", epochs=2, checkpoint_every=3))
     first = pretrain(_config(tmp_path / "b", model="lumamba-mixed", epochs=2, checkpoint_every=3, max_steps=5))

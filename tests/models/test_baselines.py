@@ -1,7 +1,5 @@
 """Baselines: parameter counts, one shared conformance test, and loading published checkpoints."""
 
-import argparse
-import warnings
 
 import numpy as np
 import pytest
@@ -9,7 +7,6 @@ import scipy.signal
 import torch
 from lumamba_bench.baselines.labram import resample_fft
 from lumamba_bench.baselines.luna import apply_rotary, rotary_angles
-from safetensors.torch import save_file
 
 from lumamba_bench.data.channels import positions
 from lumamba_bench.data.montages import TCP_NAMES
@@ -109,126 +106,6 @@ def test_labram_resampling_matches_scipy_on_band_limited_eeg():
 
 
 # ---- published checkpoints: names and shapes written from each paper's architecture ----------
-
-
-def published_luna_base() -> dict[str, torch.Tensor]:
-    """LUNA-Base as published (E=64, Q=4, depth 8), plus its pre-training decoder."""
-    g = torch.Generator().manual_seed(0)
-    E, Q, W = 64, 4, 256
-
-    def t(*shape):
-        return torch.randn(*shape, generator=g)
-
-    sd = {"mask_token": t(1, 1, E), "cross_attn.query_embed": t(1, Q, E), "cross_attn.temperature": torch.tensor(1.0)}
-    for i, (cin, k) in enumerate([(1, 19), (16, 3), (16, 3)]):
-        sd[f"patch_embed.proj_in.{3 * i}.weight"], sd[f"patch_embed.proj_in.{3 * i}.bias"] = t(16, cin, 1, k), t(16)
-        sd[f"patch_embed.proj_in.{3 * i + 1}.weight"], sd[f"patch_embed.proj_in.{3 * i + 1}.bias"] = t(16), t(16)
-    for name, (o, i) in {"fc1": (168, 42), "fc2": (E, 168)}.items():
-        sd[f"freq_embed.frequency_to_embed.{name}.weight"], sd[f"freq_embed.frequency_to_embed.{name}.bias"] = (
-            t(o, i),
-            t(o),
-        )
-    for name, (o, i) in {"fc1": (2 * E, E), "fc2": (E, 2 * E)}.items():
-        sd[f"channel_location_embedder.0.{name}.weight"], sd[f"channel_location_embedder.0.{name}.bias"] = t(o, i), t(o)
-    prefix = "cross_attn.cross_attention"
-    sd |= {f"{prefix}.in_proj_weight": t(3 * E, E), f"{prefix}.in_proj_bias": t(3 * E)}
-    sd |= {f"{prefix}.out_proj.weight": t(E, E), f"{prefix}.out_proj.bias": t(E)}
-    sd |= {"cross_attn.ffn.fc1.weight": t(4 * E, E), "cross_attn.ffn.fc1.bias": t(4 * E)}
-    sd |= {"cross_attn.ffn.fc2.weight": t(E, 4 * E), "cross_attn.ffn.fc2.bias": t(E)}
-    for norm in ("keys_norm", "values_norm", "queries_norm"):
-        sd[f"cross_attn.{norm}.weight"], sd[f"cross_attn.{norm}.bias"] = t(E), t(E)
-    for layer in range(3):
-        p = f"cross_attn.query_self_attn.layers.{layer}"
-        sd |= {f"{p}.self_attn.in_proj_weight": t(3 * E, E), f"{p}.self_attn.in_proj_bias": t(3 * E)}
-        sd |= {f"{p}.self_attn.out_proj.weight": t(E, E), f"{p}.self_attn.out_proj.bias": t(E)}
-        sd |= {f"{p}.linear1.weight": t(4 * E, E), f"{p}.linear1.bias": t(4 * E)}
-        sd |= {f"{p}.linear2.weight": t(E, 4 * E), f"{p}.linear2.bias": t(E)}
-        sd |= {f"{p}.norm1.weight": t(E), f"{p}.norm1.bias": t(E), f"{p}.norm2.weight": t(E), f"{p}.norm2.bias": t(E)}
-    for block in range(8):
-        p = f"blocks.{block}"
-        sd |= {f"{p}.norm1.weight": t(W), f"{p}.norm1.bias": t(W), f"{p}.norm2.weight": t(W), f"{p}.norm2.bias": t(W)}
-        sd |= {f"{p}.attn.qkv_proj.weight": t(3 * W, W), f"{p}.attn.qkv_proj.bias": t(3 * W)}
-        sd |= {f"{p}.attn.proj.weight": t(W, W), f"{p}.attn.proj.bias": t(W)}
-        sd |= {f"{p}.mlp.fc1.weight": t(4 * W, W), f"{p}.mlp.fc1.bias": t(4 * W)}
-        sd |= {f"{p}.mlp.norm.weight": t(4 * W), f"{p}.mlp.norm.bias": t(4 * W)}
-        sd |= {f"{p}.mlp.fc2.weight": t(W, 4 * W), f"{p}.mlp.fc2.bias": t(W)}
-    sd |= {"norm.weight": t(W), "norm.bias": t(W)}
-    sd |= {"decoder_head.norm.weight": t(E), "channel_emb.embeddings.weight": t(90, E)}  # pre-training only
-    return sd
-
-
-def test_luna_loads_published_key_names(tmp_path):
-    published = published_luna_base()
-    path = tmp_path / "LUNA_base.safetensors"
-    save_file(published, path)
-    encoder = build_encoder("luna-base")
-    with pytest.warns(UserWarning, match=r"3 published keys .*decoder_head.norm.weight"):
-        load_encoder_weights(encoder, path)
-    assert torch.equal(encoder.front_end.unify.queries, published["cross_attn.query_embed"][0])
-    assert torch.equal(encoder.front_end.mask_token, published["mask_token"][0, 0])
-    assert torch.equal(encoder.blocks[5].mlp.norm.weight, published["blocks.5.mlp.norm.weight"])
-    assert torch.equal(
-        encoder.front_end.unify.layers[2].ffn[3].weight, published["cross_attn.query_self_attn.layers.2.linear2.weight"]
-    )
-    assert torch.equal(encoder.front_end.patch_embed.time_pathway[4].bias, published["patch_embed.proj_in.4.bias"])
-    # A shape mismatch (a LUNA-Large block in a Base file) is refused, and nothing is loaded.
-    published["blocks.0.attn.qkv_proj.weight"] = torch.zeros(1728, 576)
-    save_file(published, path)
-    fresh = build_encoder("luna-base")
-    before = fresh.blocks[1].norm1.weight.clone()
-    with (
-        warnings.catch_warnings(),
-        pytest.raises(LumambaError, match=r"blocks.0.attn.qkv_proj.weight has shape \(1728, 576\)"),
-    ):
-        warnings.simplefilter("ignore")
-        load_encoder_weights(fresh, path)
-    assert torch.equal(fresh.blocks[1].norm1.weight, before)
-    # A missing tensor is named.
-    del published["blocks.7.mlp.fc2.bias"]
-    published["blocks.0.attn.qkv_proj.weight"] = torch.zeros(768, 256)
-    save_file(published, path)
-    with warnings.catch_warnings(), pytest.raises(LumambaError, match=r"1 missing keys \(blocks.7.mlp.fc2.bias\)"):
-        warnings.simplefilter("ignore")
-        load_encoder_weights(build_encoder("luna-base"), path)
-
-
-def published_labram_base() -> dict[str, torch.Tensor]:
-    """LaBraM-Base's pre-training checkpoint layout: ``student.``-prefixed encoder + lm_head."""
-    g = torch.Generator().manual_seed(1)
-    D = 200
-
-    def t(*shape):
-        return torch.randn(*shape, generator=g)
-
-    sd = {"cls_token": t(1, 1, D), "pos_embed": t(1, 129, D), "time_embed": t(1, 16, D), "mask_token": t(1, 1, D)}
-    for i, cin, k in ((1, 1, 15), (2, 8, 3), (3, 8, 3)):
-        sd |= {f"patch_embed.conv{i}.weight": t(8, cin, 1, k), f"patch_embed.conv{i}.bias": t(8)}
-        sd |= {f"patch_embed.norm{i}.weight": t(8), f"patch_embed.norm{i}.bias": t(8)}
-    for b in range(12):
-        p = f"blocks.{b}"
-        sd |= {f"{p}.norm1.weight": t(D), f"{p}.norm1.bias": t(D), f"{p}.norm2.weight": t(D), f"{p}.norm2.bias": t(D)}
-        sd |= {f"{p}.attn.qkv.weight": t(3 * D, D), f"{p}.attn.q_bias": t(D), f"{p}.attn.v_bias": t(D)}
-        sd |= {f"{p}.attn.q_norm.weight": t(20), f"{p}.attn.q_norm.bias": t(20)}
-        sd |= {f"{p}.attn.k_norm.weight": t(20), f"{p}.attn.k_norm.bias": t(20)}
-        sd |= {f"{p}.attn.proj.weight": t(D, D), f"{p}.attn.proj.bias": t(D)}
-        sd |= {f"{p}.mlp.fc1.weight": t(4 * D, D), f"{p}.mlp.fc1.bias": t(4 * D)}
-        sd |= {f"{p}.mlp.fc2.weight": t(D, 4 * D), f"{p}.mlp.fc2.bias": t(D)}
-        sd |= {f"{p}.gamma_1": t(D), f"{p}.gamma_2": t(D)}
-    sd |= {"norm.weight": t(D), "norm.bias": t(D), "lm_head.weight": t(8192, D), "lm_head.bias": t(8192)}
-    return {f"student.{k}": v for k, v in sd.items()}
-
-
-def test_labram_loads_the_published_pth_with_weights_only(tmp_path):
-    published = published_labram_base()
-    path = tmp_path / "labram-base.pth"
-    torch.save({"model": published, "epoch": 49, "args": argparse.Namespace(lr=5e-4)}, path)
-    encoder = build_encoder("labram-base")
-    with pytest.warns(UserWarning, match="3 published keys"):
-        load_encoder_weights(encoder, path)
-    assert torch.equal(encoder.blocks[11].attn.q_bias, published["student.blocks.11.attn.q_bias"])
-    assert torch.equal(encoder.pos_embed, published["student.pos_embed"])
-    x, coords = _inputs(22)
-    assert torch.isfinite(encoder(x, coords)).all()
 
 
 def published_femba_tiny() -> dict[str, torch.Tensor]:

@@ -28,9 +28,31 @@ def test_masked_cells_change_the_encoding():
     mask = torch.zeros(1, 22, 32, dtype=torch.bool)
     mask[0, 3, 5] = True
     assert not torch.allclose(encoder(x, coords), encoder(x, coords, mask))
+    # Only the masked cell changes, and the channel keeps its mean and standard deviation (the
+    # z-score is computed over the whole window first, as in the reference): invisible.
     x_changed = x.clone()
-    x_changed[0, 3, 5 * 40 : 6 * 40] += 100.0  # only the masked cell: invisible to the encoder
+    x_changed[0, 3, 5 * 40 : 6 * 40] = x[0, 3, 5 * 40 : 6 * 40].flip(0)
     torch.testing.assert_close(encoder(x, coords, mask), encoder(x_changed, coords, mask))
+
+
+def test_reconstruction_learns_a_fixed_batch():
+    """Objective, decoder and gradients wired together: 80 steps on one batch of rhythms (four
+    masks in turn) cut the loss by more than 15%."""
+    torch.manual_seed(0)
+    objective = build_objective("recon", build_encoder("lumamba"), num_slices=16)
+    t = torch.arange(640) / 256
+    phases = torch.rand(4, 22, 4, 1) * 2 * torch.pi
+    x = 30 * torch.sin(2 * torch.pi * torch.tensor([3.0, 7.0, 10.0, 13.0])[:, None] * t + phases).sum(2)
+    coords = torch.rand(1, 22, 3).expand(4, -1, -1)
+    optimiser = torch.optim.AdamW(objective.parameters(), lr=2e-3)
+    losses = []
+    for step in range(80):
+        loss = objective(x, coords, torch.Generator().manual_seed(step % 4), step=step)["loss"]
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+        losses.append(loss.item())
+    assert sum(losses[-8:]) < 0.85 * sum(losses[:8])
 
 
 @pytest.mark.parametrize("name", ["recon", "mixed"])
