@@ -1,10 +1,13 @@
 """Electrode registry: any corpus channel name -> canonical 10-05 name and 3-D position.
 
-Positions come from MNE's ``colin27_1005`` template (metres; ``standard_1005`` is its deprecated
-alias). Names are matched case-insensitively after removing recording prefixes and reference
-suffixes (``EEG FP1-REF`` -> ``Fp1``); the old 10-20 temporal names map to the new ones
-(T3->T7, T4->T8, T5->P7, T6->P8). A bipolar derivation (``FP1-F7``) sits at the midpoint of its
-two electrodes. An unknown name is an error that names it: never a silent zero.
+Positions come from MNE's ``colin27_1005`` template (``standard_1005`` is its deprecated alias),
+in metres in MNE's *head* frame (origin between the ears, x towards the right ear, y towards
+the nasion): the frame ``Info.set_montage`` puts them in, and so the frame BioFoundation's
+``get_channel_locations`` gave the published LUNA and LuMamba weights. The template's own MRI
+frame differs by a rotation and a 3-4 cm shift. Names are matched case-insensitively after
+removing recording prefixes and reference suffixes (``EEG FP1-REF`` -> ``Fp1``); the old 10-20
+temporal names map to the new ones (T3->T7, T4->T8, T5->P7, T6->P8). A bipolar derivation
+(``FP1-F7``) sits at the midpoint of its two electrodes. An unknown name is an error that names it: never a silent zero.
 """
 
 from __future__ import annotations
@@ -31,10 +34,11 @@ class UnknownChannelError(LumambaError):
 
 @lru_cache(maxsize=1)
 def _template() -> dict[str, np.ndarray]:
-    """Canonical name -> position (metres), from MNE's template."""
+    """Canonical name -> position (metres, head frame), from MNE's template."""
     import mne
 
     montage = mne.channels.make_standard_montage(TEMPLATE)
+    montage.apply_trans(mne.channels.compute_native_head_t(montage))  # MRI -> head, as set_montage does
     return {name: np.asarray(pos, dtype=np.float64) for name, pos in montage.get_positions()["ch_pos"].items()}
 
 

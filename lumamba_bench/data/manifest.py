@@ -6,7 +6,11 @@ import json
 import os
 from pathlib import Path
 
+from lumamba_bench.data.shards import FORMAT_VERSION
 from lumamba_bench.errors import LumambaError
+
+# What an older shard format means for a user who still has one.
+OLD_FORMATS = {1: "electrode coordinates in MNE's MRI frame, not the head frame the published models were trained on"}
 
 
 def write_json_atomic(path: Path, payload: dict) -> None:
@@ -29,6 +33,14 @@ def read_manifest(dataset: Path, recipe: str | None = None) -> dict:
             f"{name} is not prepared ({path} not found); run `lumamba-bench prepare {name} --source DIR`"
         )
     try:
-        return json.loads(path.read_text())
+        manifest = json.loads(path.read_text())
     except json.JSONDecodeError as error:
         raise LumambaError(f"{path} is not valid JSON ({error}); re-run prepare with --force") from None
+    version = manifest.get("format_version") if isinstance(manifest, dict) else None
+    if version != FORMAT_VERSION:
+        why = OLD_FORMATS.get(version, "an unknown format")
+        raise LumambaError(
+            f"{path} was written in shard format {version} ({why}); this version reads format {FORMAT_VERSION}. "
+            f"Re-run `lumamba-bench prepare {name} --source DIR --force` to rebuild it"
+        )
+    return manifest

@@ -1,4 +1,4 @@
-"""Parquet shards (format version 1): one split x one montage per file, one row per window.
+"""Parquet shards (format version 2): one split x one montage per file, one row per window.
 
 Columns: recording_id, subject_id, window_index, start_s, label, signal (fixed-size list of
 float32, channels x samples, row-major). The file's schema metadata repeats channel names,
@@ -18,7 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: electrode coordinates in the head frame (1: the MRI frame)
 METADATA_KEY = b"lumamba_bench"
 ROWS_PER_GROUP = 64  # ~7 MB of 22 x 1280 float32 windows: cheap random access
 

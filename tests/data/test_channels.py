@@ -1,3 +1,7 @@
+import json
+import warnings
+from pathlib import Path
+
 import mne
 import numpy as np
 import pytest
@@ -17,16 +21,38 @@ def test_aliases(raw, canonical):
     assert canonical_name(raw) == canonical
 
 
-def test_positions_come_from_the_mne_template():
-    template = mne.channels.make_standard_montage("colin27_1005").get_positions()["ch_pos"]
-    np.testing.assert_allclose(position("EEG CZ-REF"), template["Cz"])
-    np.testing.assert_allclose(position("T3"), template["T7"])
+def _head_frame(names: list[str]) -> dict[str, np.ndarray]:
+    """Positions as BioFoundation's ``get_channel_locations`` gets them: the template set on an
+    ``Info`` (which moves it to the head frame), read back from the Info's montage."""
+    info = mne.create_info(names, 256.0, "eeg")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        info.set_montage(mne.channels.make_standard_montage("standard_1005"), match_case=False)
+    return info.get_montage().get_positions()["ch_pos"]
+
+
+def test_every_template_electrode_is_in_the_head_frame_within_a_micrometre():
+    names = mne.channels.make_standard_montage("colin27_1005").ch_names
+    reference = _head_frame(names)
+    worst = max(np.abs(position(name) - reference[name]).max() for name in names)
+    assert worst < 1e-6  # metres
+    np.testing.assert_allclose(position("T3"), reference["T7"])
 
 
 def test_bipolar_channel_sits_at_the_midpoint():
-    template = mne.channels.make_standard_montage("colin27_1005").get_positions()["ch_pos"]
-    np.testing.assert_allclose(position("FP1-F7"), (template["Fp1"] + template["F7"]) / 2)
-    np.testing.assert_allclose(position("T3-C3"), (template["T7"] + template["C3"]) / 2)
+    reference = _head_frame(["Fp1", "F7", "T7", "C3"])
+    np.testing.assert_allclose(position("FP1-F7"), (reference["Fp1"] + reference["F7"]) / 2)
+    np.testing.assert_allclose(position("T3-C3"), (reference["T7"] + reference["C3"]) / 2)
+
+
+def test_tuh_derivations_match_the_reference_code_within_1mm():
+    """Coordinates the authors' ``get_channel_locations`` computed for TUH's 22 TCP derivations
+    (stored with the LUNA conformance fixture)."""
+    golden = Path(__file__).parents[1] / "models" / "golden"
+    channels = json.loads((golden / "luna-base.json").read_text())["channels"]
+    with np.load(golden / "luna-base.npz") as arrays:
+        reference = arrays["coords"][0]
+    assert np.abs(positions(channels) - reference).max() < 1e-3
 
 
 def test_positions_shape_and_dtype():

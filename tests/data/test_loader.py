@@ -3,7 +3,7 @@ import pytest
 
 from lumamba_bench.data.loader import MontageBatchSampler, ShardDataset, make_loader
 from lumamba_bench.data.manifest import write_json_atomic
-from lumamba_bench.data.shards import ShardBuffer, write_table_atomic
+from lumamba_bench.data.shards import FORMAT_VERSION, ShardBuffer, write_table_atomic
 
 
 def _dataset(root, montages=(("a", 3), ("b", 5)), rows=150):
@@ -32,7 +32,7 @@ def _dataset(root, montages=(("a", 3), ("b", 5)), rows=150):
                 "sha256": write_table_atomic(buffer.to_table(), root / "shards" / file),
             }
         )
-    write_json_atomic(root / "manifest.json", {"shards": shards})
+    write_json_atomic(root / "manifest.json", {"format_version": FORMAT_VERSION, "shards": shards})
     return root
 
 
