@@ -531,8 +531,12 @@ def _dial_cells(row: dict) -> list[str]:
 
 
 @app.command()
-def models(data_root: DataRoot = None) -> None:
-    """List the registered encoders: family, parameters, objectives, stored checkpoints, paper."""
+def models(
+    data_root: DataRoot = None,
+    modules: Annotated[bool, typer.Option("--modules", help="Also list each encoder's parameters per module.")] = False,
+) -> None:
+    """List the registered encoders: family, parameters, input normalisation, objectives, stored
+    checkpoints, paper. Counts are exact, so they can be compared with the reference code's."""
     import torch
 
     from lumamba_bench.harness.checkpoints import find_pretrained
@@ -541,8 +545,12 @@ def models(data_root: DataRoot = None) -> None:
     from lumamba_bench.models.registry import encoder_spec
 
     table = Table(title="encoders")
-    for column in ("architecture", "family", "parameters", "with head", "pre-training", "in the model store", "paper"):
+    columns = ("architecture", "family", "parameters", "with head", "input", "pre-training", "in the model store", "paper")
+    for column in columns:
         table.add_column(column, overflow="fold")
+    breakdown = Table(title="parameters per module")
+    for column in ("architecture", "module", "parameters"):
+        breakdown.add_column(column)
     for name in list_encoders():
         spec = encoder_spec(name)
         with torch.device("meta"):  # counts without allocating (luna-huge is 311M parameters)
@@ -558,16 +566,34 @@ def models(data_root: DataRoot = None) -> None:
             objectives = f"{spec.pretrain_objective} (its paper's)"
         else:
             objectives = "none"
+        for module, count in parameters_per_module(encoder):
+            breakdown.add_row(name, module, f"{count:,}")
         table.add_row(
             name,
             spec.family,
-            f"{params / 1e6:.2f}M",
-            f"{(params + head_params) / 1e6:.2f}M",
+            f"{params:,}",
+            f"{params + head_params:,}",
+            getattr(encoder.config, "input_normalisation", "?"),
             objectives + (f"; {spec.note}" if spec.note else ""),
             ", ".join(stored) or "none",
             spec.paper,
         )
     console.print(table)
+    if modules:
+        console.print(breakdown)
+
+
+def parameters_per_module(encoder, depth: int = 2) -> list[tuple[str, int]]:
+    """(module path cut at ``depth`` with layer indices folded into ``*``, parameters), in order."""
+    import re
+
+    counts: dict[str, int] = {}
+    for name, parameter in encoder.named_parameters():
+        module = name.split(".")[:-1]
+        parts = module[:depth] if len(module) >= depth else name.split(".")  # a shallow parameter stands alone
+        path = re.sub(r"\.\d+(?=\.|$)", ".*", ".".join(parts))
+        counts[path] = counts.get(path, 0) + parameter.numel()
+    return list(counts.items())
 
 
 leaderboard_app = typer.Typer(help="Submit results, build and show the leaderboard.", no_args_is_help=True)

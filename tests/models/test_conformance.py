@@ -130,3 +130,19 @@ def test_labram_pretraining_pth_loads_with_weights_only(tmp_path):
     with pytest.warns(UserWarning, match=r"student.norm.weight"):
         load_encoder_weights(encoder, path)
     assert not encoder.blocks[11].attn.q_bias.any() and not encoder.blocks[11].attn.v_bias.any()
+
+
+@pytest.mark.parametrize("name", ["luna-base", "lumamba"])
+def test_models_command_prints_the_reference_parameter_count(name):
+    from typer.testing import CliRunner
+
+    from lumamba_bench.cli import app
+
+    meta, arrays = fixture(name)
+    encoder = build_for_input(name, 22, arrays["x"].shape[2])
+    _, ignored = encoder.official_state_dict(reference_tensors(meta, arrays))
+    reference = sum(int(np.prod(shape)) for key, shape in meta["shapes"].items() if key not in ignored)
+    result = CliRunner().invoke(app, ["models", "--modules"], env={"COLUMNS": "250"})
+    assert result.exit_code == 0, result.output
+    row = next(line for line in result.output.splitlines() if line.startswith(f"│ {name} "))
+    assert f"{reference:,}" in row and "channelwise-zscore" in row

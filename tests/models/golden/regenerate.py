@@ -218,7 +218,7 @@ def labram(seconds: int = 4) -> None:
     import modeling_finetune
     import modeling_pretrain
     import utils as labram_utils
-    from mne.channels import make_standard_montage
+    import mne
     from scipy.signal import resample
 
     x = signal(len(LABRAM_CHANNELS), seconds * 256, seed=SEED)
@@ -237,10 +237,12 @@ def labram(seconds: int = 4) -> None:
             torch.from_numpy(at_200hz).float().reshape(2, len(LABRAM_CHANNELS), seconds, 200),
             input_chans=input_chans, return_all_tokens=True,
         )
-    montage = make_standard_montage("standard_1005")
-    positions = montage.get_positions()["ch_pos"]
-    lookup = {k.upper(): v for k, v in positions.items()}
-    coords = np.stack([lookup[c] for c in LABRAM_CHANNELS])
+    # LaBraM's reference reads channel names, not coordinates; ours get head-frame positions as
+    # our data pipeline writes them (MNE's template set on an Info, as BioFoundation does).
+    info = mne.create_info(LABRAM_CHANNELS, 256.0, "eeg")
+    info.set_montage(mne.channels.make_standard_montage("standard_1005"), match_case=False)
+    positions = info.get_montage().get_positions()["ch_pos"]
+    coords = np.stack([positions[c] for c in LABRAM_CHANNELS])
     write(
         "labram-base",
         {"x": x, "coords": np.stack([coords, coords]), "output": tokens},
