@@ -75,8 +75,8 @@ class Femba(nn.Module):
     def normalise(self, x: torch.Tensor) -> torch.Tensor:
         return normalise_input(x, self.config.input_normalisation)
 
-    def forward(self, x: torch.Tensor, coords: torch.Tensor | None = None, mask=None) -> torch.Tensor:
-        """x: (B, C, T) microvolts -> tokens (B, T / 16, C / 2 * E). Coordinates are not used.
+    def forward(self, x: torch.Tensor, coords: torch.Tensor | None = None, mask=None, channels=None) -> torch.Tensor:
+        """x: (B, C, T) microvolts -> tokens (B, T / 16, C / 2 * E). Coordinates and names are not used.
 
         ``mask`` (B, rows, steps) bool: cells zeroed after normalisation, as the reference masks."""
         batch, channels, length = x.shape

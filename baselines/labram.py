@@ -12,9 +12,12 @@ token, learned spatial embeddings (one per electrode of LaBraM's vocabulary) and
 temporal embeddings (one per second, up to 16), then 12 pre-norm blocks (width 200, 10 heads,
 q/v biases, LayerNorm on q and k, layer scale 0.1) and a final LayerNorm. 5.8M parameters.
 
-Electrodes reach the spatial table by position: each channel takes the embedding of the
-vocabulary electrode nearest to its coordinates (the electrode itself for referential
-montages; for a bipolar pair, the electrode nearest its midpoint).
+Electrodes reach the spatial table by name, as the reference's ``utils.get_input_chans`` does:
+the channel's label as recorded (``EEG T3-REF`` -> ``T3``: TUH's old temporal names keep their
+own rows) indexes LaBraM's list. A channel the list lacks (most bipolar derivations; the
+reference raises for them) takes the row of the listed electrode nearest its position, and a
+warning names it: a listed deviation. Without channel names (``channels=None``) every row is
+chosen by position, again with a warning.
 
 Pre-training: LaBraM's objective needs its neural tokenizer (a VQ codebook trained first); it
 is not reimplemented here. Fine-tune from the published ``labram-base.pth`` (``--checkpoint``)
@@ -23,6 +26,7 @@ or from scratch (``labram-base-scratch``).
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -30,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lumamba_bench.data.channels import is_known, position
+from lumamba_bench.data.channels import is_known, position, spelled_name
 from lumamba_bench.errors import LumambaError
 from lumamba_bench.models.normalisation import normalise_input
 from lumamba_bench.models.published import rename
@@ -47,8 +51,12 @@ VOCABULARY = (
     "CFC1 CFC2 CFC3 CFC4 CFC5 CFC6 CFC7 CFC8 CCP1 CCP2 CCP3 CCP4 CCP5 CCP6 CCP7 CCP8 "
     "T1 T2 FTT9h TTP7h TPP9h FTT10h TPP8h TPP10h"
 ).split()
+# The reference's list goes on with 16 bipolar derivations; the first 8 fall inside the 128-row
+# table (rows 121-128), the other 8 past its end.
+VOCABULARY_BIPOLAR = ("FP1-F7", "F7-T7", "T7-P7", "P7-O1", "FP2-F8", "F8-T8", "T8-P8", "P8-O2")
 assert len(VOCABULARY) == 120
 SPATIAL_ROWS = 129
+ROW_OF_NAME = {name: row for row, name in enumerate((*VOCABULARY, *VOCABULARY_BIPOLAR), start=1)}
 EPS = 1e-6  # every LayerNorm of the reference (norm_layer=partial(nn.LayerNorm, eps=1e-6))
 
 
@@ -169,6 +177,7 @@ class Labram(nn.Module):
         rows, points = vocabulary_positions()
         self.register_buffer("vocab_rows", torch.from_numpy(rows), persistent=False)
         self.register_buffer("vocab_points", torch.from_numpy(points), persistent=False)
+        self._named_rows: dict[tuple[str, ...], torch.Tensor] = {}  # channel names -> rows, once per montage
 
     def layer_groups(self) -> list[list[nn.Parameter]]:
         first = [self.cls_token, self.pos_embed, self.time_embed, *self.patch_embed.parameters()]
@@ -180,17 +189,49 @@ class Labram(nn.Module):
     def normalise(self, x: torch.Tensor) -> torch.Tensor:
         return normalise_input(x, self.config.input_normalisation)
 
-    def spatial_rows(self, coords: torch.Tensor) -> torch.Tensor:
+    def nearest_rows(self, coords: torch.Tensor) -> torch.Tensor:
         """(B, C, 3) -> (B, C) rows of ``pos_embed``: the nearest vocabulary electrode."""
         points = self.vocab_points.to(coords.dtype).unsqueeze(0).expand(coords.shape[0], -1, -1)
         distance = torch.cdist(coords, points)
         return self.vocab_rows[distance.argmin(dim=-1)]
 
-    def forward(self, x: torch.Tensor, coords: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        """x: (B, C, T) microvolts at 256 Hz -> tokens (B, 1 + C * seconds, 200)."""
+    def spatial_rows(self, coords: torch.Tensor, channels: list[str] | None) -> torch.Tensor:
+        """(B, C) rows of ``pos_embed``: by name where LaBraM's list has the channel, else by position."""
+        if channels is None:
+            warnings.warn(
+                "labram-base got no channel names: spatial embeddings are chosen by electrode position, "
+                "not by name as in the reference",
+                stacklevel=3,
+            )
+            return self.nearest_rows(coords)
+        if len(channels) != coords.shape[1]:
+            raise LumambaError(f"labram-base got {len(channels)} channel names for {coords.shape[1]} channels")
+        key = tuple(channels)
+        if key not in self._named_rows:
+            nearest = self.nearest_rows(coords[:1])[0]
+            rows = [ROW_OF_NAME.get(spelled_name(name), int(nearest[i])) for i, name in enumerate(channels)]
+            unlisted = [name for name in channels if spelled_name(name) not in ROW_OF_NAME]
+            if unlisted:
+                warnings.warn(
+                    f"labram-base: {', '.join(unlisted)} are not in LaBraM's electrode list (the reference cannot "
+                    "run them); each takes the row of the listed electrode nearest its position",
+                    stacklevel=3,
+                )
+            self._named_rows[key] = torch.tensor(rows)
+        return self._named_rows[key].to(coords.device).expand(coords.shape[0], -1)
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        coords: torch.Tensor,
+        mask: torch.Tensor | None = None,
+        channels: list[str] | None = None,
+    ) -> torch.Tensor:
+        """x: (B, C, T) microvolts at 256 Hz, ``channels``: the C channel names -> tokens
+        (B, 1 + C * seconds, 200)."""
         if mask is not None:
             raise LumambaError("labram-base has no masked pre-training here (its objective needs a VQ tokenizer)")
-        batch, channels, length = x.shape
+        batch, count, length = x.shape
         c = self.config
         seconds = length / self.sfreq
         if abs(seconds - round(seconds)) > 1e-9 or round(seconds) < 1:
@@ -199,9 +240,9 @@ class Labram(nn.Module):
         if seconds > c.max_seconds:
             raise LumambaError(f"labram-base has temporal embeddings for {c.max_seconds} s; got {seconds} s")
         x = resample_fft(self.normalise(x), seconds * c.patch_size)
-        tokens = self.patch_embed(x.reshape(batch, channels * seconds, c.patch_size))  # channel-major
-        spatial = self.pos_embed[0, self.spatial_rows(coords)]  # (B, C, D)
-        tokens = tokens + spatial.repeat_interleave(seconds, dim=1) + self.time_embed[0, :seconds].repeat(channels, 1)
+        tokens = self.patch_embed(x.reshape(batch, count * seconds, c.patch_size))  # channel-major
+        spatial = self.pos_embed[0, self.spatial_rows(coords, channels)]  # (B, C, D)
+        tokens = tokens + spatial.repeat_interleave(seconds, dim=1) + self.time_embed[0, :seconds].repeat(count, 1)
         cls = self.cls_token.expand(batch, -1, -1) + self.pos_embed[:, :1]
         tokens = torch.cat([cls, tokens], dim=1)
         for block in self.blocks:

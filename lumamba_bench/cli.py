@@ -545,8 +545,8 @@ def models(
     from lumamba_bench.models.registry import encoder_spec
 
     table = Table(title="encoders")
-    columns = ("architecture", "family", "parameters", "with head", "input", "pre-training", "in the model store", "paper")
-    for column in columns:
+    columns = ("architecture", "family", "parameters", "with head", "input", "pre-training", "in the model store")
+    for column in (*columns, "paper"):
         table.add_column(column, overflow="fold")
     breakdown = Table(title="parameters per module")
     for column in ("architecture", "module", "parameters"):

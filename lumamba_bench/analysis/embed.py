@@ -49,7 +49,7 @@ def embed_split(
             sums[montage] = sums.get(montage, 0) + attention
             counts[montage] = counts.get(montage, 0) + features.attention.shape[0] * features.attention.shape[1]
         else:
-            tokens = encoder(x, coords)
+            tokens = encoder(x, coords, channels=batch["channels"])
         embeddings.append(tokens.float().mean(dim=1).cpu().numpy())
         labels.append(batch["label"].numpy())
         recordings += batch["recording_id"]

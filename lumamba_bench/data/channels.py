@@ -64,6 +64,14 @@ def _split_bipolar(name: str) -> tuple[str, str] | None:
     return first, second
 
 
+def spelled_name(name: str) -> str:
+    """The label as the recording spells it, without prefix or reference suffix, upper case:
+    ``'EEG T3-REF'`` -> ``'T3'`` (not T7), ``'Fp1-F7'`` -> ``'FP1-F7'``. For encoders whose
+    reference looks electrodes up by name (LaBraM)."""
+    stripped = _PREFIX.sub("", name.strip())
+    return _REF_SUFFIX.sub("", stripped).upper()
+
+
 def canonical_name(name: str) -> str:
     """``'EEG T3-REF'`` -> ``'T7'``; ``'FP1-F7'`` -> ``'Fp1-F7'``. Raises for unknown names."""
     stripped = _PREFIX.sub("", name.strip())

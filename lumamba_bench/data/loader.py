@@ -85,6 +85,7 @@ class ShardDataset(Dataset):
         return {
             "signal": signal if self.rows[montage] is None else signal[self.rows[montage]],
             "coords": self.coords[montage],
+            "channels": self.channel_names[montage],
             "label": torch.tensor(np.array(block["label"][row]), dtype=torch.long),
             "recording_id": block["recording_id"][row],
         }
@@ -148,9 +149,14 @@ class MontageBatchSampler(Sampler[list[int]]):
 
 
 def collate(items: list[dict]) -> dict:
+    """A batch of one montage (``MontageBatchSampler``): ``channels`` are its channel names."""
+    channels = items[0]["channels"]
+    if any(item["channels"] != channels for item in items):
+        raise LumambaError("a batch mixes montages; batch with MontageBatchSampler")
     return {
         "signal": torch.stack([item["signal"] for item in items]),
         "coords": torch.stack([item["coords"] for item in items]),
+        "channels": list(channels),
         "label": torch.stack([item["label"] for item in items]),
         "recording_id": [item["recording_id"] for item in items],
     }

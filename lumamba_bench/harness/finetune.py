@@ -44,8 +44,8 @@ class Classifier(nn.Module):
         self.encoder = encoder
         self.head = AttentionPoolingHead(encoder.embed_dim, num_outputs)
 
-    def forward(self, x: torch.Tensor, coords: torch.Tensor) -> torch.Tensor:
-        return self.head(self.encoder(x, coords))
+    def forward(self, x: torch.Tensor, coords: torch.Tensor, channels: list[str] | None = None) -> torch.Tensor:
+        return self.head(self.encoder(x, coords, channels=channels))
 
 
 def param_groups(model: Classifier, settings: FinetuneSettings) -> list[dict]:
@@ -130,7 +130,7 @@ def predict(
     probs, labels, recordings, loss_sum = [], [], [], 0.0
     for batch_ids in list(MontageBatchSampler(dataset, batch_size, shuffle=False))[rank::world]:
         batch = collate([dataset[i] for i in batch_ids])
-        logits = model(batch["signal"].to(device), batch["coords"].to(device)).float()
+        logits = model(batch["signal"].to(device), batch["coords"].to(device), batch["channels"]).float()
         y = batch["label"].to(device)
         loss_sum += float(loss_fn(task_type, logits, y, weights.to(device))) * len(y)
         probs.append(probabilities(task_type, logits).cpu().numpy())
@@ -193,7 +193,7 @@ def train_one_seed(
             scale = 0.5 * (1 + math.cos(math.pi * step / max(1, total)))
             for group, base in zip(optimizer.param_groups, base_lrs, strict=True):
                 group["lr"] = base * scale
-            logits = trained(batch["signal"].to(device), batch["coords"].to(device))
+            logits = trained(batch["signal"].to(device), batch["coords"].to(device), batch["channels"])
             loss = loss_fn(task_type, logits, batch["label"].to(device), weights)
             if not torch.isfinite(loss):
                 raise TrainingDiverged(

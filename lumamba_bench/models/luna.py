@@ -238,7 +238,7 @@ class UnifiedEncoder(nn.Module):
     def config_dict(self) -> dict:
         return asdict(self.config)
 
-    def forward_features(self, x: torch.Tensor, coords: torch.Tensor, mask: torch.Tensor | None = None):
+    def forward_features(self, x: torch.Tensor, coords: torch.Tensor, mask: torch.Tensor | None = None, channels=None):
         """Tokens plus what the objectives need (query attention, location embedding)."""
         front = self.front_end(self.normalise(x), coords, mask)
         tokens = front.tokens
@@ -246,8 +246,11 @@ class UnifiedEncoder(nn.Module):
             tokens = block(tokens)
         return FrontEndOutput(self.norm(tokens), front.attention, front.location)
 
-    def forward(self, x: torch.Tensor, coords: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        """x: (B, C, T) microvolts, coords: (B, C, 3) metres -> tokens (B, T // P, Q*E)."""
+    def forward(
+        self, x: torch.Tensor, coords: torch.Tensor, mask: torch.Tensor | None = None, channels=None
+    ) -> torch.Tensor:
+        """x: (B, C, T) microvolts, coords: (B, C, 3) metres -> tokens (B, T // P, Q*E). Channels
+        are known by their coordinates; their names are not used."""
         return self.forward_features(x, coords, mask).tokens
 
 

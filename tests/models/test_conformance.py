@@ -63,7 +63,7 @@ def test_encoder_equals_reference(name, tmp_path):
     with pytest.warns(UserWarning, match="not part of the encoder"):
         load_encoder_weights(encoder, reference_checkpoint(meta, arrays, tmp_path / "ref.safetensors"))
     with torch.no_grad():
-        error = relative_error(encoder(x, coords), arrays["output"])
+        error = relative_error(encoder(x, coords, channels=meta["channels"] or None), arrays["output"])
     assert error < TOLERANCE, f"{name}: relative error {error:.2e} against the reference"
     assert encoder.config.input_normalisation == meta["normalisation"]
 
@@ -97,7 +97,8 @@ def test_labram_runs_in_float64():
     meta, arrays = fixture("labram-base")
     encoder = build_for_input("labram-base", arrays["x"].shape[1], arrays["x"].shape[2]).double().eval()
     with torch.no_grad():
-        out = encoder(torch.from_numpy(arrays["x"]).double(), torch.from_numpy(arrays["coords"]).double())
+        x, coords = torch.from_numpy(arrays["x"]).double(), torch.from_numpy(arrays["coords"]).double()
+        out = encoder(x, coords, channels=meta["channels"])
     assert out.dtype == torch.float64 and torch.isfinite(out).all()
 
 
@@ -146,3 +147,13 @@ def test_models_command_prints_the_reference_parameter_count(name):
     assert result.exit_code == 0, result.output
     row = next(line for line in result.output.splitlines() if line.startswith(f"│ {name} "))
     assert f"{reference:,}" in row and "channelwise-zscore" in row
+
+
+def test_labram_looks_tuh_temporal_electrodes_up_by_their_own_names():
+    """T3 and T7 share a position; the reference gives TUH's T3 its own row, not T7's."""
+    encoder = build_for_input("labram-base", 2, 256)
+    coords = torch.zeros(1, 2, 3)
+    rows = encoder.spatial_rows(coords, ["EEG T3-REF", "T7"])[0].tolist()
+    assert rows == [89, 38]  # get_input_chans: standard_1020.index(name) + 1
+    with pytest.warns(UserWarning, match="F7-T3 are not in LaBraM's electrode list"):
+        encoder.spatial_rows(torch.rand(1, 2, 3), ["FP1-F7", "F7-T3"])

@@ -38,9 +38,9 @@ TUEG_BIPOLAR = (
     "FP1-F7 F7-T3 T3-T5 T5-O1 FP2-F8 F8-T4 T4-T6 T6-O2 T3-C3 C3-CZ CZ-C4 C4-T4 "
     "FP1-F3 F3-C3 C3-P3 P3-O1 FP2-F4 F4-C4 C4-P4 P4-O2 A1-T3 T4-A2"
 ).split()
-# TUAB's referential electrodes as LaBraM's run_class_finetuning.py names them (temporal ones in
-# the 10-10 spelling; see README.md: the T3-T6 rows are a listed deviation).
-LABRAM_CHANNELS = "FP1 FP2 F3 F4 C3 C4 P3 P4 O1 O2 F7 F8 T7 T8 P7 P8 A1 A2 FZ CZ PZ".split()
+# TUAB's referential electrodes as LaBraM's run_class_finetuning.py names them, less T1 and T2
+# (not in MNE's 10-05 template, so no pipeline here reads them).
+LABRAM_CHANNELS = "FP1 FP2 F3 F4 C3 C4 P3 P4 O1 O2 F7 F8 T3 T4 T5 T6 A1 A2 FZ CZ PZ".split()
 
 
 def stub_mamba(mamba_repo: Path) -> None:
@@ -215,10 +215,10 @@ def femba(seconds: float = 2.0) -> None:
 
 
 def labram(seconds: int = 4) -> None:
+    import mne
     import modeling_finetune
     import modeling_pretrain
     import utils as labram_utils
-    import mne
     from scipy.signal import resample
 
     x = signal(len(LABRAM_CHANNELS), seconds * 256, seed=SEED)
