@@ -62,7 +62,7 @@ def test_errors_are_one_line_without_traceback(args, message):
 def test_models_table_lists_lumamba_with_its_parameter_counts():
     result = _run("models")
     assert result.exit_code == 0
-    assert "lumamba" in result.output and "4.09M" in result.output and "4.69M" in result.output
+    assert "lumamba" in result.output and "4,094,776" in result.output and "4,687,290" in result.output
 
 
 def test_run_without_weights_is_one_line_naming_the_pretrain_command():

@@ -146,6 +146,7 @@ def pretrain(config: PretrainConfig, on_step=None) -> PretrainResult:
             "architecture": parsed.architecture,
             "objective": objective_name,
             "encoder_config": encoder.config_dict(),
+            "input_normalisation": encoder.config.input_normalisation,
             "parameters": sum(p.numel() for p in encoder.parameters()),
             "hyperparameters": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(config).items()},
             "corpus": config.corpus,

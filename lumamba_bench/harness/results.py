@@ -49,6 +49,7 @@ RESULTS_SCHEMA: dict = {
                 "family": {"type": "string"},
                 "objective": {"type": ["string", "null"]},
                 "scratch": {"type": "boolean"},
+                "input_normalisation": {"type": "string"},  # what the encoder applies to microvolts
                 "parameters": {
                     "type": "object",
                     "required": ["encoder", "total"],

@@ -233,6 +233,7 @@ def run_benchmark(config: RunConfig, on_epoch: Callable[[int, dict], None] | Non
             "family": encoder_spec(resolved.architecture).family,
             "objective": resolved.objective,
             "scratch": resolved.scratch,
+            "input_normalisation": classifier.encoder.config.input_normalisation,
             "parameters": {
                 "encoder": sum(p.numel() for p in classifier.encoder.parameters()),
                 "total": sum(p.numel() for p in classifier.parameters()),

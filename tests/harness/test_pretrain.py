@@ -40,6 +40,7 @@ def test_pretrain_writes_checkpoints_and_registers_a_loadable_encoder(small_demo
     assert all(torch.isfinite(torch.tensor(r["loss"])) for r in result.history)
     card = json.loads((result.registered.parent / "card.json").read_text())
     assert card["model"] == model and card["step"] == result.total_steps
+    assert card["input_normalisation"] == "channelwise-zscore"
     assert card["manifest_sha256"] and len(card["encoder_sha256"]) == 64
     assert find_pretrained(model) == result.registered
     encoder = build_encoder(model)

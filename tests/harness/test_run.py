@@ -46,6 +46,7 @@ def test_scratch_run_writes_a_valid_results_file(small_demo, tmp_path):
     on_disk = json.loads(path.read_text())
     validate(on_disk)
     assert on_disk["model"]["scratch"] is True and on_disk["model"]["checkpoint"] is None
+    assert on_disk["model"]["input_normalisation"] == "channelwise-zscore"
     assert on_disk["model"]["parameters"]["encoder"] == pytest.approx(4.1e6, rel=0.05)
     assert on_disk["task"]["type"] == "binary" and len(on_disk["task"]["manifest_sha256"]) == 64
     aurocs = [s["metrics"]["auroc"] for s in on_disk["seeds"]]
