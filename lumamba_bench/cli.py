@@ -547,7 +547,7 @@ def models(
     table = Table(title="encoders")
     columns = ("architecture", "family", "parameters", "with head", "input", "pre-training", "in the model store")
     for column in (*columns, "paper"):
-        table.add_column(column, overflow="fold")
+        table.add_column(column, overflow="fold", no_wrap=column in ("architecture", "parameters", "with head"))
     breakdown = Table(title="parameters per module")
     for column in ("architecture", "module", "parameters"):
         breakdown.add_column(column)
