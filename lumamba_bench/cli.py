@@ -545,9 +545,11 @@ def models(
     from lumamba_bench.models.registry import encoder_spec
 
     table = Table(title="encoders")
-    columns = ("architecture", "family", "parameters", "with head", "input", "pre-training", "in the model store")
-    for column in (*columns, "paper"):
-        table.add_column(column, overflow="fold", no_wrap=column in ("architecture", "parameters", "with head"))
+    for column in ("architecture", "parameters", "with head", "input", "in the model store"):
+        table.add_column(column, overflow="fold", no_wrap=column != "in the model store")
+    about = Table(title="pre-training and papers")
+    for column in ("architecture", "family", "pre-training", "paper"):
+        about.add_column(column, overflow="fold", no_wrap=column == "architecture")
     breakdown = Table(title="parameters per module")
     for column in ("architecture", "module", "parameters"):
         breakdown.add_column(column)
@@ -568,17 +570,11 @@ def models(
             objectives = "none"
         for module, count in parameters_per_module(encoder):
             breakdown.add_row(name, module, f"{count:,}")
-        table.add_row(
-            name,
-            spec.family,
-            f"{params:,}",
-            f"{params + head_params:,}",
-            getattr(encoder.config, "input_normalisation", "?"),
-            objectives + (f"; {spec.note}" if spec.note else ""),
-            ", ".join(stored) or "none",
-            spec.paper,
-        )
+        counts = (f"{params:,}", f"{params + head_params:,}")
+        table.add_row(name, *counts, encoder.config.input_normalisation, ", ".join(stored) or "none")
+        about.add_row(name, spec.family, objectives + (f"; {spec.note}" if spec.note else ""), spec.paper)
     console.print(table)
+    console.print(about)
     if modules:
         console.print(breakdown)
 
