@@ -79,3 +79,12 @@ def test_missing_split_is_a_clear_error(tmp_path):
 
     with pytest.raises(LumambaError, match="no windows in split 'val'"):
         ShardDataset(_dataset(tmp_path), "val")
+
+
+def test_a_dataset_in_the_old_shard_format_is_refused_with_the_rebuild_command(tmp_path):
+    from lumamba_bench.data.manifest import read_manifest, write_json_atomic
+    from lumamba_bench.errors import LumambaError
+
+    write_json_atomic(tmp_path / "manifest.json", {"format_version": 1, "shards": []})
+    with pytest.raises(LumambaError, match=r"shard format 1 \(electrode coordinates in MNE's MRI frame.*--force"):
+        read_manifest(tmp_path, "tuab")

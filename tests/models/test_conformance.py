@@ -157,3 +157,18 @@ def test_labram_looks_tuh_temporal_electrodes_up_by_their_own_names():
     assert rows == [89, 38]  # get_input_chans: standard_1020.index(name) + 1
     with pytest.warns(UserWarning, match="F7-T3 are not in LaBraM's electrode list"):
         encoder.spatial_rows(torch.rand(1, 2, 3), ["FP1-F7", "F7-T3"])
+
+
+@pytest.mark.parametrize("name", ["luna-base", "lumamba"])
+def test_each_sample_keeps_its_own_montage_in_a_batch(name):
+    """The listed deviation: the reference's ``.repeat`` hands location embeddings across samples
+    whose coordinates differ; ours encodes each sample as it would alone."""
+    meta, arrays = fixture(name)
+    encoder = build_for_input(name, 22, arrays["x"].shape[2]).eval()
+    x, coords = torch.from_numpy(arrays["x"]), torch.from_numpy(arrays["coords"]).clone()
+    order = torch.randperm(22, generator=torch.Generator().manual_seed(0))
+    x[1], coords[1] = x[1, order], coords[1, order]  # sample 1: the same channels in another order
+    with torch.no_grad():
+        together = encoder(x, coords)
+        alone = torch.cat([encoder(x[i : i + 1], coords[i : i + 1]) for i in range(2)])
+    torch.testing.assert_close(together, alone, rtol=1e-4, atol=1e-5)
