@@ -29,7 +29,7 @@ golden_fill = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(golden_fill)
 fill = golden_fill.fill
 MODELS = ["luna-base", "lumamba", "femba-tiny", "labram-base"]
-TOLERANCE = 1e-4  # relative Frobenius error, float32
+TOLERANCE = 1e-5  # relative Frobenius error, float32; measured <= 6e-7. LaBraM with eps 1e-5: 2.4e-5
 
 
 def fixture(name: str) -> tuple[dict, dict[str, np.ndarray]]:
