@@ -19,12 +19,13 @@ class Widen(torch.nn.Module):
 
 def test_cpu_peak_measures_what_the_step_allocates():
     # (rows, 4096) float32 tensors: the repeat, the product, its square, and their gradients:
-    # at least the one saved tensor, at most the seven the step creates.
+    # at least the one saved tensor, at most the seven the step creates (plus 2 MiB of page and
+    # allocator bookkeeping that resident-set measurement sees: once measured 7 x size + 4 kB).
     measured = {}
     for rows in (2048, 4096):
         size = rows * 4096 * 4
         measured[rows] = peak_step_memory(Widen(), torch.randn(rows, 1), None)
-        assert size <= measured[rows] <= 7 * size, measured[rows] / 2**20
+        assert size <= measured[rows] <= 7 * size + 2 * 2**20, measured[rows] / 2**20
     assert measured[4096] / measured[2048] == pytest.approx(2.0, rel=0.15)
 
 
