@@ -10,9 +10,9 @@ The channel count is part of the architecture (token width C/2 * E): the harness
 for the task's montage (``num_channels``, ``num_samples``), and weights only transfer between
 tasks with the same channel count and window length.
 
-Pre-training (``pretrain --model femba-tiny``): 60% of the 2 x 16 cells are zeroed, and a
-transposed convolution (the inverse of the patch grid) rebuilds the window from the tokens;
-SmoothL1 on the masked cells plus 0.05 x on the visible ones (the weighting used for LuMamba).
+Pre-training (``pretrain --model femba-tiny``), as the reference: one mask per batch over 60% of
+the 2 x 16 cells, zeroed after normalisation; a 31 x 31 convolution and the transposed patch
+convolution rebuild the window from the tokens; SmoothL1 on the masked samples.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from lumamba_bench.models.mamba import PostNormBiMambaBlock
 from lumamba_bench.models.normalisation import normalise_input
 from lumamba_bench.models.published import PREFIXES, rename
 from lumamba_bench.models.registry import register_encoder
-from lumamba_bench.objectives.reconstruction import random_cell_mask
+from lumamba_bench.objectives.reconstruction import batch_cell_mask
 
 
 @dataclass
@@ -95,7 +95,7 @@ class Femba(nn.Module):
             tokens = block(tokens)
         return tokens
 
-    def reconstruction_objective(self, mask_ratio: float = 0.6) -> nn.Module:
+    def reconstruction_objective(self, mask_ratio: float | None = None) -> nn.Module:
         return FembaReconstruction(self, mask_ratio)
 
     # ---- published checkpoint -------------------------------------------------------------
@@ -120,26 +120,43 @@ class Femba(nn.Module):
         return any(re.sub(PREFIXES, "", k).startswith("mamba_blocks.") for k in tensors)
 
 
-class FembaReconstruction(nn.Module):
-    """Masked 2 x 16 cell reconstruction through a transposed patch convolution."""
+class FembaDecoder(nn.Module):
+    """FEMBA's decoder: a 31 x 31 convolution over the (time, feature) token map, then the
+    transposed patch convolution back to (C, T)."""
 
-    def __init__(self, encoder: Femba, mask_ratio: float = 0.6, visible_weight: float = 0.05):
+    def __init__(self, embed_dim: int, cell: tuple[int, int], kernel: int = 31):
         super().__init__()
-        self.encoder, self.mask_ratio, self.visible_weight = encoder, mask_ratio, visible_weight
-        c = encoder.config
-        self.decoder = nn.ConvTranspose2d(c.embed_dim, 1, kernel_size=c.cell, stride=c.cell)
+        self.dec_conv = nn.Conv2d(1, 1, kernel, padding=(kernel - 1) // 2, bias=False)
+        self.conv_transpose = nn.ConvTranspose2d(embed_dim, 1, kernel_size=cell, stride=cell)
 
-    def forward(self, x: torch.Tensor, coords: torch.Tensor, generator: torch.Generator, step: int = 0) -> dict:
+    def forward(self, tokens: torch.Tensor, rows: int) -> torch.Tensor:
+        """tokens (B, steps, E * rows) -> (B, C, T)."""
+        x = self.dec_conv(tokens.unsqueeze(1)).squeeze(1).transpose(1, 2)  # (B, E * rows, steps)
+        return self.conv_transpose(x.unflatten(1, (-1, rows)))[:, 0]
+
+
+class FembaReconstruction(nn.Module):
+    """FEMBA's pre-training as its reference computes it (``tasks/pretrain_task.py``,
+    ``config/experiment/FEMBA_pretrain.yaml``): one mask per batch over 60% of the 2 x 16 cells
+    (a random permutation), masked samples zeroed after normalisation, SmoothL1 on the masked
+    samples only."""
+
+    def __init__(self, encoder: Femba, mask_ratio: float | None = None):
+        super().__init__()
+        self.encoder, self.mask_ratio = encoder, 0.6 if mask_ratio is None else mask_ratio
+        self.decoder = FembaDecoder(encoder.config.embed_dim, encoder.config.cell)
+
+    def forward(
+        self, x: torch.Tensor, coords: torch.Tensor | None, generator: torch.Generator, step: int = 0, channels=None
+    ) -> dict:
         enc = self.encoder
+        mask = batch_cell_mask(enc.rows, enc.steps, self.mask_ratio, generator).expand(x.shape[0], -1, -1)
+        mask = mask.to(x.device)
+        prediction = self.decoder(enc(x, coords, mask), enc.rows)
         cell_rows, cell_cols = enc.config.cell
-        mask = random_cell_mask(x.shape[0], enc.rows, enc.steps, self.mask_ratio, generator, x.device)
-        sample_mask = mask.repeat_interleave(cell_rows, 1).repeat_interleave(cell_cols, 2)  # (B, C, T)
-        tokens = enc(x, coords, mask)
-        grid = tokens.transpose(1, 2).unflatten(1, (enc.config.embed_dim, enc.rows))  # (B, E, rows, steps)
-        prediction = self.decoder(grid)[:, 0]
-        error = F.smooth_l1_loss(prediction, enc.normalise(x), reduction="none")
-        masked, visible = error[sample_mask].mean(), error[~sample_mask].mean()
-        return {"loss": masked + self.visible_weight * visible, "masked": masked.detach(), "visible": visible.detach()}
+        samples = mask.repeat_interleave(cell_rows, 1).repeat_interleave(cell_cols, 2)  # (B, C, T)
+        masked = F.smooth_l1_loss(prediction[samples], enc.normalise(x)[samples])
+        return {"loss": masked, "masked": masked.detach()}
 
 
 register_encoder(

@@ -20,6 +20,7 @@ import time
 def measure(objective: str, batch_size: int, steps: int, num_slices: int) -> dict:
     import torch
 
+    from lumamba_bench.data.montages import TCP_NAMES
     from lumamba_bench.models import build_encoder
     from lumamba_bench.objectives import build_objective
 
@@ -36,7 +37,7 @@ def measure(objective: str, batch_size: int, steps: int, num_slices: int) -> dic
         if objective == "encoder":
             loss = model(x, coords).mean()
         else:
-            loss = model(x, coords, torch.Generator().manual_seed(step), step=step)["loss"]
+            loss = model(x, coords, torch.Generator().manual_seed(step), step=step, channels=list(TCP_NAMES))["loss"]
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()

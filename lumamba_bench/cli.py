@@ -184,11 +184,22 @@ def pretrain(
     lr: Annotated[float, typer.Option(help="Peak AdamW learning rate.")] = 5e-4,
     warmup_epochs: Annotated[float, typer.Option(min=0)] = 1.0,
     lejepa_weight: Annotated[
-        float, typer.Option(min=0, help="Weight of LeJEPA in the mixed objective (the dial).")
+        float, typer.Option(min=0, help="Weight of LeJEPA, in the mixed objective (the dial) and alone.")
     ] = 0.05,
-    mask_ratio: Annotated[float, typer.Option(min=0.01, max=0.99, help="Fraction of masked cells.")] = 0.6,
+    preset: Annotated[
+        str,
+        typer.Option(
+            help="reference: the authors' configuration (masking 0.5, 128 SIGReg slices); "
+            "paper-text: the published text's values (masking 0.6, 300 slices)."
+        ),
+    ] = "reference",
+    mask_ratio: Annotated[
+        float | None, typer.Option(min=0.01, max=0.99, help="Fraction of masked cells [default: the preset's].")
+    ] = None,
     sigreg_weight: Annotated[float, typer.Option(min=0, max=1, help="LeJEPA lambda.")] = 0.002,
-    num_slices: Annotated[int, typer.Option(min=1, help="SIGReg random directions per step.")] = 300,
+    num_slices: Annotated[
+        int | None, typer.Option(min=1, help="SIGReg random directions per step [default: the preset's].")
+    ] = None,
     seed: int = 0,
     checkpoint_every: Annotated[int, typer.Option(min=1, help="Steps between checkpoints.")] = 50,
     out: Annotated[Path | None, typer.Option(help="Run folder (default runs/pretrain/MODEL).")] = None,
@@ -213,6 +224,7 @@ def pretrain(
         lr=lr,
         warmup_epochs=warmup_epochs,
         lejepa_weight=lejepa_weight,
+        preset=preset,
         mask_ratio=mask_ratio,
         sigreg_weight=sigreg_weight,
         num_slices=num_slices,

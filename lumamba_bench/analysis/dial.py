@@ -54,7 +54,7 @@ def _pretrained_encoder(config: DialConfig, weight: float, out: Path) -> tuple[t
             corpus=config.corpus or config.task,
             epochs=config.pretrain_epochs,
             batch_size=config.pretrain_batch_size,
-            lejepa_weight=0.0 if math.isinf(weight) else weight,
+            lejepa_weight=0.05 if math.isinf(weight) else weight,  # LeJEPA alone: the reference's 0.05 scale
             seed=config.seed,
             out=out,
             data_root=config.data_root,

@@ -32,7 +32,7 @@ from lumamba_bench.harness.checkpoints import (
 )
 from lumamba_bench.models import parse_model_name
 from lumamba_bench.models.registry import build_for_dataset, encoder_spec
-from lumamba_bench.objectives import build_objective
+from lumamba_bench.objectives import build_objective, objective_settings
 
 
 @dataclass
@@ -45,10 +45,11 @@ class PretrainConfig:
     weight_decay: float = 0.05
     warmup_epochs: float = 1.0
     grad_clip: float = 1.0
-    lejepa_weight: float = 0.05
-    mask_ratio: float = 0.6
+    lejepa_weight: float = 0.05  # LeJEPA's weight (the reference's lejepa_scaling_factor), mixed or alone
+    preset: str = "reference"  # objectives.PRESETS: "reference" (the authors' config) or "paper-text"
+    mask_ratio: float | None = None  # None: the preset's
     sigreg_weight: float = 0.002
-    num_slices: int = 300
+    num_slices: int | None = None  # None: the preset's
     seed: int = 0
     checkpoint_every: int = 50
     keep_checkpoints: int = 2
@@ -122,6 +123,7 @@ def pretrain(config: PretrainConfig, on_step=None) -> PretrainResult:
         mask_ratio=config.mask_ratio,
         sigreg_weight=config.sigreg_weight,
         num_slices=config.num_slices,
+        preset=config.preset,
     ).to(ctx.device)
     model = objective
     if ctx.world_size > 1:
@@ -147,6 +149,7 @@ def pretrain(config: PretrainConfig, on_step=None) -> PretrainResult:
             "objective": objective_name,
             "encoder_config": encoder.config_dict(),
             "input_normalisation": encoder.config.input_normalisation,
+            "objective_settings": objective_settings(objective),
             "parameters": sum(p.numel() for p in encoder.parameters()),
             "hyperparameters": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(config).items()},
             "corpus": config.corpus,
@@ -181,7 +184,7 @@ def pretrain(config: PretrainConfig, on_step=None) -> PretrainResult:
             group["lr"] = lr_at(step, total, warmup, config.lr)
         generator = torch.Generator().manual_seed(config.seed * 1_000_003 + step * 101 + ctx.rank)
         started = time.perf_counter()
-        parts = model(x, coords, generator, step=step)
+        parts = model(x, coords, generator, step=step, channels=batch["channels"])
         loss = parts["loss"]
         if not torch.isfinite(loss):
             save(step)

@@ -96,9 +96,13 @@ class ChannelLocationEncoder(nn.Module):
         self.embed_dim = embed_dim
         self.mlp = NormedFeedForward(embed_dim, 2 * embed_dim)
 
-    def forward(self, coords: torch.Tensor) -> torch.Tensor:
-        """(B, C, 3) metres -> (B, C, E)."""
-        return self.mlp(nerf_encoding(normalise_coords(coords), self.embed_dim))
+    def forward(self, coords: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, C, 3) metres -> (B, C, E); ``noise`` (B, C, 3) is added on the normalised [0, 1]
+        scale (the reference's 0.02-std jitter during masked pre-training)."""
+        normalised = normalise_coords(coords)
+        if noise is not None:
+            normalised = normalised + noise
+        return self.mlp(nerf_encoding(normalised, self.embed_dim))
 
 
 class FeedForward(nn.Sequential):
@@ -178,18 +182,29 @@ class LunaFrontEnd(nn.Module):
         nn.init.normal_(self.mask_token, std=0.02)
         self.unify = ChannelUnification(embed_dim, num_queries, heads, layers, dropout)
 
-    def forward(self, x: torch.Tensor, coords: torch.Tensor, mask: torch.Tensor | None = None) -> FrontEndOutput:
+    def forward(
+        self,
+        x: torch.Tensor,
+        coords: torch.Tensor,
+        mask: torch.Tensor | None = None,
+        coord_noise: torch.Tensor | None = None,
+        hide_masked: bool = False,
+    ) -> FrontEndOutput:
+        """x (B, C, T) normalised; ``mask`` (B, C, S) cells become the mask token.
+
+        ``hide_masked`` zeroes masked samples before the patch embedding: the reference does not,
+        so GroupNorm statistics over all cells carry a trace of the hidden signal into visible
+        tokens (the objective's option; off by default, as in the reference)."""
         batch, channels, length = x.shape
         if length % self.patch_size:
             raise ValueError(f"signal length {length} is not a multiple of the patch size {self.patch_size}")
-        if mask is not None:
-            # Zero masked samples first: GroupNorm statistics span all cells, and would otherwise
-            # leak a little of the hidden signal into the visible tokens.
+        if mask is not None and hide_masked:
             x = x.masked_fill(mask.repeat_interleave(self.patch_size, dim=-1), 0.0)
         tokens = self.patch_embed(x)  # (B, C, S, E)
         if mask is not None:
             tokens = torch.where(mask.unsqueeze(-1), self.mask_token.to(tokens.dtype), tokens)
-        location = self.location(coords.to(tokens.dtype))  # (B, C, E)
+        noise = None if coord_noise is None else coord_noise.to(tokens.dtype)
+        location = self.location(coords.to(tokens.dtype), noise)  # (B, C, E)
         tokens = tokens + location.unsqueeze(2)
         patches = tokens.shape[2]
         flat = tokens.permute(0, 2, 1, 3).reshape(batch * patches, channels, self.embed_dim)
@@ -238,20 +253,31 @@ class UnifiedEncoder(nn.Module):
     def config_dict(self) -> dict:
         return asdict(self.config)
 
-    def forward_features(self, x: torch.Tensor, coords: torch.Tensor, mask: torch.Tensor | None = None, channels=None):
-        """Tokens plus what the objectives need (query attention, location embedding)."""
-        front = self.front_end(self.normalise(x), coords, mask)
+    def forward_features(
+        self,
+        x: torch.Tensor,
+        coords: torch.Tensor,
+        mask: torch.Tensor | None = None,
+        channels=None,
+        normalised: bool = False,
+        **front_end,
+    ):
+        """Tokens plus what the objectives need (query attention, location embedding);
+        ``front_end`` options (``coord_noise``, ``hide_masked``) go to ``LunaFrontEnd``.
+        ``normalised``: ``x`` is already normalised (crops of a normalised window, as LeJEPA's
+        views are in the reference)."""
+        front = self.front_end(x if normalised else self.normalise(x), coords, mask, **front_end)
         tokens = front.tokens
         for block in self.blocks:
             tokens = block(tokens)
         return FrontEndOutput(self.norm(tokens), front.attention, front.location)
 
     def forward(
-        self, x: torch.Tensor, coords: torch.Tensor, mask: torch.Tensor | None = None, channels=None
+        self, x: torch.Tensor, coords: torch.Tensor, mask: torch.Tensor | None = None, channels=None, **options
     ) -> torch.Tensor:
         """x: (B, C, T) microvolts, coords: (B, C, 3) metres -> tokens (B, T // P, Q*E). Channels
         are known by their coordinates; their names are not used."""
-        return self.forward_features(x, coords, mask).tokens
+        return self.forward_features(x, coords, mask, **options).tokens
 
 
 # ---- published checkpoints (BioFoundation's LUNA and LuMamba layouts) ---------------------------

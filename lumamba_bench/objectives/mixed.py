@@ -1,6 +1,9 @@
-"""The mixed objective, LuMamba's best trade-off: reconstruction + w * LeJEPA (w = 0.05).
+"""The mixed objective, LuMamba's best trade-off: reconstruction + w * LeJEPA (w = 0.05, the
+reference's ``lejepa_scaling_factor``). ``lejepa_weight`` is the dial: 0 is reconstruction only;
+the ``lejepa`` objective is w * LeJEPA alone, as the reference's ``use_lejepa_only``.
 
-``lejepa_weight`` is the dial: 0 is reconstruction only; the ``lejepa`` objective is LeJEPA only.
+Random draws follow the reference's order in one step: the mask, the coordinate jitter, the
+local view offsets, the global view offsets.
 """
 
 from __future__ import annotations
@@ -13,26 +16,26 @@ from lumamba_bench.objectives.reconstruction import ReconstructionObjective
 
 
 class MixedObjective(nn.Module):
-    def __init__(
-        self,
-        encoder: nn.Module,
-        lejepa_weight: float = 0.05,
-        mask_ratio: float = 0.6,
-        sigreg_weight: float = 0.002,
-        num_slices: int = 300,
-    ):
+    def __init__(self, encoder: nn.Module, lejepa_weight: float = 0.05, reconstruction=None, lejepa=None):
         super().__init__()
         self.encoder = encoder
-        self.reconstruction = ReconstructionObjective(encoder, mask_ratio=mask_ratio)
-        self.lejepa = LeJEPAObjective(encoder, sigreg_weight=sigreg_weight, num_slices=num_slices)
-        self.lejepa_weight = lejepa_weight
+        self.reconstruction = reconstruction or ReconstructionObjective(encoder)
+        self.lejepa = lejepa or LeJEPAObjective(encoder)
+        self.lejepa.scale = self.lejepa_weight = lejepa_weight
 
     def forward(
-        self, x: torch.Tensor, coords: torch.Tensor, generator: torch.Generator, step: int = 0
+        self,
+        x: torch.Tensor,
+        coords: torch.Tensor,
+        generator: torch.Generator,
+        step: int = 0,
+        channels: list[str] | None = None,
+        drawn: dict | None = None,
     ) -> dict[str, torch.Tensor]:
-        recon = self.reconstruction(x, coords, generator)
+        drawn = drawn or {}
+        recon = self.reconstruction(x, coords, generator, step, channels, drawn.get("reconstruction"))
         if self.lejepa_weight == 0:
             return recon
-        jepa = self.lejepa(x, coords, generator, step)
+        jepa = self.lejepa(x, coords, generator, step, channels, drawn.get("lejepa"))
         parts = {k: v for k, v in recon.items() if k != "loss"} | {k: v for k, v in jepa.items() if k != "loss"}
-        return {"loss": recon["loss"] + self.lejepa_weight * jepa["loss"], **parts}
+        return {"loss": recon["loss"] + jepa["loss"], **parts}

@@ -99,7 +99,7 @@ class _PlaceholderFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 
 def stub_unused(roots: tuple[str, ...] = (
     "torchvision", "pytorch_lightning", "torchmetrics", "hydra", "omegaconf", "torch_optimizer",
-    "h5py", "pyhealth", "tensorboardX", "pandas"
+    "h5py", "pyhealth", "tensorboardX", "pandas", "wandb", "psutil", "biofoundation"
 )):
     """Packages the reference files import but the parts run here never use (timm's image datasets,
     the Lightning task classes around the normalisers); PyPI's torchvision does not import beside
@@ -256,6 +256,84 @@ def labram(seconds: int = 4) -> None:
     )
 
 
+def objectives(seconds: float = 5.0, torch_seed: int = 11, step: int = 7) -> None:
+    """Loss values of one pre-training step (eval mode: no dropout), from the reference's own
+    pieces (``tasks/pretrain_task_LuMamba.py``: generate_mask, generate_lejepa_views, LeJEPA,
+    SIGReg; ``criterion/``), composed as its ``training_step`` composes them. Random draws come
+    from torch's global generator seeded with ``torch_seed``; the draws are stored too."""
+    from types import SimpleNamespace
+
+    from criterion.pretrain_criterion import PretrainCriterion
+    from criterion.query_specialization_criterion import QuerySpecializationCriterion
+    from models.FEMBA import FEMBA
+    from models.LuMamba import LuMamba
+    from models.modules.channel_embeddings import get_channel_indices, get_channel_locations
+    from tasks.pretrain_task_LuMamba import ChannelWiseNormalize, MaskTask
+    from util.train_utils import RobustQuartileNormalize
+
+    def lumamba_step(x: np.ndarray) -> dict:
+        """One step of the mixed objective on ``x``, with every term and every draw."""
+        batch, channels, length = x.shape
+        coords = np.stack(get_channel_locations(TUEG_BIPOLAR)).astype(np.float32)
+        coords = torch.from_numpy(np.stack([coords] * batch))
+        names = torch.tensor([get_channel_indices(TUEG_BIPOLAR)] * batch)
+        torch.manual_seed(torch_seed)
+        mask = MaskTask.generate_mask(task, batch, channels, length)
+        normalised = ChannelWiseNormalize()(torch.from_numpy(x))
+        reconstructed, original, attention = model(normalised, mask, coords, names)  # draws the jitter
+        masked, visible = smooth_l1(reconstructed, original, mask)
+        query = QuerySpecializationCriterion("l2", 0.8)(attention)
+        global_views, local_views, global_starts, local_starts = MaskTask.generate_lejepa_views(task, normalised, 2, 4)
+        lejepa, _ = MaskTask.LeJEPA(task, normalised, coords, global_views, local_views, 0.002, step)
+        torch.manual_seed(torch_seed)  # replay the draws the model made, to store them
+        torch.randperm(channels * (length // 40))
+        jitter = torch.randn(coords.shape) * 0.02
+        recon = masked + 0.05 * visible + query
+        return {
+            "torch_seed": torch_seed, "step": step, "batch": batch, "channels": TUEG_BIPOLAR,
+            "mask_cells": mask[0, :, ::40].tolist(), "jitter": jitter.tolist(),
+            "local_starts": local_starts, "global_starts": global_starts,
+            "masked": float(masked), "visible": float(visible), "query": float(query), "lejepa": float(lejepa),
+            "recon_loss": float(recon), "lejepa_loss": float(0.05 * lejepa), "mixed_loss": float(recon + 0.05 * lejepa),
+        }
+
+    x = signal(len(TUEG_BIPOLAR), int(seconds * 256), seed=SEED)
+    smooth_l1 = PretrainCriterion("smooth_l1")
+    with torch.no_grad():
+        model = LuMamba(patch_size=40, num_queries=6, embed_dim=64, num_heads=2, mlp_ratio=4.0, exp=2,
+                        num_blocks=2, bidirectional_strategy="add", num_classes=0).eval()
+        load_filled(model, SEED)
+        task = SimpleNamespace(patch_size=(1, 40), masking_ratio=0.5, device="cpu", model=model, num_slices=128,
+                               patch_width_local=4 * 40, patch_width_global=16 * 40)
+        task.SIGReg = lambda emb, global_step, num_slices: MaskTask.SIGReg(task, emb, global_step, num_slices)
+        # One window: with two, the reference's (patch, batch)-ordered repeat would hand each window
+        # the other's jittered positions (README: a listed deviation); LeJEPA has no jitter: two.
+        lumamba = lumamba_step(x[:1])
+        lumamba_pair = lumamba_step(x)
+        pair_keys = ("local_starts", "global_starts", "lejepa", "lejepa_loss")
+        lumamba["lejepa_pair"] = {k: lumamba_pair[k] for k in pair_keys}
+
+        femba_x = signal(22, 512, seed=SEED)
+        femba_model = FEMBA(seq_length=512, num_channels=22, num_classes=0, exp=4, patch_size=(2, 16),
+                            stride=(2, 16), embed_dim=35, num_blocks=2).eval()
+        load_filled(femba_model, SEED)
+        femba_task = SimpleNamespace(patch_size=(2, 16), masking_ratio=0.6, device="cpu")
+        torch.manual_seed(torch_seed)
+        femba_mask = MaskTask.generate_mask(femba_task, 2, 22, 512)
+        femba_in = RobustQuartileNormalize(-20, 20)(torch.from_numpy(femba_x))
+        femba_rec, femba_orig = femba_model(femba_in, femba_mask)
+        femba_loss, _ = smooth_l1(femba_rec, femba_orig, femba_mask)
+        femba = {"torch_seed": torch_seed, "mask_cells": femba_mask[0, ::2, ::16].tolist(), "loss": float(femba_loss)}
+    path = HERE / "objectives.json"
+    path.write_text(json.dumps({
+        "ran": "BioFoundation tasks/pretrain_task_LuMamba.py (generate_mask, generate_lejepa_views, LeJEPA, SIGReg), "
+               "criterion/pretrain_criterion.py, criterion/query_specialization_criterion.py, models/LuMamba.py "
+               "forward, models/FEMBA.py forward, composed as training_step; weights: the lumamba and femba-tiny "
+               "fixtures' fill; input: golden_fill.signal (22 TCP channels, 2 x 5 s; FEMBA 2 x 2 s); eval mode",
+        "lumamba": lumamba, "femba-tiny": femba}, indent=1) + "\n")
+    print("objectives", {k: v for k, v in lumamba.items() if isinstance(v, float)}, femba["loss"])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--biofoundation", type=Path, required=True)
@@ -270,6 +348,7 @@ def main() -> None:
     sys.path.insert(0, str(args.biofoundation))
     luna_and_lumamba()
     femba()
+    objectives()
     sys.path.remove(str(args.biofoundation))
     for name in ("utils", "models"):
         sys.modules.pop(name, None)
