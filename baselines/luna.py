@@ -89,7 +89,8 @@ class LunaConfig:
     patch_size: int = 40
     unify_heads: int = 2
     unify_layers: int = 3
-    dropout: float = 0.0
+    dropout: float = 0.0  # in the temporal blocks (the reference's drop and attn_drop: 0)
+    unify_dropout: float = 0.1  # in the channel-unification block, as the reference
     input_normalisation: str = "channelwise-zscore"  # BioFoundation's LUNA tasks (models/normalisation.py)
 
 
@@ -103,7 +104,7 @@ class Luna(UnifiedEncoder):
         self.patch_size = c.patch_size
         self.embed_dim = c.num_queries * c.embed_dim
         self.front_end = LunaFrontEnd(
-            c.embed_dim, c.num_queries, c.patch_size, c.unify_heads, c.unify_layers, c.dropout
+            c.embed_dim, c.num_queries, c.patch_size, c.unify_heads, c.unify_layers, c.unify_dropout
         )
         self.blocks = nn.ModuleList(
             RotaryTransformerBlock(self.embed_dim, 2 * c.num_queries, c.dropout) for _ in range(c.depth)

@@ -182,7 +182,9 @@ def pretrain(config: PretrainConfig, on_step=None) -> PretrainResult:
         x, coords = batch["signal"].to(ctx.device), batch["coords"].to(ctx.device)
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step, total, warmup, config.lr)
-        generator = torch.Generator().manual_seed(config.seed * 1_000_003 + step * 101 + ctx.rank)
+        step_seed = config.seed * 1_000_003 + step * 101 + ctx.rank
+        generator = torch.Generator().manual_seed(step_seed)  # masks, jitter, views
+        torch.manual_seed(step_seed)  # dropout: re-seeded every step, so a resumed run repeats it
         started = time.perf_counter()
         parts = model(x, coords, generator, step=step, channels=batch["channels"])
         loss = parts["loss"]

@@ -32,7 +32,7 @@ class LuMambaConfig:
     d_state: int = 16
     d_conv: int = 4
     expand: int = 2
-    dropout: float = 0.0
+    dropout: float = 0.1  # in the channel-unification block, as the reference (active in training only)
     input_normalisation: str = "channelwise-zscore"  # models/normalisation.py
 
 

@@ -82,11 +82,17 @@ def normalise_coords(coords: torch.Tensor) -> torch.Tensor:
 
 
 class NormedFeedForward(nn.Sequential):
-    """Linear -> GELU -> Dropout -> LayerNorm(hidden) -> Linear (timm's ``Mlp`` with a norm layer)."""
+    """Linear -> GELU -> Dropout -> LayerNorm(hidden) -> Linear -> Dropout (timm's ``Mlp`` with a
+    norm layer)."""
 
     def __init__(self, dim: int, hidden: int, out: int | None = None, dropout: float = 0.0):
         super().__init__(
-            nn.Linear(dim, hidden), nn.GELU(), nn.Dropout(dropout), nn.LayerNorm(hidden), nn.Linear(hidden, out or dim)
+            nn.Linear(dim, hidden),
+            nn.GELU(),
+            nn.Dropout(dropout),
+            nn.LayerNorm(hidden),
+            nn.Linear(hidden, out or dim),
+            nn.Dropout(dropout),
         )
 
 
@@ -106,8 +112,12 @@ class ChannelLocationEncoder(nn.Module):
 
 
 class FeedForward(nn.Sequential):
+    """Linear -> GELU -> Dropout -> Linear -> Dropout (``nn.TransformerEncoderLayer``'s FFN)."""
+
     def __init__(self, dim: int, ratio: int = 4, dropout: float = 0.0):
-        super().__init__(nn.Linear(dim, ratio * dim), nn.GELU(), nn.Dropout(dropout), nn.Linear(ratio * dim, dim))
+        hidden = ratio * dim
+        drop = nn.Dropout(dropout)
+        super().__init__(nn.Linear(dim, hidden), nn.GELU(), drop, nn.Linear(hidden, dim), nn.Dropout(dropout))
 
 
 class QueryTransformerLayer(nn.Module):
@@ -117,11 +127,12 @@ class QueryTransformerLayer(nn.Module):
         super().__init__()
         self.norm1, self.norm2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
         self.attn = nn.MultiheadAttention(dim, heads, dropout=dropout, batch_first=True)
+        self.attn_dropout = nn.Dropout(dropout)
         self.ffn = FeedForward(dim, 4, dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.norm1(x)
-        x = x + self.attn(h, h, h, need_weights=False)[0]
+        x = x + self.attn_dropout(self.attn(h, h, h, need_weights=False)[0])
         return x + self.ffn(self.norm2(x))
 
 
