@@ -178,3 +178,15 @@ def test_torchrun_runs_the_same_command(small_demo, tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     card = json.loads((tmp_path / "run" / "step-0000002" / "card.json").read_text())
     assert card["world_size"] == 2 and card["step"] == 2
+
+
+def test_presets_set_the_objective_and_the_card_records_every_setting(small_demo, tmp_path):
+    reference = pretrain(_config(tmp_path / "r", model="lumamba-mixed", num_slices=None, max_steps=1))
+    paper = pretrain(_config(tmp_path / "p", model="lumamba-mixed", num_slices=None, preset="paper-text", max_steps=1))
+    cards = [json.loads((r.run_dir / "step-0000001" / "card.json").read_text()) for r in (reference, paper)]
+    ref_settings, paper_settings = (c["objective_settings"] for c in cards)
+    assert ref_settings["reconstruction"]["mask_ratio"] == 0.5 and ref_settings["lejepa"]["num_slices"] == 128
+    assert paper_settings["reconstruction"]["mask_ratio"] == 0.6 and paper_settings["lejepa"]["num_slices"] == 300
+    assert ref_settings["reconstruction"]["visible_weight"] == 0.05 and ref_settings["lejepa_weight"] == 0.05
+    with pytest.raises(LumambaError, match="unknown preset"):
+        pretrain(_config(tmp_path / "x", preset="paper"))
