@@ -334,6 +334,36 @@ def objectives(seconds: float = 5.0, torch_seed: int = 11, step: int = 7) -> Non
     print("objectives", {k: v for k, v in lumamba.items() if isinstance(v, float)}, femba["loss"])
 
 
+def scan() -> None:
+    """mamba-ssm's own ``selective_scan_ref`` (float32, as it computes) on seeded inputs, with the
+    gradients of a seeded weighted sum of its output: an independent oracle for our scans'
+    discretisation."""
+    from mamba_ssm.ops.selective_scan_interface import selective_scan_ref
+
+    rng = np.random.default_rng([SEED, 7])
+    batch, dim, length, state = 2, 4, 64, 8
+    arrays = {
+        "u": rng.standard_normal((batch, dim, length)),
+        "delta": rng.standard_normal((batch, dim, length)) * 0.5,
+        "A": -np.exp(rng.standard_normal((dim, state)) * 0.5),
+        "B": rng.standard_normal((batch, state, length)),
+        "C": rng.standard_normal((batch, state, length)),
+        "D": rng.standard_normal(dim),
+        "z": rng.standard_normal((batch, dim, length)),
+        "delta_bias": rng.standard_normal(dim) * 0.5,
+        "weight": rng.standard_normal((batch, dim, length)),
+    }
+    arrays = {k: v.astype(np.float32) for k, v in arrays.items()}  # the reference computes in float32
+    inputs = {k: torch.from_numpy(v).requires_grad_(k != "weight") for k, v in arrays.items()}
+    y = selective_scan_ref(inputs["u"], inputs["delta"], inputs["A"], inputs["B"], inputs["C"], inputs["D"],
+                           z=inputs["z"], delta_bias=inputs["delta_bias"], delta_softplus=True)
+    (y * inputs["weight"]).sum().backward()
+    out = dict(arrays) | {"y": y.detach().numpy()}
+    out |= {f"grad_{k}": v.grad.numpy() for k, v in inputs.items() if k != "weight"}
+    np.savez_compressed(HERE / "scan.npz", **out)
+    print("scan", {k: v.shape for k, v in out.items()})
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--biofoundation", type=Path, required=True)
@@ -346,6 +376,7 @@ def main() -> None:
     stub_unused()
     stub_torcheeg(args.torcheeg_seed_constants)
     sys.path.insert(0, str(args.biofoundation))
+    scan()
     luna_and_lumamba()
     femba()
     objectives()
