@@ -36,21 +36,30 @@ def test_tuh_labels_are_picked_by_canonical_name(tmp_path):
     assert len(everything.ch_names) == 21  # EKG, photic and IBI are not EEG
 
 
-def test_millivolt_files_are_converted_to_microvolts(tmp_path):
+@pytest.mark.parametrize("physical", [(-5.0, 5.0), (0.0, 10.0), (-1.0, 9.0)])
+def test_millivolt_files_are_converted_to_microvolts(tmp_path, physical):
+    """Gain and offset both converted: an asymmetric physical range has a 4-5 mV offset, which
+    must arrive as microvolts too. Checked against MNE's reader (units="uV")."""
+    import mne
+
     path = tmp_path / "mv.edf"
     header = {
         "label": "EEG CZ-REF",
         "dimension": "mV",
         "sample_frequency": 100,
-        "physical_min": -5.0,
-        "physical_max": 5.0,
+        "physical_min": physical[0],
+        "physical_max": physical[1],
         "digital_min": -32768,
         "digital_max": 32767,
     }
+    signal = 2.0 + 0.5 * np.sin(np.arange(500) / 7)  # millivolts, inside every range above
     with pyedflib.EdfWriter(str(path), 1) as writer:
         writer.setSignalHeaders([header])
-        writer.writeSamples([np.full(500, 0.05)])
-    np.testing.assert_allclose(read_edf(path).data, 50.0, atol=0.2)
+        writer.writeSamples([signal])
+    ours = read_edf(path).data[0]
+    reference = mne.io.read_raw_edf(path, verbose="error").get_data(units="uV")[0]
+    np.testing.assert_allclose(ours, reference, atol=0.2)
+    np.testing.assert_allclose(ours, signal * 1000, atol=0.5)
 
 
 def test_truncated_file_is_a_recording_error(tmp_path):
