@@ -184,3 +184,22 @@ def test_page_renders_sorts_and_escapes_in_headless_chromium(board, tmp_path):
     ascending = models_in_order(dom("#sort=demo:3:asc"))  # column 3: auroc, sorted by the page's script
     assert ascending == list(reversed(best_first))
     assert ascending[0] == "&lt;script&gt;alert(1)&lt;/script&gt;"  # auroc 0.5 is the lowest
+
+
+@pytest.mark.parametrize("change", [+0.01, -0.01, "stated-undefined", "recomputed-undefined"])
+def test_a_stated_metric_must_recompute_from_the_predictions(tmp_path, change):
+    """Higher or lower than recomputed, or defined on one side only: refused."""
+    from lumamba_bench.leaderboard.submission import check_predictions
+
+    results, rows = _results()
+    predictions = write_predictions(rows, tmp_path / "p.parquet")
+    check_predictions(results, predictions)  # as written: accepted
+    metrics = results["seeds"][1]["metrics"]
+    if change == "stated-undefined":
+        metrics["auroc"] = None
+    elif change == "recomputed-undefined":
+        metrics["made_up_metric"] = 0.5
+    else:
+        metrics["auroc"] += change
+    with pytest.raises(SubmissionError, match="seed 1"):
+        check_predictions(results, predictions)

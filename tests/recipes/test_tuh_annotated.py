@@ -104,3 +104,16 @@ def test_tusl_majority_labels_and_splits(tmp_path):
     assert manifest["splits"]["train"]["windows_per_label"] == {
         str(k): TUSL_LABELS.count(k) * manifest["splits"]["train"]["recordings"] for k in sorted(set(TUSL_LABELS))
     }
+
+
+def test_tuar_labels_at_the_30_percent_boundary(tmp_path):
+    """An artifact covering exactly 30% of a window labels it; 29.6% does not (events at 250 Hz:
+    1.5 s = 375 of 1250 samples, 1.48 s = 370)."""
+    source = tmp_path / "src"
+    path = write_tuh_edf(source / "edf/01_tcp_ar" / "aaaaaaaa_s001_t000.edf", tuh_signals(15, 250, 1), 250)
+    events = [("FP1-F7", 0.0, 1.5, "musc"), ("FP1-F7", 5.0, 6.48, "musc")]  # w0: 30%, w1: 29.6%, w2: none
+    write_tuh_csv(path.with_suffix(".csv"), events, 15)
+    for name, expected in [("tuar", [1, 0, 0]), ("tuar-multilabel", [[0, 0, 0, 1, 0], [0] * 5, [0] * 5])]:
+        manifest = prepare(get_recipe(name), source, tmp_path / name).manifest
+        rows = shard_rows(tmp_path / name, manifest)
+        assert rows["edf/01_tcp_ar/aaaaaaaa_s001_t000"]["label"] == expected
