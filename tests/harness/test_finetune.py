@@ -52,3 +52,46 @@ def test_the_best_validation_epoch_is_restored_before_testing(small_demo, monkey
     last = real_predict(model, splits["test"], "binary", weights, 16, torch.device("cpu"))
     assert not np.allclose(best["probs"], last["probs"])  # the epochs differ, so the check can fail
     np.testing.assert_allclose(outcome.test["probs"], best["probs"], rtol=1e-5, atol=1e-6)
+
+
+def test_class_weights_are_sklearns_balanced_weights_and_multilabel_pos_weight():
+    from sklearn.utils.class_weight import compute_class_weight
+
+    from lumamba_bench.harness.finetune import class_weights
+
+    labels = np.array([0, 0, 0, 1, 2, 2, 0, 1, 0, 0])
+    expected = compute_class_weight("balanced", classes=np.arange(3), y=labels)
+    np.testing.assert_allclose(class_weights("multiclass", labels, 3).numpy(), expected, rtol=1e-6)
+    multilabel = np.array([[1, 0], [1, 1], [0, 0], [0, 0]])
+    np.testing.assert_allclose(class_weights("multilabel", multilabel, 2).numpy(), [2 / 2, 3 / 1])
+
+
+def test_layer_wise_decay_by_hand_and_linear_probe_freezes_the_encoder():
+    from lumamba_bench.harness.finetune import param_groups
+
+    model = Classifier(build_encoder("lumamba"), 2)
+    groups = param_groups(model, FinetuneSettings(lr=1e-3, layer_decay=0.5))
+    # head, then front end, block 0, block 1, final norm (none in LuMamba): 1e-3 * 0.5^(4 - i)
+    assert [g["lr"] for g in groups] == pytest.approx([1e-3, 1e-3 / 16, 1e-3 / 8, 1e-3 / 4, 1e-3 / 2])
+    assert groups[1]["params"][0] is next(model.encoder.front_end.parameters())
+    probe = Classifier(build_encoder("lumamba"), 2)
+    linear = param_groups(probe, FinetuneSettings(protocol="linear"))
+    assert len(linear) == 1 and {id(p) for p in linear[0]["params"]} == {id(p) for p in probe.head.parameters()}
+    assert not any(p.requires_grad for p in probe.encoder.parameters())  # only the head is optimised
+
+
+def test_training_stops_after_patience_epochs_without_improvement(small_demo, monkeypatch):
+    splits = {s: ShardDataset(small_demo, s) for s in ("train", "val", "test")}
+    scripted = iter([0.5, 0.4, 0.6, 0.7, 0.8, 0.9])
+    real_predict = finetune.predict
+
+    def predict(model, dataset, *args, **kwargs):
+        out = real_predict(model, dataset, *args, **kwargs)
+        return out | {"loss": next(scripted)} if dataset is splits["val"] else out
+
+    monkeypatch.setattr(finetune, "predict", predict)
+    settings = FinetuneSettings(epochs=6, batch_size=16, lr=1e-3, patience=2, protocol="linear")
+    outcome = train_one_seed(
+        lambda: Classifier(build_encoder("lumamba"), 2), splits, "binary", 2, settings, 0, torch.device("cpu")
+    )
+    assert outcome.best_epoch == 1 and [r["epoch"] for r in outcome.log] == [0, 1, 2, 3]
