@@ -95,3 +95,26 @@ def test_training_stops_after_patience_epochs_without_improvement(small_demo, mo
         lambda: Classifier(build_encoder("lumamba"), 2), splits, "binary", 2, settings, 0, torch.device("cpu")
     )
     assert outcome.best_epoch == 1 and [r["epoch"] for r in outcome.log] == [0, 1, 2, 3]
+
+
+def test_fine_tuning_learning_rate_follows_a_cosine_from_each_groups_base(small_demo, monkeypatch):
+    """lr at step s of S: base x (1 + cos(pi s / S)) / 2, for every parameter group."""
+    import math
+
+    splits = {s: ShardDataset(small_demo, s) for s in ("train", "val", "test")}
+    seen: list[list[float]] = []
+    real_step = torch.optim.AdamW.step
+
+    def step(self, *args, **kwargs):
+        seen.append([g["lr"] for g in self.param_groups])
+        return real_step(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.AdamW, "step", step)
+    settings = FinetuneSettings(epochs=2, batch_size=16, lr=1e-3, layer_decay=0.5)
+    build = lambda: Classifier(build_encoder("lumamba"), 2)  # noqa: E731
+    train_one_seed(build, splits, "binary", 2, settings, 0, torch.device("cpu"))
+    total = len(seen)
+    bases = [1e-3, 1e-3 / 16, 1e-3 / 8, 1e-3 / 4, 1e-3 / 2]
+    for s, lrs in enumerate(seen):
+        scale = 0.5 * (1 + math.cos(math.pi * s / total))
+        assert lrs == pytest.approx([b * scale for b in bases])
