@@ -77,3 +77,25 @@ def test_corrupt_header_is_a_recording_error(tmp_path):
     path.write_bytes(bytes(raw))
     with pytest.raises(RecordingError, match="c.edf"):
         read_edf(path)
+
+
+@pytest.mark.parametrize(
+    "dimension, scale", [("uV", 1.0), ("", 1.0), ("V", 1e-6), ("nV", 1e3), ("mV", 1e-3)]
+)  # fmt: skip
+def test_every_unit_arrives_as_microvolts(tmp_path, dimension, scale):
+    """A 40 uV signal written in each unit reads back as 40 uV (blank: microvolts, as written)."""
+    import mne
+
+    path = tmp_path / "u.edf"
+    header = {
+        "label": "EEG CZ-REF", "dimension": dimension, "sample_frequency": 100,
+        "physical_min": -100.0 * scale, "physical_max": 200.0 * scale, "digital_min": -32768, "digital_max": 32767,
+    }  # fmt: skip
+    microvolts = 40.0 + 10 * np.sin(np.arange(500) / 5)
+    with pyedflib.EdfWriter(str(path), 1) as writer:
+        writer.setSignalHeaders([header])
+        writer.writeSamples([microvolts * scale])
+    ours = read_edf(path).data[0]
+    np.testing.assert_allclose(ours, microvolts, atol=0.01)
+    if dimension in ("uV", "V", "mV"):  # MNE reads a blank unit as volts and has no nV
+        np.testing.assert_allclose(ours, mne.io.read_raw_edf(path, verbose="error").get_data(units="uV")[0], atol=0.01)

@@ -72,3 +72,12 @@ def test_multiclass_macro_averages_over_the_classes_present():
     per_class = [skm.roc_auc_score(y == k, probs[:, k]) for k in (1, 2, 3)]
     assert result["metrics"]["auroc_macro"] == pytest.approx(np.mean(per_class))
     assert "[0]" in result["undefined"]["absent_classes"]
+
+
+def test_a_class_with_a_single_test_window_counts_as_present():
+    rng = np.random.default_rng(4)
+    y = np.concatenate([rng.integers(0, 2, 99), [2]])  # class 2: exactly one window
+    probs = rng.dirichlet(np.ones(3), 100)
+    result = compute_metrics("multiclass", y, probs)
+    per_class = [skm.roc_auc_score(y == k, probs[:, k]) for k in (0, 1, 2)]
+    assert result["metrics"]["auroc_macro"] == pytest.approx(np.mean(per_class))

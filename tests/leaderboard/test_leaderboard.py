@@ -203,3 +203,19 @@ def test_a_stated_metric_must_recompute_from_the_predictions(tmp_path, change):
         metrics["auroc"] += change
     with pytest.raises(SubmissionError, match="seed 1"):
         check_predictions(results, predictions)
+
+
+def test_summary_of_one_seed_has_zero_std_and_of_none_is_undefined():
+    assert summarise([{"auroc": 0.8}]) == {"auroc": {"mean": 0.8, "std": 0.0, "n": 1}}
+    two = summarise([{"auroc": 0.8}, {"auroc": 0.6}, {"auroc": None}])
+    assert two["auroc"]["n"] == 2 and two["auroc"]["std"] == pytest.approx(np.std([0.8, 0.6], ddof=1))
+    assert summarise([{"auroc": None}]) == {"auroc": {"mean": None, "std": None, "n": 0}}
+
+
+def test_results_record_the_checkout_commit():
+    from lumamba_bench.harness.results import git_commit
+
+    expected = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=REPO)
+    if expected.returncode != 0:
+        pytest.skip("not a git checkout")
+    assert git_commit() == expected.stdout.strip()

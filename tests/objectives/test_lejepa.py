@@ -84,3 +84,48 @@ def test_lejepa_objective_runs_and_backpropagates():
     expected = (1 - 0.002) * out["predictive"] + 0.002 * out["sigreg"]
     torch.testing.assert_close(out["lejepa"], expected)
     torch.testing.assert_close(out["loss"].detach(), 0.05 * expected)  # the reference's scale, alone too
+
+
+def _epps_pulley_worker(rank, port, data, results):
+    import os
+
+    import torch.distributed as dist
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    dist.init_process_group("gloo", rank=rank, world_size=2)
+    half = data[rank * 50 : (rank + 1) * 50].clone().requires_grad_()
+    statistic = epps_pulley(half)
+    statistic.sum().backward()
+    results.put((rank, statistic.detach().numpy(), half.grad.numpy()))  # arrays: outlive the process
+    dist.destroy_process_group()
+
+
+def test_epps_pulley_under_ddp_is_the_statistic_of_the_global_batch():
+    """Two ranks with half the windows each give the statistic (and gradients) of all windows."""
+    import socket
+
+    import torch.multiprocessing as mp
+
+    data = torch.randn(100, 3, generator=torch.Generator().manual_seed(0)) * 1.5
+    full = data.clone().requires_grad_()
+    expected = epps_pulley(full)
+    expected.sum().backward()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    context = mp.get_context("spawn")
+    results = context.Queue()
+    workers = [context.Process(target=_epps_pulley_worker, args=(r, port, data, results)) for r in range(2)]
+    for worker in workers:
+        worker.start()
+    outcome = {}
+    for _ in workers:
+        rank, statistic, grad = results.get(timeout=120)
+        outcome[rank] = (torch.from_numpy(statistic), torch.from_numpy(grad))
+    for worker in workers:
+        worker.join(timeout=60)
+    for rank in (0, 1):
+        torch.testing.assert_close(outcome[rank][0], expected.detach(), rtol=1e-5, atol=1e-6)
+    # The all-reduce's backward sums both ranks' (equal) upstream gradients, so each rank holds
+    # twice its share; DDP's averaging of parameter gradients over the 2 ranks halves it again.
+    torch.testing.assert_close(torch.cat([outcome[0][1], outcome[1][1]]) / 2, full.grad, rtol=1e-4, atol=1e-6)

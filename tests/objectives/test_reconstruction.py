@@ -80,3 +80,9 @@ def test_objective_loss_is_the_documented_sum(name):
     if name == "mixed":
         recon = recon + 0.05 * ((1 - 0.002) * out["predictive"] + 0.002 * out["sigreg"])
     torch.testing.assert_close(out["loss"].detach(), recon)
+
+
+def test_the_decoder_has_no_dropout_as_in_the_reference():
+    objective = build_objective("recon", build_encoder("lumamba")).train()
+    tokens, location = torch.randn(2, 4, 384), torch.randn(2, 22, 64)
+    torch.testing.assert_close(objective.decoder(tokens, location, TCP), objective.decoder(tokens, location, TCP))
