@@ -89,3 +89,17 @@ def test_flat_windows_are_dropped_and_counted():
 
 def test_short_recording_gives_no_windows():
     assert len(process(_eeg(3.0), 256.0, P).signal) == 0
+
+
+def test_a_recording_exactly_as_long_as_the_filter_padding_is_refused_clearly():
+    """The zero-phase filter pads 3 x (2 x sections + 1) samples; a recording that short cannot be
+    filtered and is a RecordingError naming its length, one sample longer is filtered."""
+    import re
+
+    from lumamba_bench.errors import RecordingError
+
+    p = Preprocessing()
+    padding = 3 * (2 * len(filter_sos(p)) + 1)
+    with pytest.raises(RecordingError, match=re.escape(f"too short to filter ({padding} samples)")):
+        bandpass_notch(np.zeros((2, padding), np.float32), p)
+    assert bandpass_notch(np.zeros((2, padding + 1), np.float32), p).shape == (2, padding + 1)
