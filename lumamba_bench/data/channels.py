@@ -24,7 +24,11 @@ TEMPLATE = "colin27_1005"
 OLD_TO_NEW = {"T3": "T7", "T4": "T8", "T5": "P7", "T6": "P8"}
 
 # Recording-system prefixes and reference suffixes seen in TUH, BIDS and vendor exports.
-_PREFIX = re.compile(r"^(EEG|EOG|EMG)[\s_]+", re.IGNORECASE)
+_PREFIX = re.compile(r"^EEG[\s_]+", re.IGNORECASE)
+# A recording-type prefix other than EEG: the signal is not EEG, whatever electrode it names.
+_NON_EEG = re.compile(
+    r"^(EOG|EMG|ECG|EKG|RESP|RES|SAO2|SPO2|PHOTIC|IBI|BURSTS|SUPPR|DC|POL|PG|LOC|ROC)(?=[\s_-]|$)", re.IGNORECASE
+)
 _REF_SUFFIX = re.compile(r"[-_](REF|LE|AR|AVG|AV|CAR|M1|M2|A1A2)$", re.IGNORECASE)
 
 
@@ -73,7 +77,10 @@ def spelled_name(name: str) -> str:
 
 
 def canonical_name(name: str) -> str:
-    """``'EEG T3-REF'`` -> ``'T7'``; ``'FP1-F7'`` -> ``'Fp1-F7'``. Raises for unknown names."""
+    """``'EEG T3-REF'`` -> ``'T7'``; ``'FP1-F7'`` -> ``'Fp1-F7'``. Raises for unknown names and
+    for signals typed as something other than EEG (``'EOG FP1'``, ``'EMG C3'``)."""
+    if _NON_EEG.match(name.strip()):
+        raise UnknownChannelError(f"{name!r} is not an EEG channel (its type prefix says otherwise)")
     stripped = _PREFIX.sub("", name.strip())
     single = _electrode(stripped)
     if single is not None:
