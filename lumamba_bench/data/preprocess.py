@@ -96,6 +96,10 @@ def _window_view(data: np.ndarray, size: int, stride: int) -> np.ndarray:
 
 def process(data: np.ndarray, sfreq: float, p: Preprocessing) -> Windows:
     """(C, N) microvolts at ``sfreq`` -> validated (n, C, W) windows at ``p.sfreq``."""
+    if sfreq < 2 * p.h_freq:
+        raise RecordingError(
+            f"sampled at {sfreq:g} Hz, below twice the band's upper edge ({p.h_freq:g} Hz): it cannot hold the band"
+        )
     data = np.asarray(data, dtype=np.float32)
     finite = np.isfinite(data).all(axis=0)
     if not finite.all():

@@ -103,3 +103,12 @@ def test_a_recording_exactly_as_long_as_the_filter_padding_is_refused_clearly():
     with pytest.raises(RecordingError, match=re.escape(f"too short to filter ({padding} samples)")):
         bandpass_notch(np.zeros((2, padding), np.float32), p)
     assert bandpass_notch(np.zeros((2, padding + 1), np.float32), p).shape == (2, padding + 1)
+
+
+@pytest.mark.parametrize("rate", [1.0, 100.0, 149.0])
+def test_rates_that_cannot_hold_the_band_are_refused_with_the_rate(rate):
+    from lumamba_bench.errors import RecordingError
+
+    with pytest.raises(RecordingError, match=f"sampled at {rate:g} Hz, below twice the band's upper edge"):
+        process(np.random.default_rng(0).standard_normal((2, 10_000)).astype(np.float32), rate, Preprocessing())
+    assert process(np.zeros((2, 3000), np.float32), 150.0, Preprocessing()) is not None
