@@ -12,7 +12,9 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from lumamba_bench.errors import LumambaError
 
@@ -83,7 +85,7 @@ def prepare(
 
         def on_result(result) -> None:
             mark = "" if result.status == "ok" else " [yellow](skipped)"
-            progress.update(task, advance=1, current=f"{result.recording.path.name}{mark}")
+            progress.update(task, advance=1, current=f"{escape(result.recording.path.name)}{mark}")
 
         summary = run_prepare(
             chosen,
@@ -97,7 +99,7 @@ def prepare(
         )
     _print_counts(summary.manifest)
     _print_skipped(summary.manifest)
-    console.print(f"shards and manifest in {summary.out_dir}")
+    console.print(f"shards and manifest in {escape(str(summary.out_dir))}")
     if summary.skipped:
         raise typer.Exit(EXIT_SKIPPED)
 
@@ -139,7 +141,7 @@ def info(
     p = manifest["preprocessing"]
     console.print(
         f"[bold]{name}[/] v{manifest['recipe']['version']}  prepared {manifest['created']} "
-        f"from {manifest['source_root']}\n{p['sfreq']:g} Hz, {p['l_freq']:g}-{p['h_freq']:g} Hz band-pass, "
+        f"from {escape(str(manifest['source_root']))}\n{p['sfreq']:g} Hz, {p['l_freq']:g}-{p['h_freq']:g} Hz band-pass, "
         f"notch {p['notch_freq']} Hz, {p['window_s']:g} s windows, {p['units']}"
     )
     _print_counts(manifest)
@@ -147,7 +149,7 @@ def info(
     for column in ("montage", "channels", "names"):
         montages.add_column(column, overflow="fold")
     for montage, entry in manifest["montages"].items():
-        montages.add_row(montage, str(len(entry["channels"])), " ".join(entry["channels"]))
+        montages.add_row(Text(montage), str(len(entry["channels"])), Text(" ".join(entry["channels"])))
     console.print(montages)
     dropped = manifest["dropped_windows"]
     console.print(
@@ -360,7 +362,7 @@ def run(
     out_console.print(table)
     reasons = {r for s in results["seeds"] for r in s["undefined"].values()}
     for reason in sorted(reasons):
-        out_console.print(f"[yellow]undefined:[/] {reason}")
+        out_console.print(f"[yellow]undefined:[/] {escape(str(reason))}")
     out_console.print(f"results: {path}")
 
 
@@ -724,7 +726,7 @@ def _print_skipped(manifest: dict) -> None:
     table.add_column("file", overflow="fold")
     table.add_column("reason", overflow="fold")
     for entry in skipped:
-        table.add_row(entry["path"], entry["reason"])
+        table.add_row(Text(entry["path"]), Text(entry["reason"]))  # file names print literally
     console.print(table)
 
 
@@ -732,7 +734,7 @@ def main() -> None:
     try:
         app()
     except LumambaError as error:
-        err_console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+        err_console.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
         raise SystemExit(1) from None
     except KeyboardInterrupt:
         err_console.print("[yellow]interrupted[/]: re-run the same command to resume")

@@ -100,3 +100,13 @@ def test_prepare_tueg_excluding_tuab_subjects(tuab_source, tmp_path):
     assert len(manifest["excluded_files"]) == 2
     wrong = runner.invoke(app, ["prepare", "tuab", "--source", str(tuab_source[0]), "--exclude-subjects-of", "tuab"])
     assert "applies to pre-training corpora" in str(wrong.exception)
+
+
+def test_paths_that_look_like_markup_print_literally(tuab_source, tmp_path):
+    """A data root such as ``root[/]x`` (folder ``root[`` holding ``]x``) is printed as it is."""
+    source, _ = tuab_source
+    (source / "edf/eval/normal/01_tcp_ar/zzzzzzzz_s001_t000.edf").write_bytes(b"0       not an edf at all")
+    root = tmp_path / "root[" / "]x"
+    result = _run("prepare", "tuab", "--source", str(source), "--data-root", str(root))
+    assert result.exit_code == 3, result.output
+    assert "root[/]x" in result.output.replace("\n", "")
