@@ -141,7 +141,8 @@ def info(
     p = manifest["preprocessing"]
     console.print(
         f"[bold]{name}[/] v{manifest['recipe']['version']}  prepared {manifest['created']} "
-        f"from {escape(str(manifest['source_root']))}\n{p['sfreq']:g} Hz, {p['l_freq']:g}-{p['h_freq']:g} Hz band-pass, "
+        f"from {escape(str(manifest['source_root']))}\n"
+        f"{p['sfreq']:g} Hz, {p['l_freq']:g}-{p['h_freq']:g} Hz band-pass, "
         f"notch {p['notch_freq']} Hz, {p['window_s']:g} s windows, {p['units']}"
     )
     _print_counts(manifest)
