@@ -6,6 +6,7 @@ Exit codes: 0 success; 1 an error (one readable line, no traceback); 2 a usage e
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from typing import Annotated
@@ -25,6 +26,13 @@ app = typer.Typer(
     add_completion=False,
 )
 console = Console()
+
+
+def _positive_finite(value: float | None) -> float | None:
+    """Option check: a learning rate is a finite number above zero (NaN or -1 would train to NaN)."""
+    if value is not None and not (math.isfinite(value) and value > 0):
+        raise typer.BadParameter(f"{value} is not a finite number > 0")
+    return value
 err_console = Console(stderr=True)
 
 EXIT_SKIPPED = 3
@@ -184,7 +192,7 @@ def pretrain(
     corpus: Annotated[str, typer.Option(help="A prepared recipe (the demo is prepared on first use).")] = "demo",
     epochs: Annotated[int, typer.Option(min=1)] = 3,
     batch_size: Annotated[int, typer.Option(min=1)] = 16,
-    lr: Annotated[float, typer.Option(help="Peak AdamW learning rate.")] = 5e-4,
+    lr: Annotated[float, typer.Option(help="Peak AdamW learning rate.", callback=_positive_finite)] = 5e-4,
     warmup_epochs: Annotated[float, typer.Option(min=0)] = 1.0,
     lejepa_weight: Annotated[
         float, typer.Option(min=0, help="Weight of LeJEPA, in the mixed objective (the dial) and alone.")
@@ -282,8 +290,12 @@ def run(
     protocol: Annotated[str, typer.Option(help="full (fine-tune everything) or linear (frozen encoder).")] = "full",
     seeds: Annotated[int, typer.Option(min=1, help="Seeds 0..N-1; metrics are mean +- std over them.")] = 3,
     epochs: Annotated[int | None, typer.Option(min=1, help="Default: the task's.")] = None,
-    batch_size: Annotated[int | None, typer.Option(min=1)] = None,
-    lr: Annotated[float | None, typer.Option(help="Peak learning rate of the head (default 5e-4).")] = None,
+    batch_size: Annotated[
+        int | None, typer.Option(min=2, help="At least 2: the head batch-normalises each batch.")
+    ] = None,
+    lr: Annotated[
+        float | None, typer.Option(help="Peak learning rate of the head (default 5e-4).", callback=_positive_finite)
+    ] = None,
     patience: Annotated[int | None, typer.Option(min=1, help="Early-stopping patience in epochs.")] = None,
     out: Annotated[Path, typer.Option(help="Results folder.")] = Path("results"),
     save_predictions: Annotated[

@@ -110,3 +110,17 @@ def test_paths_that_look_like_markup_print_literally(tuab_source, tmp_path):
     result = _run("prepare", "tuab", "--source", str(source), "--data-root", str(root))
     assert result.exit_code == 3, result.output
     assert "root[/]x" in result.output.replace("\n", "")
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["run", "--model", "lumamba-scratch", "--batch-size", "1"], "--batch-size"),
+        (["run", "--model", "lumamba-scratch", "--lr", "nan"], "not a finite number > 0"),
+        (["run", "--model", "lumamba-scratch", "--lr", "-1"], "not a finite number > 0"),
+        (["pretrain", "--lr", "0"], "not a finite number > 0"),
+    ],
+)
+def test_bad_numbers_are_usage_errors_before_any_work(args, message):
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2 and message in result.output
