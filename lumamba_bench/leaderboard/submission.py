@@ -85,6 +85,11 @@ def check(results: dict, name: str = "results") -> None:
             low = -1.0 if metric in SIGNED_METRICS else 0.0
             if value is not None and not low <= value <= 1.0:
                 raise SubmissionError(f"{name}: seed {seed['seed']} {metric} = {value} is outside [{low:g}, 1]")
+    for metric, stated in results["summary"].items():
+        for key in ("mean", "std"):
+            value = stated.get(key)
+            if value is not None and not np.isfinite(value):
+                raise SubmissionError(f"{name}: summary {metric} {key} = {value} is not a number")
     seeds = [s["seed"] for s in results["seeds"]]
     if len(set(seeds)) != len(seeds):
         raise SubmissionError(f"{name}: seeds repeat ({seeds})")
@@ -138,16 +143,33 @@ def check_predictions(results: dict, predictions: Path) -> None:
                 )
 
 
+def run_identity(results: dict) -> str:
+    """sha256 of what makes two results files the same run: model, checkpoint, task, manifest,
+    seeds and their metrics (not the timestamp, wall time or environment)."""
+    model, task = results["model"], results["task"]
+    key = {
+        "model": model["name"],
+        "checkpoint": (model.get("checkpoint") or {}).get("sha256"),
+        "task": task["recipe"],
+        "manifest": task["manifest_sha256"],
+        "seeds": sorted((s["seed"], sorted(s["metrics"].items())) for s in results["seeds"]),
+    }
+    return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()
+
+
 def stored_name(results: dict) -> str:
     return f"{content_hash(results)[:16]}.json"
 
 
 def existing_hashes(submissions: Path) -> dict[str, Path]:
+    """Content hash and run identity of every stored submission -> its file."""
     out = {}
     for path in sorted(Path(submissions).glob("*/*.json")):
         try:
-            out[content_hash(json.loads(path.read_text()))] = path
-        except (json.JSONDecodeError, OSError):
+            stored = json.loads(path.read_text())
+            out[content_hash(stored)] = path
+            out[run_identity(stored)] = path
+        except (json.JSONDecodeError, OSError, KeyError, TypeError):
             continue
     return out
 
@@ -159,10 +181,10 @@ def submit(path: Path, root: Path, predictions: Path | None = None) -> Path:
     if predictions is not None:
         check_predictions(results, predictions)
     submissions = Path(root) / "submissions"
-    digest = content_hash(results)
-    duplicate = existing_hashes(submissions).get(digest)
+    stored = existing_hashes(submissions)
+    duplicate = stored.get(content_hash(results)) or stored.get(run_identity(results))
     if duplicate is not None:
-        raise SubmissionError(f"{Path(path).name}: already submitted as {duplicate}")
+        raise SubmissionError(f"{Path(path).name}: already submitted as {duplicate} (the same run)")
     target = submissions / results["task"]["recipe"] / stored_name(results)  # recipe name: a known, safe slug
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.tmp")

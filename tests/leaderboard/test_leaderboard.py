@@ -2,6 +2,7 @@
 
 import copy
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -219,3 +220,15 @@ def test_results_record_the_checkout_commit():
     if expected.returncode != 0:
         pytest.skip("not a git checkout")
     assert git_commit() == expected.stdout.strip()
+
+
+def test_nan_summaries_and_a_resubmitted_run_are_refused(board, tmp_path):
+    results, _ = _results()
+    broken = copy.deepcopy(results)
+    broken["summary"]["auroc"]["std"] = float("nan")
+    with pytest.raises(SubmissionError, match="summary auroc std = nan is not a number"):
+        submit(_write(tmp_path, broken, "nan.json"), board)
+    first = submit(_write(tmp_path, results), board)
+    again = copy.deepcopy(results) | {"created": "2026-12-01T00:00:00+00:00", "wall_time_s": 99.0}
+    with pytest.raises(SubmissionError, match=re.escape(f"already submitted as {first} (the same run)")):
+        submit(_write(tmp_path, again, "again.json"), board)
