@@ -40,7 +40,8 @@ def _scale(dimension: str, path: Path, label: str) -> float:
 
 
 def _pick(labels: list[str], wanted: set[str] | None, exact: list[str] | None = None) -> list[int]:
-    """Indices of EEG channels whose canonical names are wanted (first occurrence of each),
+    """Indices of EEG channels whose canonical names are wanted (two signals naming one electrode
+    are an error),
     or, with ``exact``, of the signals with exactly those labels, in that order."""
     if exact is not None:
         stripped = [label.strip() for label in labels]
@@ -48,14 +49,21 @@ def _pick(labels: list[str], wanted: set[str] | None, exact: list[str] | None = 
         if missing:
             raise RecordingError(f"no signal labelled {', '.join(map(repr, missing))}")
         return [stripped.index(label) for label in exact]
-    seen, picks = set(), []
+    seen: dict[str, str] = {}
+    picks = []
     for i, label in enumerate(labels):
         if not is_known(label):
             continue
         canon = canonical_name(label)
-        if (wanted is None or canon in wanted) and canon not in seen:
-            seen.add(canon)
-            picks.append(i)
+        if wanted is not None and canon not in wanted:
+            continue
+        if canon in seen:
+            raise RecordingError(
+                f"signals {seen[canon].strip()!r} and {label.strip()!r} are both electrode {canon}; "
+                "cannot tell which to use"
+            )
+        seen[canon] = label
+        picks.append(i)
     return picks
 
 
@@ -71,7 +79,10 @@ def _read_edfio(path: Path, wanted: set[str] | None, exact: list[str] | None = N
                 raise RecordingError(f"{path.name}: truncated file ({text})")
         signals = edf.signals
         labels = [s.label for s in signals]
-        picks = _pick(labels, wanted, exact)
+        try:
+            picks = _pick(labels, wanted, exact)
+        except RecordingError as error:
+            raise RecordingError(f"{path.name}: {error}") from None
         if not picks:
             return RawRecording(np.zeros((0, 0), np.float32), 0.0, [])
         rates = {signals[i].sampling_frequency for i in picks}
@@ -97,9 +108,28 @@ def _read_mne(path: Path, wanted: set[str] | None, exact: list[str] | None = Non
     import mne
 
     raw = mne.io.read_raw_edf(path, preload=False, verbose="error")
-    picks = _pick(raw.ch_names, wanted, exact)
+    try:
+        picks = _pick(raw.ch_names, wanted, exact)
+    except RecordingError as error:
+        raise RecordingError(f"{path.name}: {error}") from None
     data = raw.get_data(picks=picks, units="uV").astype(np.float32) if picks else np.zeros((0, 0), np.float32)
     return RawRecording(data, float(raw.info["sfreq"]), [raw.ch_names[i] for i in picks])
+
+
+def _check_record_duration(path: Path) -> None:
+    """The fixed header's data-record duration (bytes 244-251) must be a number > 0: both readers
+    would otherwise invent a sampling rate (MNE reads such a file without complaint)."""
+    with open(path, "rb") as handle:
+        header = handle.read(256)
+    if len(header) < 256:
+        return  # too short for a header: the readers report the truncation
+    field = header[244:252].decode("ascii", errors="replace").strip()
+    try:
+        duration = float(field)
+    except ValueError:
+        raise RecordingError(f"{path.name}: data record duration {field!r} is not a number") from None
+    if not duration > 0:
+        raise RecordingError(f"{path.name}: data record duration {field!r} s (must be > 0)")
 
 
 def read_edf(path: Path | str, channels: list[str] | None = None, labels: list[str] | None = None) -> RawRecording:
@@ -113,6 +143,7 @@ def read_edf(path: Path | str, channels: list[str] | None = None, labels: list[s
     path = Path(path)
     if not path.is_file():
         raise RecordingError(f"{path}: no such file")
+    _check_record_duration(path)
     wanted = {canonical_name(c) for c in channels} if channels is not None else None
     try:
         return _read_edfio(path, wanted, labels)

@@ -99,3 +99,31 @@ def test_every_unit_arrives_as_microvolts(tmp_path, dimension, scale):
     np.testing.assert_allclose(ours, microvolts, atol=0.01)
     if dimension in ("uV", "V", "mV"):  # MNE reads a blank unit as volts and has no nV
         np.testing.assert_allclose(ours, mne.io.read_raw_edf(path, verbose="error").get_data(units="uV")[0], atol=0.01)
+
+
+def _one_second_edf(path, labels):
+    headers = [
+        {"label": label, "dimension": "uV", "sample_frequency": 256, "physical_min": -500.0, "physical_max": 500.0,
+         "digital_min": -32768, "digital_max": 32767}
+        for label in labels
+    ]  # fmt: skip
+    with pyedflib.EdfWriter(str(path), len(labels)) as writer:
+        writer.setSignalHeaders(headers)
+        writer.writeSamples([np.zeros(2560) for _ in labels])
+    return path
+
+
+def test_two_signals_naming_one_electrode_are_refused_naming_both(tmp_path):
+    path = _one_second_edf(tmp_path / "dup.edf", ["EEG FP1-REF", "EEG FP1-LE", "EEG C3-REF"])
+    with pytest.raises(RecordingError, match="dup.edf: signals 'EEG FP1-REF' and 'EEG FP1-LE' are both electrode Fp1"):
+        read_edf(path)
+    assert read_edf(path, channels=["C3"]).ch_names == ["EEG C3-REF"]  # not asked for: no conflict
+
+
+def test_a_zero_record_duration_is_refused(tmp_path):
+    path = _one_second_edf(tmp_path / "zero.edf", ["EEG C3-REF"])
+    raw = bytearray(path.read_bytes())
+    raw[244:252] = b"0       "  # the header's data-record duration field
+    path.write_bytes(bytes(raw))
+    with pytest.raises(RecordingError, match="zero.edf"):
+        read_edf(path)
