@@ -42,6 +42,8 @@ def read_results(path: Path) -> dict:
         results = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise SubmissionError(f"{path.name}: not valid JSON ({error})") from None
+    except RecursionError:
+        raise SubmissionError(f"{path.name}: JSON nested too deeply to be a results file") from None
     if not isinstance(results, dict):
         raise SubmissionError(f"{path.name}: a results file is a JSON object")
     return results
@@ -75,6 +77,15 @@ def check(results: dict, name: str = "results") -> None:
         raise SubmissionError(
             f"{name}: {recipe.name} recipe version {task['recipe_version']!r}; the current version is {recipe.version}"
         )
+    from lumamba_bench.leaderboard.tables import task_type
+
+    if task["type"] != task_type(recipe.name):
+        raise SubmissionError(f"{name}: task type {task['type']!r}; {recipe.name} is {task_type(recipe.name)}")
+    if list(task["label_names"]) != list(recipe.label_names):
+        raise SubmissionError(
+            f"{name}: label names {task['label_names']}; {recipe.name} has {list(recipe.label_names)}"
+        )
+    _check_parameters(results["model"], name)
     required = REQUIRED[task["type"]]
     for seed in results["seeds"]:
         metrics = seed["metrics"]
@@ -131,7 +142,15 @@ def check_predictions(results: dict, predictions: Path) -> None:
         if not rows.any():
             raise SubmissionError(f"{predictions.name}: no predictions for seed {seed['seed']}")
         labels = np.asarray([table["label"][i] for i in np.flatnonzero(rows)])
-        probs = np.asarray([table["probs"][i] for i in np.flatnonzero(rows)])
+        try:
+            probs = np.asarray([table["probs"][i] for i in np.flatnonzero(rows)], dtype=np.float64)
+        except (ValueError, TypeError):
+            raise SubmissionError(f"{predictions.name}: probability rows of different lengths") from None
+        outputs = 2 if task_type == "binary" else len(results["task"]["label_names"])
+        if probs.ndim != 2 or probs.shape[1] != outputs:
+            raise SubmissionError(
+                f"{predictions.name}: probabilities of shape {probs.shape}; the task needs {outputs} per window"
+            )
         recomputed = compute_metrics(task_type, labels, probs)["metrics"]
         for metric, stated in seed["metrics"].items():
             value = recomputed.get(metric)
@@ -141,6 +160,27 @@ def check_predictions(results: dict, predictions: Path) -> None:
                 raise SubmissionError(
                     f"{predictions.name}: seed {seed['seed']} {metric} recomputes to {value}, the file states {stated}"
                 )
+
+
+def _check_parameters(model: dict, name: str) -> None:
+    """A registered architecture's encoder has a known size; a file stating another is refused.
+    Fixed-topology encoders (FEMBA) depend on the montage and are not checked."""
+    import torch
+
+    from lumamba_bench.models.registry import build_encoder, list_encoders
+
+    if model["architecture"] not in list_encoders():
+        return
+    with torch.device("meta"):
+        encoder = build_encoder(model["architecture"])
+    if getattr(encoder, "fixed_topology", False):
+        return
+    expected = sum(p.numel() for p in encoder.parameters())
+    if model["parameters"]["encoder"] != expected:
+        raise SubmissionError(
+            f"{name}: {model['parameters']['encoder']:,} encoder parameters for {model['architecture']}, "
+            f"which has {expected:,}"
+        )
 
 
 def run_identity(results: dict) -> str:

@@ -232,3 +232,32 @@ def test_nan_summaries_and_a_resubmitted_run_are_refused(board, tmp_path):
     again = copy.deepcopy(results) | {"created": "2026-12-01T00:00:00+00:00", "wall_time_s": 99.0}
     with pytest.raises(SubmissionError, match=re.escape(f"already submitted as {first} (the same run)")):
         submit(_write(tmp_path, again, "again.json"), board)
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda r: r["task"].update(type="multiclass"), "task type 'multiclass'; demo is binary"),
+        (lambda r: r["task"].update(label_names=["a", "b"]), "label names"),
+        (lambda r: r["model"]["parameters"].update(encoder=9_900_000), "9,900,000 encoder parameters for lumamba"),
+    ],
+)
+def test_results_must_agree_with_their_task_and_model(board, tmp_path, change, message):
+    results, _ = _results()
+    change(results)
+    with pytest.raises(SubmissionError, match=message):
+        submit(_write(tmp_path, results), board)
+
+
+def test_hostile_json_and_malformed_probabilities_are_one_line_refusals(board, tmp_path):
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 2000 + "]" * 2000)
+    with pytest.raises(SubmissionError, match="nested too deeply"):
+        submit(deep, board)
+    results, rows = _results()
+    one_column = [r | {"probs": [r["probs"][1]]} for r in rows]
+    with pytest.raises(SubmissionError, match="the task needs 2 per window"):
+        submit(_write(tmp_path, results), board, write_predictions(one_column, tmp_path / "one.parquet"))
+    ragged = [r | {"probs": list(r["probs"]) + ([0.0] if i == 0 else [])} for i, r in enumerate(rows)]
+    with pytest.raises(SubmissionError, match="different lengths"):
+        submit(_write(tmp_path, results), board, write_predictions(ragged, tmp_path / "ragged.parquet"))
