@@ -135,17 +135,36 @@ def list_recipes_command(data_root: DataRoot = None) -> None:
 
 
 @app.command()
+def verify(
+    recipe: Annotated[str, typer.Argument(help="A prepared recipe.")],
+    data_root: DataRoot = None,
+) -> None:
+    """Re-hash every shard of a prepared dataset against its manifest (ignores the hash cache)."""
+    from lumamba_bench.data.integrity import verify_shards
+    from lumamba_bench.data.manifest import read_manifest
+    from lumamba_bench.data.store import dataset_dir
+    from lumamba_bench.recipes import get_recipe
+
+    name = get_recipe(recipe).name
+    folder = dataset_dir(name, data_root)
+    count = verify_shards(folder, read_manifest(folder, name), use_cache=False)
+    console.print(f"{name}: {count} shards match their recorded sha256")
+
+
+@app.command()
 def info(
     recipe: Annotated[str, typer.Argument(help="A prepared recipe.")],
     data_root: DataRoot = None,
 ) -> None:
     """Summarise a prepared dataset: counts per split / label / montage, skipped files."""
+    from lumamba_bench.data.integrity import verify_shards
     from lumamba_bench.data.manifest import read_manifest
     from lumamba_bench.data.store import dataset_dir
     from lumamba_bench.recipes import get_recipe
 
     name = get_recipe(recipe).name
     manifest = read_manifest(dataset_dir(name, data_root), name)
+    verify_shards(dataset_dir(name, data_root), manifest)
     p = manifest["preprocessing"]
     console.print(
         f"[bold]{name}[/] v{manifest['recipe']['version']}  prepared {manifest['created']} "

@@ -124,3 +124,14 @@ def test_paths_that_look_like_markup_print_literally(tuab_source, tmp_path):
 def test_bad_numbers_are_usage_errors_before_any_work(args, message):
     result = runner.invoke(app, args)
     assert result.exit_code == 2 and message in result.output
+
+
+def test_verify_rehashes_every_shard_and_info_refuses_a_changed_one():
+    assert _run("prepare", "demo", "--limit", "6").exit_code == 0
+    manifest = json.loads((data_root() / "demo" / "manifest.json").read_text())
+    result = _run("verify", "demo")
+    assert result.exit_code == 0 and f"{len(manifest['shards'])} shards match" in result.output
+    shard = data_root() / "demo" / "shards" / manifest["shards"][0]["file"]
+    shard.write_bytes(shard.read_bytes()[:-10])  # truncated
+    info = runner.invoke(app, ["info", "demo"])
+    assert info.exit_code == 1 and "has changed since it was written" in str(info.exception)

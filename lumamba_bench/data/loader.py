@@ -19,6 +19,7 @@ import torch
 from torch.utils.data import Dataset, Sampler
 
 from lumamba_bench.data.channel_sets import select_channels
+from lumamba_bench.data.integrity import verify_shards
 from lumamba_bench.data.manifest import read_manifest
 from lumamba_bench.data.shards import read_windows, shard_metadata
 from lumamba_bench.errors import LumambaError
@@ -33,6 +34,7 @@ class ShardDataset(Dataset):
     def __init__(self, dataset_dir: Path | str, split: str, cache_row_groups: int = 16, channels: str | None = None):
         self.dataset_dir = Path(dataset_dir)
         self.manifest = read_manifest(self.dataset_dir)
+        verify_shards(self.dataset_dir, self.manifest)  # every shard is the one prepare wrote
         self.split = split
         self.shards = [s for s in self.manifest["shards"] if s["split"] == split]
         if not self.shards:

@@ -1,0 +1,82 @@
+"""Prepared data is checked before it is trusted: every shard the manifest lists must be a file
+inside ``shards/`` whose sha256 is the one recorded when it was written.
+
+Hashing is cached per dataset in ``.verified.json`` by (size, modification time), so opening a
+dataset costs one hash per shard that changed since the last check; ``verify`` ignores the cache.
+Any problem is one ``LumambaError`` naming the shard and saying how to rebuild.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from lumamba_bench.data.shards import sha256_file
+from lumamba_bench.errors import LumambaError
+
+CACHE = ".verified.json"
+SHARD_KEYS = ("file", "split", "montage", "rows", "sha256")
+
+
+def _rebuild(dataset_dir: Path) -> str:
+    return f"re-run `lumamba-bench prepare {dataset_dir.name} --source DIR --force`"
+
+
+def shard_entries(manifest: dict, dataset_dir: Path) -> list[dict]:
+    """The manifest's shard list, each entry complete and naming a file directly in ``shards/``."""
+    shards = manifest.get("shards")
+    if not isinstance(shards, list):
+        raise LumambaError(f"{dataset_dir / 'manifest.json'} lists no shards; {_rebuild(dataset_dir)}")
+    for entry in shards:
+        missing = [k for k in SHARD_KEYS if not isinstance(entry, dict) or k not in entry]
+        if missing:
+            raise LumambaError(
+                f"{dataset_dir / 'manifest.json'}: a shard entry lacks {', '.join(missing)}; {_rebuild(dataset_dir)}"
+            )
+        name = entry["file"]
+        if not isinstance(name, str) or Path(name).name != name or name in ("", ".", ".."):
+            raise LumambaError(
+                f"{dataset_dir / 'manifest.json'}: shard path {name!r} is not a file name inside shards/; "
+                f"{_rebuild(dataset_dir)}"
+            )
+    return shards
+
+
+def verify_shards(dataset_dir: Path | str, manifest: dict, use_cache: bool = True) -> int:
+    """Check every listed shard; returns how many were hashed (the rest matched the cache)."""
+    dataset_dir = Path(dataset_dir)
+    cache_path = dataset_dir / CACHE
+    cache: dict = {}
+    if use_cache and cache_path.is_file():
+        try:
+            cache = json.loads(cache_path.read_text())
+        except (OSError, json.JSONDecodeError):
+            cache = {}
+    hashed, fresh = 0, {}
+    for entry in shard_entries(manifest, dataset_dir):
+        path = dataset_dir / "shards" / entry["file"]
+        if not path.is_file():
+            raise LumambaError(f"shard {path} is missing; {_rebuild(dataset_dir)}")
+        stat = path.stat()
+        stamp = [stat.st_size, stat.st_mtime_ns]
+        known = cache.get(entry["file"])
+        if known and known.get("stamp") == stamp and known.get("sha256") == entry["sha256"]:
+            fresh[entry["file"]] = known
+            continue
+        digest = sha256_file(path)
+        hashed += 1
+        if digest != entry["sha256"]:
+            raise LumambaError(
+                f"shard {path} has changed since it was written (sha256 {digest[:12]}..., the manifest "
+                f"records {str(entry['sha256'])[:12]}...); {_rebuild(dataset_dir)}"
+            )
+        fresh[entry["file"]] = {"stamp": stamp, "sha256": digest}
+    if hashed:
+        try:
+            tmp = cache_path.with_name(f".{CACHE}.tmp")
+            tmp.write_text(json.dumps(fresh))
+            os.replace(tmp, cache_path)
+        except OSError:
+            pass  # a read-only data root: checked, just not cached
+    return hashed

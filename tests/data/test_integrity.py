@@ -1,0 +1,66 @@
+"""Prepared data is checked before it is trusted: flipped bytes, swapped, missing or escaped
+shards and a malformed manifest are one clear error naming the shard and the rebuild command."""
+
+import json
+import shutil
+
+import pytest
+from lumamba_bench.recipes import get_recipe
+
+from lumamba_bench.data import integrity
+from lumamba_bench.data.loader import ShardDataset
+from lumamba_bench.data.prepare import prepare
+from lumamba_bench.errors import LumambaError
+
+
+@pytest.fixture
+def dataset(demo_source, tmp_path):
+    prepare(get_recipe("demo"), demo_source, tmp_path / "demo")
+    return tmp_path / "demo"
+
+
+def _manifest(dataset):
+    return json.loads((dataset / "manifest.json").read_text())
+
+
+def _shard(dataset, split):
+    return next(s for s in _manifest(dataset)["shards"] if s["split"] == split)
+
+
+def test_a_flipped_byte_in_a_shard_is_refused(dataset):
+    path = dataset / "shards" / _shard(dataset, "test")["file"]
+    raw = bytearray(path.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF
+    path.write_bytes(bytes(raw))
+    with pytest.raises(LumambaError, match=f"shard .*{path.name} has changed since it was written.*--force"):
+        ShardDataset(dataset, "test")
+
+
+def test_a_test_shard_copied_over_a_train_shard_is_refused(dataset):
+    train, test = _shard(dataset, "train"), _shard(dataset, "test")
+    shutil.copy(dataset / "shards" / test["file"], dataset / "shards" / train["file"])
+    with pytest.raises(LumambaError, match=train["file"]):
+        ShardDataset(dataset, "val")  # any split: the whole dataset is checked
+
+
+def test_missing_shard_escaped_path_and_malformed_manifest(dataset):
+    manifest = _manifest(dataset)
+    (dataset / "shards" / manifest["shards"][0]["file"]).unlink()
+    with pytest.raises(LumambaError, match="is missing"):
+        ShardDataset(dataset, "train")
+    escaped = manifest | {"shards": [manifest["shards"][1] | {"file": "../manifest.json"}]}
+    (dataset / "manifest.json").write_text(json.dumps(escaped))
+    with pytest.raises(LumambaError, match="'../manifest.json' is not a file name inside shards/"):
+        ShardDataset(dataset, "train")
+    (dataset / "manifest.json").write_text(json.dumps({k: v for k, v in manifest.items() if k != "shards"}))
+    with pytest.raises(LumambaError, match="lists no shards"):
+        ShardDataset(dataset, "train")
+
+
+def test_hashes_are_cached_until_a_shard_changes(dataset, monkeypatch):
+    manifest = _manifest(dataset)
+    assert integrity.verify_shards(dataset, manifest, use_cache=False) == len(manifest["shards"])
+    assert integrity.verify_shards(dataset, manifest) == 0  # all cached by size and mtime
+    path = dataset / "shards" / manifest["shards"][0]["file"]
+    path.touch()  # a new mtime: hashed again (and still correct)
+    assert integrity.verify_shards(dataset, manifest) == 1
