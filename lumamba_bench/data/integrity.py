@@ -1,5 +1,6 @@
 """Prepared data is checked before it is trusted: every shard the manifest lists must be a file
-inside ``shards/`` whose sha256 is the one recorded when it was written.
+inside ``shards/`` whose sha256 is the one recorded when it was written, holding the number of
+windows the manifest says.
 
 Hashing is cached per dataset in ``.verified.json`` by (size, modification time), so opening a
 dataset costs one hash per shard that changed since the last check; ``verify`` ignores the cache.
@@ -11,6 +12,8 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+
+import pyarrow.parquet as pq
 
 from lumamba_bench.data.shards import sha256_file
 from lumamba_bench.errors import LumambaError
@@ -63,15 +66,21 @@ def verify_shards(dataset_dir: Path | str, manifest: dict, use_cache: bool = Tru
         known = cache.get(entry["file"])
         if known and known.get("stamp") == stamp and known.get("sha256") == entry["sha256"]:
             fresh[entry["file"]] = known
-            continue
-        digest = sha256_file(path)
-        hashed += 1
-        if digest != entry["sha256"]:
+        else:
+            digest = sha256_file(path)
+            hashed += 1
+            if digest != entry["sha256"]:
+                raise LumambaError(
+                    f"shard {path} has changed since it was written (sha256 {digest[:12]}..., the manifest "
+                    f"records {str(entry['sha256'])[:12]}...); {_rebuild(dataset_dir)}"
+                )
+            fresh[entry["file"]] = {"stamp": stamp, "sha256": digest}
+        rows = pq.ParquetFile(path).metadata.num_rows  # the footer only: cheap, checked every time
+        if rows != entry["rows"]:
             raise LumambaError(
-                f"shard {path} has changed since it was written (sha256 {digest[:12]}..., the manifest "
-                f"records {str(entry['sha256'])[:12]}...); {_rebuild(dataset_dir)}"
+                f"{dataset_dir / 'manifest.json'} says shard {entry['file']} holds {entry['rows']} windows, the file "
+                f"holds {rows}; {_rebuild(dataset_dir)}"
             )
-        fresh[entry["file"]] = {"stamp": stamp, "sha256": digest}
     if hashed:
         try:
             tmp = cache_path.with_name(f".{CACHE}.tmp")

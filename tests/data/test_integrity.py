@@ -64,3 +64,12 @@ def test_hashes_are_cached_until_a_shard_changes(dataset, monkeypatch):
     path = dataset / "shards" / manifest["shards"][0]["file"]
     path.touch()  # a new mtime: hashed again (and still correct)
     assert integrity.verify_shards(dataset, manifest) == 1
+
+
+def test_an_edited_window_count_is_refused_even_when_hashes_are_cached(dataset):
+    ShardDataset(dataset, "train")  # hashes now cached
+    manifest = _manifest(dataset)
+    manifest["shards"][0]["rows"] += 1
+    (dataset / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(LumambaError, match="windows, the file holds"):
+        ShardDataset(dataset, "train")
