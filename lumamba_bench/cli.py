@@ -107,6 +107,9 @@ def prepare(
         )
     _print_counts(summary.manifest)
     _print_skipped(summary.manifest)
+    for group in summary.manifest.get("same_content_across_splits", []):
+        same = " = ".join(f"{f['path']} ({f['split']})" for f in group["files"])
+        console.print(Text(f"warning: the same recording in two splits: {same}", style="yellow"))
     console.print(f"shards and manifest in {escape(str(summary.out_dir))}")
     if summary.skipped:
         raise typer.Exit(EXIT_SKIPPED)

@@ -116,13 +116,17 @@ def _read_mne(path: Path, wanted: set[str] | None, exact: list[str] | None = Non
     return RawRecording(data, float(raw.info["sfreq"]), [raw.ch_names[i] for i in picks])
 
 
-def _check_record_duration(path: Path) -> None:
-    """The fixed header's data-record duration (bytes 244-251) must be a number > 0: both readers
-    would otherwise invent a sampling rate (MNE reads such a file without complaint)."""
+def _check_header(path: Path) -> None:
+    """Two fixed-header fields both readers would get wrong. An EDF+D file (reserved field, bytes
+    192-235) is discontinuous: read as one signal, windows would span its gaps; refused. The
+    data-record duration (bytes 244-251) must be a number > 0, or a sampling rate is invented
+    (MNE reads such a file without complaint)."""
     with open(path, "rb") as handle:
         header = handle.read(256)
     if len(header) < 256:
         return  # too short for a header: the readers report the truncation
+    if header[192:197] == b"EDF+D":
+        raise RecordingError(f"{path.name}: EDF+D (discontinuous) recording; windows would span its gaps")
     field = header[244:252].decode("ascii", errors="replace").strip()
     try:
         duration = float(field)
@@ -143,7 +147,7 @@ def read_edf(path: Path | str, channels: list[str] | None = None, labels: list[s
     path = Path(path)
     if not path.is_file():
         raise RecordingError(f"{path}: no such file")
-    _check_record_duration(path)
+    _check_header(path)
     wanted = {canonical_name(c) for c in channels} if channels is not None else None
     try:
         return _read_edfio(path, wanted, labels)

@@ -370,8 +370,23 @@ def build_manifest(
         "ignored_files": discovery.ignored,
         "excluded_files": [{"path": k, "reason": v} for k, v in sorted(discovery.excluded.items())],
         "skipped_files": sum(f["status"] == "skipped" for f in ordered_files),
+        "same_content_across_splits": _same_content_across_splits(ordered_files),
         "shards": sorted(shards, key=lambda s: s["file"]),
     }
+
+
+def _same_content_across_splits(files: list[dict]) -> list[dict]:
+    """Recordings whose source files are byte-identical (same sha256) but sit in different splits:
+    the same EEG under two names would leak between training and evaluation."""
+    by_content: dict[str, list[dict]] = {}
+    for f in files:
+        if f["status"] == "ok" and f.get("fingerprint"):
+            by_content.setdefault(f["fingerprint"], []).append(f)
+    return [
+        {"fingerprint": digest, "files": [{"path": f["path"], "split": f["split"]} for f in group]}
+        for digest, group in sorted(by_content.items())
+        if len({f["split"] for f in group}) > 1
+    ]
 
 
 def _sum_notes(notes) -> dict:

@@ -127,3 +127,19 @@ def test_a_zero_record_duration_is_refused(tmp_path):
     path.write_bytes(bytes(raw))
     with pytest.raises(RecordingError, match="zero.edf"):
         read_edf(path)
+
+
+def test_a_discontinuous_edf_plus_file_is_refused(tmp_path):
+    path = tmp_path / "d.edf"
+    header = {"label": "EEG C3-REF", "dimension": "uV", "sample_frequency": 256, "physical_min": -500.0,
+              "physical_max": 500.0, "digital_min": -32768, "digital_max": 32767}  # fmt: skip
+    with pyedflib.EdfWriter(str(path), 1, file_type=pyedflib.FILETYPE_EDFPLUS) as writer:
+        writer.setSignalHeaders([header])
+        writer.writeSamples([np.zeros(2560)])
+    assert read_edf(path).data.shape == (1, 2560)  # EDF+C: continuous, read
+    raw = bytearray(path.read_bytes())
+    assert raw[192:197] == b"EDF+C"
+    raw[192:197] = b"EDF+D"
+    path.write_bytes(bytes(raw))
+    with pytest.raises(RecordingError, match="d.edf: EDF\\+D \\(discontinuous\\)"):
+        read_edf(path)

@@ -222,3 +222,18 @@ def test_parallel_workers_write_the_same_shards(tuab_source, tmp_path):
     serial = prepare(get_recipe("tuab"), source, tmp_path / "one").manifest
     parallel = prepare(get_recipe("tuab"), source, tmp_path / "two", workers=2).manifest
     assert parallel["shards"] == serial["shards"]
+
+
+def test_the_same_recording_under_two_names_in_two_splits_is_reported(tuab_source, tmp_path):
+    import shutil
+
+    source, _ = tuab_source
+    original = source / "edf/train/normal/01_tcp_ar/aaaaaaac_s001_t000.edf"
+    shutil.copy(original, source / "edf/eval/normal/01_tcp_ar/zzzzzzzy_s001_t000.edf")
+    manifest = prepare(get_recipe("tuab"), source, tmp_path / "out").manifest
+    groups = manifest["same_content_across_splits"]
+    assert len(groups) == 1
+    assert {(f["path"].split("/")[-1], f["split"]) for f in groups[0]["files"]} >= {
+        ("zzzzzzzy_s001_t000.edf", "test")
+    }
+    assert len({f["split"] for f in groups[0]["files"]}) == 2
