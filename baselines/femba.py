@@ -26,7 +26,7 @@ from torch import nn
 
 from lumamba_bench.errors import LumambaError
 from lumamba_bench.models.mamba import PostNormBiMambaBlock
-from lumamba_bench.models.normalisation import normalise_input
+from lumamba_bench.models.normalisation import NormalisedInput
 from lumamba_bench.models.published import PREFIXES, rename
 from lumamba_bench.models.registry import register_encoder
 from lumamba_bench.objectives.reconstruction import batch_cell_mask
@@ -45,7 +45,7 @@ class FembaConfig:
     input_normalisation: str = "femba-quartile"  # BioFoundation's FEMBA configs (models/normalisation.py)
 
 
-class Femba(nn.Module):
+class Femba(NormalisedInput, nn.Module):
     family = "femba"
     sfreq = 256.0
     fixed_topology = True  # built per montage: num_channels and num_samples
@@ -72,9 +72,6 @@ class Femba(nn.Module):
     def config_dict(self) -> dict:
         return asdict(self.config)
 
-    def normalise(self, x: torch.Tensor) -> torch.Tensor:
-        return normalise_input(x, self.config.input_normalisation)
-
     def forward(self, x: torch.Tensor, coords: torch.Tensor | None = None, mask=None, channels=None) -> torch.Tensor:
         """x: (B, C, T) microvolts -> tokens (B, T / 16, C / 2 * E). Coordinates and names are not used.
 
@@ -88,12 +85,17 @@ class Femba(nn.Module):
             )
         x = self.normalise(x)
         if mask is not None:
-            x = x.masked_fill(mask.repeat_interleave(c.cell[0], 1).repeat_interleave(c.cell[1], 2), 0.0)
+            x = x.masked_fill(self.sample_mask(mask), 0.0)
         grid = self.patch_embed(x.unsqueeze(1))  # (B, E, rows, steps)
         tokens = grid.flatten(1, 2).transpose(1, 2) + self.pos_embed
         for block in self.blocks:
             tokens = block(tokens)
         return tokens
+
+    def sample_mask(self, cells: torch.Tensor) -> torch.Tensor:
+        """(B, rows, steps) cell mask -> (B, C, T) sample mask."""
+        rows, cols = self.config.cell
+        return cells.repeat_interleave(rows, 1).repeat_interleave(cols, 2)
 
     def reconstruction_objective(self, mask_ratio: float | None = None) -> nn.Module:
         return FembaReconstruction(self, mask_ratio)
@@ -153,8 +155,7 @@ class FembaReconstruction(nn.Module):
         mask = batch_cell_mask(enc.rows, enc.steps, self.mask_ratio, generator).expand(x.shape[0], -1, -1)
         mask = mask.to(x.device)
         prediction = self.decoder(enc(x, coords, mask), enc.rows)
-        cell_rows, cell_cols = enc.config.cell
-        samples = mask.repeat_interleave(cell_rows, 1).repeat_interleave(cell_cols, 2)  # (B, C, T)
+        samples = enc.sample_mask(mask)  # (B, C, T)
         masked = F.smooth_l1_loss(prediction[samples], enc.normalise(x)[samples])
         return {"loss": masked, "masked": masked.detach()}
 

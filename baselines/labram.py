@@ -36,7 +36,7 @@ from torch import nn
 
 from lumamba_bench.data.channels import is_known, position, spelled_name
 from lumamba_bench.errors import LumambaError
-from lumamba_bench.models.normalisation import normalise_input
+from lumamba_bench.models.normalisation import NormalisedInput
 from lumamba_bench.models.published import rename
 from lumamba_bench.models.registry import register_encoder
 
@@ -158,7 +158,7 @@ class LabramConfig:
     input_normalisation: str = "scale-0.01"  # microvolts -> 0.1 mV, LaBraM's unit (models/normalisation.py)
 
 
-class Labram(nn.Module):
+class Labram(NormalisedInput, nn.Module):
     family = "labram"
     sfreq = 256.0  # what it is fed; it resamples to ``config.model_sfreq`` itself
 
@@ -186,9 +186,6 @@ class Labram(nn.Module):
     def config_dict(self) -> dict:
         return asdict(self.config)
 
-    def normalise(self, x: torch.Tensor) -> torch.Tensor:
-        return normalise_input(x, self.config.input_normalisation)
-
     def nearest_rows(self, coords: torch.Tensor) -> torch.Tensor:
         """(B, C, 3) -> (B, C) rows of ``pos_embed``: the nearest vocabulary electrode."""
         points = self.vocab_points.to(coords.dtype).unsqueeze(0).expand(coords.shape[0], -1, -1)
@@ -208,10 +205,11 @@ class Labram(nn.Module):
             raise LumambaError(f"labram-base got {len(channels)} channel names for {coords.shape[1]} channels")
         key = tuple(channels)
         if key not in self._named_rows:
-            nearest = self.nearest_rows(coords[:1])[0]
-            rows = [ROW_OF_NAME.get(spelled_name(name), int(nearest[i])) for i, name in enumerate(channels)]
-            unlisted = [name for name in channels if spelled_name(name) not in ROW_OF_NAME]
+            rows = [ROW_OF_NAME.get(spelled_name(name)) for name in channels]
+            unlisted = [name for name, row in zip(channels, rows, strict=True) if row is None]
             if unlisted:
+                nearest = self.nearest_rows(coords[:1])[0].tolist()
+                rows = [nearest[i] if row is None else row for i, row in enumerate(rows)]
                 warnings.warn(
                     f"labram-base: {', '.join(unlisted)} are not in LaBraM's electrode list (the reference cannot "
                     "run them); each takes the row of the listed electrode nearest its position",

@@ -143,6 +143,12 @@ def verify(
     data_root: DataRoot = None,
 ) -> None:
     """Re-hash every shard of a prepared dataset against its manifest (ignores the hash cache)."""
+    name, _, count = _verified_dataset(recipe, data_root, use_cache=False)
+    console.print(f"{name}: {count} shards match their recorded sha256")
+
+
+def _verified_dataset(recipe: str, data_root: Path | None, use_cache: bool = True) -> tuple[str, dict, int]:
+    """(recipe name, manifest, shards hashed) of a prepared dataset whose shards check out."""
     from lumamba_bench.data.integrity import verify_shards
     from lumamba_bench.data.manifest import read_manifest
     from lumamba_bench.data.store import dataset_dir
@@ -150,8 +156,8 @@ def verify(
 
     name = get_recipe(recipe).name
     folder = dataset_dir(name, data_root)
-    count = verify_shards(folder, read_manifest(folder, name), use_cache=False)
-    console.print(f"{name}: {count} shards match their recorded sha256")
+    manifest = read_manifest(folder, name)
+    return name, manifest, verify_shards(folder, manifest, use_cache=use_cache)
 
 
 @app.command()
@@ -160,14 +166,7 @@ def info(
     data_root: DataRoot = None,
 ) -> None:
     """Summarise a prepared dataset: counts per split / label / montage, skipped files."""
-    from lumamba_bench.data.integrity import verify_shards
-    from lumamba_bench.data.manifest import read_manifest
-    from lumamba_bench.data.store import dataset_dir
-    from lumamba_bench.recipes import get_recipe
-
-    name = get_recipe(recipe).name
-    manifest = read_manifest(dataset_dir(name, data_root), name)
-    verify_shards(dataset_dir(name, data_root), manifest)
+    name, manifest, _ = _verified_dataset(recipe, data_root)
     p = manifest["preprocessing"]
     console.print(
         f"[bold]{name}[/] v{manifest['recipe']['version']}  prepared {manifest['created']} "

@@ -64,8 +64,8 @@ def verify_shards(dataset_dir: Path | str, manifest: dict, use_cache: bool = Tru
         stat = path.stat()
         stamp = [stat.st_size, stat.st_mtime_ns]
         known = cache.get(entry["file"])
-        if known and known.get("stamp") == stamp and known.get("sha256") == entry["sha256"]:
-            fresh[entry["file"]] = known
+        if known and known.get("stamp") == stamp and known.get("sha256") == entry["sha256"] and "rows" in known:
+            fresh[entry["file"]] = known  # an unchanged file: same hash, same footer
         else:
             digest = sha256_file(path)
             hashed += 1
@@ -74,8 +74,9 @@ def verify_shards(dataset_dir: Path | str, manifest: dict, use_cache: bool = Tru
                     f"shard {path} has changed since it was written (sha256 {digest[:12]}..., the manifest "
                     f"records {str(entry['sha256'])[:12]}...); {_rebuild(dataset_dir)}"
                 )
-            fresh[entry["file"]] = {"stamp": stamp, "sha256": digest}
-        rows = pq.ParquetFile(path).metadata.num_rows  # the footer only: cheap, checked every time
+            rows = pq.ParquetFile(path).metadata.num_rows
+            fresh[entry["file"]] = {"stamp": stamp, "sha256": digest, "rows": rows}
+        rows = fresh[entry["file"]]["rows"]  # against the manifest every time: its counts may be edited
         if rows != entry["rows"]:
             raise LumambaError(
                 f"{dataset_dir / 'manifest.json'} says shard {entry['file']} holds {entry['rows']} windows, the file "

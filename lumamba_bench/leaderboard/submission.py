@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -162,21 +163,25 @@ def check_predictions(results: dict, predictions: Path) -> None:
                 )
 
 
-def _check_parameters(model: dict, name: str) -> None:
-    """A registered architecture's encoder has a known size; a file stating another is refused.
-    Fixed-topology encoders (FEMBA) depend on the montage and are not checked."""
+@cache
+def _encoder_size(architecture: str) -> int | None:
+    """Parameters of a registered architecture (built on the meta device, once); None where the
+    size depends on the montage (fixed-topology FEMBA) or the architecture is not registered."""
     import torch
 
     from lumamba_bench.models.registry import build_encoder, list_encoders
 
-    if model["architecture"] not in list_encoders():
-        return
+    if architecture not in list_encoders():
+        return None
     with torch.device("meta"):
-        encoder = build_encoder(model["architecture"])
-    if getattr(encoder, "fixed_topology", False):
-        return
-    expected = sum(p.numel() for p in encoder.parameters())
-    if model["parameters"]["encoder"] != expected:
+        encoder = build_encoder(architecture)
+    return None if getattr(encoder, "fixed_topology", False) else sum(p.numel() for p in encoder.parameters())
+
+
+def _check_parameters(model: dict, name: str) -> None:
+    """A registered architecture's encoder has a known size; a file stating another is refused."""
+    expected = _encoder_size(model["architecture"])
+    if expected is not None and model["parameters"]["encoder"] != expected:
         raise SubmissionError(
             f"{name}: {model['parameters']['encoder']:,} encoder parameters for {model['architecture']}, "
             f"which has {expected:,}"

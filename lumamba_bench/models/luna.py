@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lumamba_bench.models.normalisation import normalise_input
+from lumamba_bench.models.normalisation import NormalisedInput
 from lumamba_bench.models.published import PREFIXES, rename
 
 
@@ -227,15 +227,12 @@ class LunaFrontEnd(nn.Module):
         )
 
 
-class UnifiedEncoder(nn.Module):
+class UnifiedEncoder(NormalisedInput, nn.Module):
     """An encoder built as LUNA front end -> temporal ``blocks`` -> ``norm`` (LuMamba, LUNA).
 
     Subclasses set ``config`` (a dataclass with ``input_normalisation``), ``front_end``,
     ``blocks`` and ``norm`` (``nn.Identity`` where the reference has no final norm); the temporal
     blocks are what differs (bi-Mamba or RoPE transformer)."""
-
-    def normalise(self, x: torch.Tensor) -> torch.Tensor:
-        return normalise_input(x, self.config.input_normalisation)
 
     OFFICIAL_KEYS: tuple[tuple[str, str], ...] = ()  # set by each family: front end + its blocks
     OFFICIAL_IGNORED: dict[str, str] = {}

@@ -35,3 +35,10 @@ def normalise_input(x: torch.Tensor, name: str) -> torch.Tensor:
     if name == "scale-0.01":
         return x * 0.01
     raise LumambaError(f"unknown input normalisation {name!r}; known: {', '.join(NORMALISATIONS)}")
+
+
+class NormalisedInput:
+    """Mixin for encoders: ``normalise(x)`` applies ``self.config.input_normalisation``."""
+
+    def normalise(self, x: torch.Tensor) -> torch.Tensor:
+        return normalise_input(x, self.config.input_normalisation)

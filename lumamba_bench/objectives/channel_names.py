@@ -6,6 +6,7 @@ channel's query, so a published decoder's rows only mean something in this order
 from __future__ import annotations
 
 import warnings
+from functools import cache
 
 import torch
 
@@ -29,12 +30,18 @@ INDEX = {name: i for i, name in enumerate(NAMES)}
 def name_indices(channels: list[str], device=None) -> torch.Tensor:
     """(C,) rows of the decoder's name table, -1 for a name the table lacks (warned: that
     channel's query gets no name embedding; the reference would fail on it)."""
+    return torch.tensor(_rows(tuple(channels)), device=device)
+
+
+@cache
+def _rows(channels: tuple[str, ...]) -> tuple[int, ...]:
+    """Once per montage: the lookup, and the warning for unlisted names."""
     spelled = [spelled_name(c) for c in channels]
     unlisted = [c for c, s in zip(channels, spelled, strict=True) if s not in INDEX]
     if unlisted:
         warnings.warn(
             f"{', '.join(unlisted)} are not in the reference decoder's channel-name table; their decoder "
             "queries get no name embedding",
-            stacklevel=3,
+            stacklevel=4,
         )
-    return torch.tensor([INDEX.get(s, -1) for s in spelled], device=device)
+    return tuple(INDEX.get(s, -1) for s in spelled)

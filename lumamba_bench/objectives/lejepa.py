@@ -66,9 +66,13 @@ def slice_directions(dim: int, num_slices: int, step: int, device=None, dtype=to
     return directions.to(device=device, dtype=dtype)
 
 
-def sigreg(z: torch.Tensor, num_slices: int = 128, step: int = 0) -> torch.Tensor:
-    """Sketched isotropic Gaussian regulariser: mean Epps-Pulley over random 1-D projections of z (N, K)."""
-    directions = slice_directions(z.shape[1], num_slices, step, z.device, z.dtype)
+def sigreg(
+    z: torch.Tensor, num_slices: int = 128, step: int = 0, directions: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Sketched isotropic Gaussian regulariser: mean Epps-Pulley over random 1-D projections of z (N, K).
+    ``directions``: the step's (K, num_slices) directions, when already drawn."""
+    if directions is None:
+        directions = slice_directions(z.shape[1], num_slices, step, z.device, z.dtype)
     return epps_pulley(z @ directions).mean()
 
 
@@ -132,7 +136,8 @@ class LeJEPAObjective(nn.Module):
         locals_ = self.embed([crop(x, s, self.local_patches * patch) for s in local_starts], coords, channels)
         globals_ = self.embed([crop(x, s, self.global_patches * patch) for s in global_starts], coords, channels)
         predictive = (globals_.mean(0) - locals_).pow(2).mean()
-        regulariser = torch.stack([sigreg(local, self.num_slices, step) for local in locals_]).mean()
+        directions = slice_directions(locals_.shape[-1], self.num_slices, step, locals_.device, locals_.dtype)
+        regulariser = torch.stack([sigreg(local, directions=directions) for local in locals_]).mean()
         lejepa = (1 - self.sigreg_weight) * predictive + self.sigreg_weight * regulariser
         return {
             "loss": self.scale * lejepa,

@@ -152,9 +152,12 @@ class ReconstructionObjective(nn.Module):
         if channels is None:
             raise ValueError("the reconstruction decoder needs the batch's channel names")
         mask, noise = drawn if drawn is not None else self.draw(x, generator)
-        features = self.encoder.forward_features(x, coords, mask, coord_noise=noise, hide_masked=self.hide_masked)
+        normalised = self.encoder.normalise(x)  # once: the encoder's input and the target
+        features = self.encoder.forward_features(
+            normalised, coords, mask, normalised=True, coord_noise=noise, hide_masked=self.hide_masked
+        )
         prediction = self.decoder(features.tokens, features.location, channels)  # (B, C, S, P)
-        target = self.encoder.normalise(x).reshape(batch, count, length // patch, patch)
+        target = normalised.reshape(batch, count, length // patch, patch)
         cells = mask.unsqueeze(-1).expand_as(target)
         masked = F.smooth_l1_loss(prediction[cells], target[cells])
         visible = F.smooth_l1_loss(prediction[~cells], target[~cells])
