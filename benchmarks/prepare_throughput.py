@@ -3,11 +3,11 @@
 Writes TUH-style EDF recordings (the demo generator, 250 Hz, 25 signals), then, in this one
 process and on the same files, times:
   raw read      edfio.read_edf, every signal as physical float64 (what reading alone costs)
-  ours          lumamba_bench's per-recording pipeline: read, TCP bipolar, resample to
-                256 Hz, band-pass + notch, window, validate
+  ours          lumamba_bench's per-recording pipeline: read, TCP bipolar, band-pass +
+                notch at 250 Hz, resample to 256 Hz, window, validate
   ours+shards   the whole `prepare` (also Parquet/zstd writing and sha256 of sources and shards)
-  MNE           read_raw_edf(preload) + pick + bipolar + resample(256) + filter(0.1-75) +
-                notch_filter(60) + windowing
+  MNE           read_raw_edf(preload) + pick + bipolar + filter(0.1-75) + notch_filter(60) +
+                resample(256) + windowing (the reference's steps and order)
 and prints hours of EEG per wall-second and the ratios.
 
     python benchmarks/prepare_throughput.py [--recordings 6] [--minutes 10] [--repeats 3]
@@ -114,9 +114,9 @@ def mne_pipeline(paths: list[Path]) -> None:
         bipolar = np.stack([data[index[a]] - data[index[b]] for a, b in TCP_PAIRS])
         info = mne.create_info([f"{a}-{b}" for a, b in TCP_PAIRS], raw.info["sfreq"], "eeg")
         derived = mne.io.RawArray(bipolar, info, verbose="error")
-        derived.resample(256.0, verbose="error")
         derived.filter(0.1, 75.0, verbose="error")
         derived.notch_filter(60.0, verbose="error")
+        derived.resample(256.0, npad="auto", verbose="error")
         signal = derived.get_data(units="uV").astype(np.float32)
         n = signal.shape[1] // 1280
         signal[:, : n * 1280].reshape(22, n, 1280).transpose(1, 0, 2).copy()

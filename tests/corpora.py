@@ -260,3 +260,20 @@ def write_tdbrain_fixture(root: Path) -> dict[str, dict]:
             path = root / "derivatives" / participant / "ses-1" / "eeg" / f"{participant}_ses-1_task-restEC_eeg.csv"
             write_tdbrain_csv(path, 2.5, seed=400 + i)
     return task
+
+
+def manifest_around(shards: list[dict], montages: dict[str, dict]) -> dict:
+    """The smallest complete manifest (see ``MANIFEST_SCHEMA``) for shards written by hand."""
+    from lumamba_bench.data.shards import FORMAT_VERSION
+
+    windows = {split: sum(s["rows"] for s in shards if s["split"] == split) for split in ("train", "val", "test")}
+    return {
+        "format_version": FORMAT_VERSION,
+        "recipe": {"name": "handmade", "version": "1"},
+        "preprocessing": {"sfreq": 256.0, "window_s": 5.0},
+        "label_names": ["a", "b"],
+        "splits": {split: {"recordings": int(n > 0), "windows": n} for split, n in windows.items()},
+        "montages": montages,
+        "files": [],
+        "shards": shards,
+    }

@@ -5,9 +5,17 @@ in metres in MNE's *head* frame (origin between the ears, x towards the right ea
 the nasion): the frame ``Info.set_montage`` puts them in, and so the frame BioFoundation's
 ``get_channel_locations`` gave the published LUNA and LuMamba weights. The template's own MRI
 frame differs by a rotation and a 3-4 cm shift. Names are matched case-insensitively after
-removing recording prefixes and reference suffixes (``EEG FP1-REF`` -> ``Fp1``); the old 10-20
-temporal names map to the new ones (T3->T7, T4->T8, T5->P7, T6->P8). A bipolar derivation
-(``FP1-F7``) sits at the midpoint of its two electrodes. An unknown name is an error that names it: never a silent zero.
+removing what exports add around them: spacing and BCI2000's dot padding (``Cz..``), the
+``EEG``/``POL`` prefixes, and the reference suffixes ``-REF``, ``-LE``, ``-AR``, ``-AVG``, ``-CAR``,
+``-A1A2`` (``EEG FP1-REF`` -> ``Fp1``); the old 10-20 temporal names map to the new ones
+(T3->T7, T4->T8, T5->P7, T6->P8). A bipolar derivation (``FP1-F7``) sits at the midpoint of its
+two electrodes. An unknown name is an error that names it: never a silent zero.
+
+Ear and mastoid references (``-A1``, ``-A2``, ``-M1``, ``-M2``) are electrodes, so ``Fp1-A1`` could
+be a referential channel or a bipolar derivation. ``referential_labels`` decides per file: when
+every two-electrode label of the file ends in an ear or mastoid electrode, the file is recorded
+against the ears and ``Fp1-A1`` is electrode Fp1; otherwise (a bipolar montage such as TCP, whose
+``T4-A2`` sits among ``F8-T4`` and the like) each label stays the pair it names.
 """
 
 from __future__ import annotations
@@ -24,12 +32,13 @@ TEMPLATE = "colin27_1005"
 OLD_TO_NEW = {"T3": "T7", "T4": "T8", "T5": "P7", "T6": "P8"}
 
 # Recording-system prefixes and reference suffixes seen in TUH, BIDS and vendor exports.
-_PREFIX = re.compile(r"^EEG[\s_]+", re.IGNORECASE)
+_PREFIX = re.compile(r"^(EEG|POL)[\s_]+", re.IGNORECASE)
 # A recording-type prefix other than EEG: the signal is not EEG, whatever electrode it names.
 _NON_EEG = re.compile(
-    r"^(EOG|EMG|ECG|EKG|RESP|RES|SAO2|SPO2|PHOTIC|IBI|BURSTS|SUPPR|DC|POL|PG|LOC|ROC)(?=[\s_-]|$)", re.IGNORECASE
+    r"^(EOG|EMG|ECG|EKG|RESP|RES|SAO2|SPO2|PHOTIC|IBI|BURSTS|SUPPR|DC|PG|LOC|ROC)(?=[\s_-]|$)", re.IGNORECASE
 )
-_REF_SUFFIX = re.compile(r"[-_](REF|LE|AR|AVG|AV|CAR|M1|M2|A1A2)$", re.IGNORECASE)
+_REF_SUFFIX = re.compile(r"[-_](REF|LE|AR|AVG|AV|CAR|A1A2)$", re.IGNORECASE)
+EAR_REFERENCES = ("A1", "A2", "M1", "M2")
 
 
 class UnknownChannelError(LumambaError):
@@ -58,6 +67,14 @@ def _electrode(token: str) -> str | None:
     return _by_upper().get(upper)
 
 
+def _tidy(label: str) -> str:
+    """Spacing, dot padding (``'Cz..'``) and a recording-type prefix removed; suffixes kept."""
+    text = re.sub(r"\s*-\s*", "-", label.strip().rstrip(".").strip())
+    if _NON_EEG.match(text):
+        return text
+    return _PREFIX.sub("", text)
+
+
 def _split_bipolar(name: str) -> tuple[str, str] | None:
     parts = name.split("-")
     if len(parts) != 2:
@@ -72,16 +89,15 @@ def spelled_name(name: str) -> str:
     """The label as the recording spells it, without prefix or reference suffix, upper case:
     ``'EEG T3-REF'`` -> ``'T3'`` (not T7), ``'Fp1-F7'`` -> ``'FP1-F7'``. For encoders whose
     reference looks electrodes up by name (LaBraM)."""
-    stripped = _PREFIX.sub("", name.strip())
-    return _REF_SUFFIX.sub("", stripped).upper()
+    return _REF_SUFFIX.sub("", _tidy(name)).upper()
 
 
 def canonical_name(name: str) -> str:
     """``'EEG T3-REF'`` -> ``'T7'``; ``'FP1-F7'`` -> ``'Fp1-F7'``. Raises for unknown names and
     for signals typed as something other than EEG (``'EOG FP1'``, ``'EMG C3'``)."""
-    if _NON_EEG.match(name.strip()):
+    stripped = _tidy(name)
+    if _NON_EEG.match(stripped) or _NON_EEG.match(name.strip()):
         raise UnknownChannelError(f"{name!r} is not an EEG channel (its type prefix says otherwise)")
-    stripped = _PREFIX.sub("", name.strip())
     single = _electrode(stripped)
     if single is not None:
         return single
@@ -121,3 +137,19 @@ def is_known(name: str) -> bool:
     except UnknownChannelError:
         return False
     return True
+
+
+def referential_labels(labels: list[str]) -> list[str]:
+    """The file's labels with ear/mastoid references removed when the file is ear-referenced
+    (see the module docstring for the rule); other labels are returned unchanged."""
+    pairs = {}
+    for i, label in enumerate(labels):
+        if not is_known(label):
+            continue
+        tidy = _REF_SUFFIX.sub("", _tidy(label))
+        pair = _split_bipolar(tidy)
+        if pair is not None:
+            pairs[i] = (tidy.rsplit("-", 1)[0], pair[1])
+    if not pairs or any(reference not in EAR_REFERENCES for _, reference in pairs.values()):
+        return list(labels)
+    return [pairs[i][0] if i in pairs else label for i, label in enumerate(labels)]

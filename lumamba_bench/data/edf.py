@@ -15,12 +15,13 @@ from pathlib import Path
 
 import numpy as np
 
-from lumamba_bench.data.channels import canonical_name, is_known
+from lumamba_bench.data.channels import canonical_name, is_known, referential_labels
 from lumamba_bench.errors import RecordingError
 
-# Physical dimension -> factor to microvolts. An empty dimension is read as microvolts
-# (many exporters leave it blank for EEG); anything else is refused.
-_TO_MICROVOLTS = {"uv": 1.0, "µv": 1.0, "μv": 1.0, "": 1.0, "mv": 1e3, "v": 1e6, "nv": 1e-3}
+# Physical dimension -> factor to microvolts (micro written as u, the micro sign or Greek mu).
+# A blank or unknown dimension is refused: a blank one is microvolts for some exporters and
+# volts for MNE, a factor of 1e6 apart, and guessing would be silent.
+_TO_MICROVOLTS = {"uv": 1.0, "µv": 1.0, "μv": 1.0, "mv": 1e3, "v": 1e6, "nv": 1e-3}
 
 
 @dataclass
@@ -34,37 +35,51 @@ class RawRecording:
 
 def _scale(dimension: str, path: Path, label: str) -> float:
     key = dimension.strip().lower()
+    if not key:
+        raise RecordingError(
+            f"{path.name}: channel {label.strip()!r} has no physical dimension (cannot tell uV from V)"
+        )
     if key not in _TO_MICROVOLTS:
-        raise RecordingError(f"{path.name}: channel {label!r} has unsupported unit {dimension!r}")
+        raise RecordingError(f"{path.name}: channel {label.strip()!r} has unsupported unit {dimension!r}")
     return _TO_MICROVOLTS[key]
 
 
-def _pick(labels: list[str], wanted: set[str] | None, exact: list[str] | None = None) -> list[int]:
-    """Indices of EEG channels whose canonical names are wanted (two signals naming one electrode
-    are an error),
-    or, with ``exact``, of the signals with exactly those labels, in that order."""
+def _pick(labels: list[str], wanted: set[str] | None, exact: list[str] | None = None) -> tuple[list[int], list[str]]:
+    """Indices and names of the EEG channels whose canonical names are wanted (ear references
+    resolved per file, ``channels.referential_labels``), or, with ``exact``, of the signals with
+    exactly those labels, in that order. Two signals naming one electrode, or a wanted label
+    present twice, are errors naming them; so is a file with none of the wanted channels."""
+    stripped = [label.strip() for label in labels]
     if exact is not None:
-        stripped = [label.strip() for label in labels]
         missing = [label for label in exact if label not in stripped]
         if missing:
             raise RecordingError(f"no signal labelled {', '.join(map(repr, missing))}")
-        return [stripped.index(label) for label in exact]
+        twice = [label for label in exact if stripped.count(label) > 1]
+        if twice:
+            raise RecordingError(
+                f"more than one signal labelled {', '.join(map(repr, twice))}; cannot tell which to use"
+            )
+        return [stripped.index(label) for label in exact], list(exact)
+    names = referential_labels(stripped)
     seen: dict[str, str] = {}
     picks = []
-    for i, label in enumerate(labels):
-        if not is_known(label):
+    for i, (label, name) in enumerate(zip(stripped, names, strict=True)):
+        if not is_known(name):
             continue
-        canon = canonical_name(label)
+        canon = canonical_name(name)
         if wanted is not None and canon not in wanted:
             continue
         if canon in seen:
             raise RecordingError(
-                f"signals {seen[canon].strip()!r} and {label.strip()!r} are both electrode {canon}; "
-                "cannot tell which to use"
+                f"signals {seen[canon]!r} and {label!r} are both electrode {canon}; cannot tell which to use"
             )
         seen[canon] = label
         picks.append(i)
-    return picks
+    if not picks:
+        looked_for = "no EEG electrode" if wanted is None else f"none of {', '.join(sorted(wanted))}"
+        shown = ", ".join(map(repr, stripped[:20])) + (f" and {len(stripped) - 20} more" if len(stripped) > 20 else "")
+        raise RecordingError(f"{looked_for} among its {len(stripped)} signal labels ({shown})")
+    return picks, [names[i] for i in picks]
 
 
 def _read_edfio(path: Path, wanted: set[str] | None, exact: list[str] | None = None) -> RawRecording:
@@ -79,12 +94,13 @@ def _read_edfio(path: Path, wanted: set[str] | None, exact: list[str] | None = N
                 raise RecordingError(f"{path.name}: truncated file ({text})")
         signals = edf.signals
         labels = [s.label for s in signals]
+        dimensions = _header_dimensions(path, skip_annotations=True)
+        if len(dimensions) != len(signals):
+            dimensions = [s.physical_dimension for s in signals]
         try:
-            picks = _pick(labels, wanted, exact)
+            picks, names = _pick(labels, wanted, exact)
         except RecordingError as error:
             raise RecordingError(f"{path.name}: {error}") from None
-        if not picks:
-            return RawRecording(np.zeros((0, 0), np.float32), 0.0, [])
         rates = {signals[i].sampling_frequency for i in picks}
         if len(rates) != 1:
             raise RecordingError(f"{path.name}: EEG channels have different sampling rates {sorted(rates)}")
@@ -95,13 +111,13 @@ def _read_edfio(path: Path, wanted: set[str] | None, exact: list[str] | None = N
             dmin, dmax = signal.digital_range
             if dmax == dmin:
                 raise RecordingError(f"{path.name}: channel {signal.label!r} has an empty digital range")
-            unit = _scale(signal.physical_dimension, path, signal.label)
+            unit = _scale(dimensions[i], path, signal.label)
             gain = (pmax - pmin) / (dmax - dmin)
             offset = (pmin - dmin * gain) * unit
             gain *= unit
             np.multiply(signal.digital, np.float32(gain), out=data[row], casting="unsafe")
             data[row] += np.float32(offset)
-    return RawRecording(data, float(rates.pop()), [labels[i] for i in picks])
+    return RawRecording(data, float(rates.pop()), names)
 
 
 def _read_mne(path: Path, wanted: set[str] | None, exact: list[str] | None = None) -> RawRecording:
@@ -109,11 +125,35 @@ def _read_mne(path: Path, wanted: set[str] | None, exact: list[str] | None = Non
 
     raw = mne.io.read_raw_edf(path, preload=False, verbose="error")
     try:
-        picks = _pick(raw.ch_names, wanted, exact)
+        picks, names = _pick(raw.ch_names, wanted, exact)
     except RecordingError as error:
         raise RecordingError(f"{path.name}: {error}") from None
-    data = raw.get_data(picks=picks, units="uV").astype(np.float32) if picks else np.zeros((0, 0), np.float32)
-    return RawRecording(data, float(raw.info["sfreq"]), [raw.ch_names[i] for i in picks])
+    dimensions = _header_dimensions(path)
+    for i in picks:  # MNE reads a blank dimension as volts: hold it to our unit rule first
+        _scale(dimensions[i] if i < len(dimensions) else "", path, raw.ch_names[i])
+    data = raw.get_data(picks=picks, units="uV").astype(np.float32)
+    return RawRecording(data, float(raw.info["sfreq"]), names)
+
+
+def _header_dimensions(path: Path, skip_annotations: bool = False) -> list[str]:
+    """Each signal's physical dimension, decoded from the EDF header's own bytes (after the
+    256-byte header: 16-byte labels, 80-byte transducers, then 8-byte dimensions per signal).
+    Latin-1, so the micro sign exporters write (byte 0xB5) reads as 'µ', where edfio and MNE
+    replace it. ``skip_annotations`` leaves out EDF+ annotation signals, as edfio does."""
+    with open(path, "rb") as handle:
+        header = handle.read(256)
+        try:
+            count = int(header[252:256].decode("ascii").strip())
+        except ValueError:
+            return []
+        labels = handle.read(16 * count)
+        handle.seek(256 + 96 * count)
+        fields = handle.read(8 * count)
+    dimensions = [fields[8 * i : 8 * i + 8].decode("latin-1").strip() for i in range(len(fields) // 8)]
+    if skip_annotations:
+        names = [labels[16 * i : 16 * i + 16].decode("latin-1").strip() for i in range(count)]
+        dimensions = [d for d, name in zip(dimensions, names, strict=False) if name != "EDF Annotations"]
+    return dimensions
 
 
 def _check_header(path: Path) -> None:

@@ -21,7 +21,7 @@ from torch.utils.data import Dataset, Sampler
 from lumamba_bench.data.channel_sets import select_channels
 from lumamba_bench.data.integrity import verify_shards
 from lumamba_bench.data.manifest import read_manifest
-from lumamba_bench.data.shards import read_windows, shard_metadata
+from lumamba_bench.data.shards import read_verified, read_windows, shard_metadata
 from lumamba_bench.errors import LumambaError
 
 
@@ -94,7 +94,7 @@ class ShardDataset(Dataset):
 
     def labels(self) -> np.ndarray:
         """Every label of the split (reads only the label column)."""
-        parts = [pq.read_table(self.dataset_dir / "shards" / s["file"], columns=["label"]) for s in self.shards]
+        parts = [read_verified(self.dataset_dir / "shards" / s["file"], columns=["label"]) for s in self.shards]
         return np.concatenate([p.column("label").to_numpy(zero_copy_only=False) for p in parts])
 
 

@@ -10,7 +10,93 @@ from lumamba_bench.data.shards import FORMAT_VERSION
 from lumamba_bench.errors import LumambaError
 
 # What an older shard format means for a user who still has one.
-OLD_FORMATS = {1: "electrode coordinates in MNE's MRI frame, not the head frame the published models were trained on"}
+OLD_FORMATS = {
+    1: "electrode coordinates in MNE's MRI frame, not the head frame the published models were trained on",
+    2: "signals resampled first, then Butterworth-filtered, not the reference's MNE FIR filters at the native rate; "
+    "no page checksums",
+}
+
+
+_SPLIT = {"enum": ["train", "val", "test"]}
+_COUNT = {"type": "integer", "minimum": 0}
+_NAME = {"type": "string", "minLength": 1}
+# What readers rely on (``run``, ``pretrain``, ``info``, submissions); a manifest missing any of it,
+# or holding the wrong type, is refused on read rather than failing later with a KeyError.
+MANIFEST_SCHEMA = {
+    "type": "object",
+    "required": ["format_version", "recipe", "preprocessing", "label_names", "splits", "montages", "files", "shards"],
+    "properties": {
+        "format_version": {"type": "integer"},
+        "recipe": {"type": "object", "required": ["name", "version"], "properties": {"name": _NAME}},
+        "preprocessing": {
+            "type": "object",
+            "required": ["sfreq", "window_s"],
+            "properties": {"sfreq": {"type": "number", "exclusiveMinimum": 0}, "window_s": {"type": "number"}},
+        },
+        "label_names": {"type": "array", "items": {"type": "string"}},
+        "splits": {
+            "type": "object",
+            "additionalProperties": {
+                "type": "object",
+                "required": ["recordings", "windows"],
+                "properties": {"recordings": _COUNT, "windows": _COUNT, "subjects": _COUNT},
+            },
+        },
+        "subjects": {"type": "object", "additionalProperties": _SPLIT},
+        "montages": {
+            "type": "object",
+            "additionalProperties": {
+                "type": "object",
+                "required": ["channels", "coords"],
+                "properties": {
+                    "channels": {"type": "array", "items": _NAME, "minItems": 1},
+                    "coords": {
+                        "type": "array",
+                        "items": {"type": "array", "items": {"type": "number"}, "minItems": 3, "maxItems": 3},
+                    },
+                },
+            },
+        },
+        "files": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["recording_id", "subject_id", "split", "status", "windows"],
+                "properties": {
+                    "recording_id": _NAME,
+                    "subject_id": {"type": "string"},
+                    "split": _SPLIT,
+                    "status": {"enum": ["ok", "skipped"]},
+                    "windows": _COUNT,
+                },
+            },
+        },
+        "shards": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["file", "split", "montage", "rows", "sha256"],
+                "properties": {
+                    "file": _NAME,
+                    "split": _SPLIT,
+                    "montage": _NAME,
+                    "rows": _COUNT,
+                    "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+                },
+            },
+        },
+    },
+}
+
+
+def validate_manifest(manifest: dict, path: Path) -> None:
+    """One line naming the first field that breaks ``MANIFEST_SCHEMA``."""
+    import jsonschema
+
+    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(MANIFEST_SCHEMA).iter_errors(manifest))
+    if error is not None:
+        where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
+        raise LumambaError(f"{path} is not a valid manifest: at {where}: {error.message}; re-run prepare with --force")
 
 
 def write_json_atomic(path: Path, payload: dict) -> None:
@@ -43,4 +129,5 @@ def read_manifest(dataset: Path, recipe: str | None = None) -> dict:
             f"{path} was written in shard format {version} ({why}); this version reads format {FORMAT_VERSION}. "
             f"Re-run `lumamba-bench prepare {name} --source DIR --force` to rebuild it"
         )
+    validate_manifest(manifest, path)
     return manifest

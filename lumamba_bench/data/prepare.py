@@ -292,16 +292,30 @@ def _shard_metadata(recipe: Recipe, split: str, montage: str, result: RecordingR
     }
 
 
+def _changed(old: dict, new: dict, prefix: str = "") -> list[str]:
+    """'field: old -> new' for every setting that differs (nested dicts compared key by key)."""
+    changes = []
+    for key in sorted(set(old) | set(new)):
+        if key == "type":
+            continue
+        before, after = old.get(key, "absent"), new.get(key, "absent")
+        if isinstance(before, dict) and isinstance(after, dict):
+            changes += _changed(before, after, f"{prefix}{key}.")
+        elif before != after:
+            changes.append(f"{prefix}{key}: {before} -> {after}")
+    return changes
+
+
 def _resume_state(journal: Journal, recipe: Recipe, out_dir: Path) -> dict:
     """Committed recordings and shard counters from the journal, after checking the shards."""
     records = journal.read()
     committed: set[str] = set()
     counters: Counter = Counter()
     for record in records:
-        if record["type"] == "settings" and {k: record[k] for k in _settings(recipe)} != _settings(recipe):
+        if record["type"] == "settings" and _changed(record, _settings(recipe)):
             raise LumambaError(
-                f"{out_dir} was prepared with other settings (recipe version or preprocessing); "
-                "re-run with --force to rebuild it"
+                f"{out_dir} was prepared with other settings ({'; '.join(_changed(record, _settings(recipe)))}); "
+                "its windows cannot be mixed with new ones: re-run with --force to rebuild it"
             )
         if record["type"] == "shard":
             path = out_dir / "shards" / record["file"]

@@ -18,7 +18,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-FORMAT_VERSION = 2  # 2: electrode coordinates in the head frame (1: the MRI frame)
+from lumamba_bench.errors import LumambaError
+
+FORMAT_VERSION = 3  # see manifest.OLD_FORMATS for what earlier versions hold
 METADATA_KEY = b"lumamba_bench"
 ROWS_PER_GROUP = 64  # ~7 MB of 22 x 1280 float32 windows: cheap random access
 
@@ -113,6 +115,7 @@ def write_table_atomic(table: pa.Table, path: Path) -> str:
         use_dictionary=small_columns,
         write_statistics=small_columns,
         use_byte_stream_split=["signal.list.element"],
+        write_page_checksum=True,  # CRC32 per page, checked on every read (read_windows)
     )
     with open(tmp, "rb") as handle:
         os.fsync(handle.fileno())
@@ -129,11 +132,28 @@ def shard_metadata(path: Path) -> dict:
     return json.loads(raw)
 
 
+class ShardChecksumError(LumambaError):
+    """A shard page whose bytes no longer match the CRC written with it."""
+
+
+def read_verified(path: Path, row_group: int | None = None, columns: list[str] | None = None) -> pa.Table:
+    """Read a shard (or one row group), checking every page's CRC32 as it is decoded."""
+    try:
+        handle = pq.ParquetFile(path, page_checksum_verification=True)
+        return handle.read(columns=columns) if row_group is None else handle.read_row_group(row_group, columns=columns)
+    except OSError as error:
+        if "checksum" not in str(error).lower():
+            raise
+        where = "" if row_group is None else f" (row group {row_group})"
+        raise ShardChecksumError(
+            f"shard {path} is corrupt{where}: {error}. Re-run `lumamba-bench prepare` for this corpus with --force"
+        ) from None
+
+
 def read_windows(path: Path, row_group: int | None = None) -> dict[str, np.ndarray]:
     """Read a shard (or one row group) as numpy: signal comes back as (n, C, T) float32."""
     meta = shard_metadata(path)
-    handle = pq.ParquetFile(path)
-    table = handle.read() if row_group is None else handle.read_row_group(row_group)
+    table = read_verified(path, row_group)
     n = table.num_rows
     signal = table.column("signal").combine_chunks().values.to_numpy(zero_copy_only=False)
     label_col = table.column("label").combine_chunks()

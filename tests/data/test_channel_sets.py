@@ -51,7 +51,7 @@ def test_dataset_keeps_only_the_set_with_matching_coordinates(tmp_path):
     from lumamba_bench.data.channels import positions
     from lumamba_bench.data.loader import ShardDataset
     from lumamba_bench.data.manifest import write_json_atomic
-    from lumamba_bench.data.shards import FORMAT_VERSION, ShardBuffer, write_table_atomic
+    from lumamba_bench.data.shards import ShardBuffer, write_table_atomic
 
     (tmp_path / "shards").mkdir()
     names = list(TCP_NAMES)
@@ -62,7 +62,10 @@ def test_dataset_keeps_only_the_set_with_matching_coordinates(tmp_path):
     buffer.add("rec", "subj", signal, np.zeros(3), np.arange(3) % 2)
     sha = write_table_atomic(buffer.to_table(), tmp_path / "shards" / "test-tcp-00000.parquet")
     shard = {"file": "test-tcp-00000.parquet", "split": "test", "montage": "tcp", "rows": 3, "sha256": sha}
-    write_json_atomic(tmp_path / "manifest.json", {"format_version": FORMAT_VERSION, "shards": [shard]})
+    from corpora import manifest_around
+
+    montage = {"tcp": {"channels": names, "coords": meta["coords"]}}
+    write_json_atomic(tmp_path / "manifest.json", manifest_around([shard], montage))
 
     full = ShardDataset(tmp_path, "test")
     subset = ShardDataset(tmp_path, "test", channels="10-20-16ch")

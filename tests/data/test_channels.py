@@ -6,7 +6,14 @@ import mne
 import numpy as np
 import pytest
 
-from lumamba_bench.data.channels import UnknownChannelError, canonical_name, is_known, position, positions
+from lumamba_bench.data.channels import (
+    UnknownChannelError,
+    canonical_name,
+    is_known,
+    position,
+    positions,
+    referential_labels,
+)
 
 
 @pytest.mark.parametrize(
@@ -15,6 +22,9 @@ from lumamba_bench.data.channels import UnknownChannelError, canonical_name, is_
         ("EEG FP1-REF", "Fp1"), ("fp1", "Fp1"), ("EEG T3-REF", "T7"), ("T4", "T8"), ("t5-le", "P7"),
         ("EEG T6-LE", "P8"), ("CZ", "Cz"), ("EEG A1-REF", "A1"), ("Oz", "Oz"), ("FP1-F7", "Fp1-F7"),
         ("EEG T3-T5", "T7-P7"), ("c3-cz", "C3-Cz"),
+        # what real exports write: BCI2000 dot padding, Nihon Kohden's POL, spacing, case
+        ("Fp1.", "Fp1"), ("Cz..", "Cz"), ("T10.", "T10"), ("Fcz.", "FCz"), ("POL Fp1", "Fp1"), ("pol t3", "T7"),
+        ("  EEG  C3 ", "C3"), ("FP1 - F7", "Fp1-F7"), ("EEG O1-AR", "O1"), ("Fz-CAR", "Fz"), ("C4-A1A2", "C4"),
     ],
 )  # fmt: skip
 def test_aliases(raw, canonical):
@@ -73,3 +83,18 @@ def test_signals_typed_as_something_else_are_never_eeg_electrodes(label):
     with pytest.raises(UnknownChannelError, match="not an EEG channel"):
         canonical_name(label)
     assert is_known("EEG C3") and is_known("C3")  # the electrode itself, typed as EEG or untyped
+
+
+@pytest.mark.parametrize(
+    "labels, expected",
+    [
+        # every pair ends in an ear or mastoid electrode: ear-referenced, each label is its electrode
+        (["EEG Fp1-A1", "EEG Fp2-A2", "EEG C3-A1", "ECG"], ["Fp1", "Fp2", "C3", "ECG"]),
+        (["Fp1-M1", "C4-M2", "Fz"], ["Fp1", "C4", "Fz"]),
+        # a bipolar montage: T4-A2 sits among pairs that end elsewhere, so every label stays a pair
+        (["FP1-F7", "T4-A2", "A1-T3"], ["FP1-F7", "T4-A2", "A1-T3"]),
+        (["EEG FP1-REF", "EEG A1-REF"], ["EEG FP1-REF", "EEG A1-REF"]),
+    ],
+)  # fmt: skip
+def test_ear_references_are_decided_by_the_files_other_channels(labels, expected):
+    assert referential_labels(labels) == expected

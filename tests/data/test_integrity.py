@@ -53,8 +53,49 @@ def test_missing_shard_escaped_path_and_malformed_manifest(dataset):
     with pytest.raises(LumambaError, match="'../manifest.json' is not a file name inside shards/"):
         ShardDataset(dataset, "train")
     (dataset / "manifest.json").write_text(json.dumps({k: v for k, v in manifest.items() if k != "shards"}))
-    with pytest.raises(LumambaError, match="lists no shards"):
+    with pytest.raises(LumambaError, match="not a valid manifest: at \\(top level\\): 'shards' is a required property"):
         ShardDataset(dataset, "train")
+
+
+@pytest.mark.parametrize(
+    "edit, where",
+    [
+        (lambda m: m["shards"][0].update(sha256="0" * 12), "shards/0/sha256"),
+        (lambda m: m["shards"][0].update(rows=-1), "shards/0/rows"),
+        (lambda m: m["files"][0].update(split="holdout"), "files/0/split"),
+        (lambda m: m["montages"][next(iter(m["montages"]))].update(coords=[[0, 0]]), "coords/0"),
+        (lambda m: m.update(label_names="normal"), "label_names"),
+        (lambda m: m.pop("preprocessing"), "top level"),
+    ],
+)  # fmt: skip
+def test_a_manifest_that_breaks_the_schema_is_refused_naming_the_field(dataset, edit, where):
+    manifest = _manifest(dataset)
+    edit(manifest)
+    (dataset / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(LumambaError, match=f"not a valid manifest: at [^:]*{where}"):
+        ShardDataset(dataset, "train")
+
+
+def test_a_flipped_byte_is_caught_by_the_page_checksum_even_when_the_hash_cache_is_fooled(dataset):
+    """The sha256 cache trusts an unchanged (size, mtime); a byte flipped and the mtime put back
+    still fails the CRC of the page that holds it, when that page is read."""
+    import os
+
+    from lumamba_bench.data.shards import ShardChecksumError, read_windows
+
+    ShardDataset(dataset, "test")  # hashes cached
+    path = dataset / "shards" / _shard(dataset, "test")["file"]
+    stat = path.stat()
+    raw = bytearray(path.read_bytes())
+    raw[len(raw) // 3] ^= 0xFF
+    path.write_bytes(bytes(raw))
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    data = ShardDataset(dataset, "test")  # the cache says unchanged
+    with pytest.raises(ShardChecksumError, match=f"shard .*{path.name} is corrupt .*CRC.*--force"):
+        for i in range(len(data)):
+            data[i]
+    with pytest.raises(ShardChecksumError):
+        read_windows(path)
 
 
 def test_hashes_are_cached_until_a_shard_changes(dataset, monkeypatch):

@@ -1,15 +1,16 @@
 import numpy as np
 import pytest
+from corpora import manifest_around
 
 from lumamba_bench.data.loader import MontageBatchSampler, ShardDataset, make_loader
 from lumamba_bench.data.manifest import write_json_atomic
-from lumamba_bench.data.shards import FORMAT_VERSION, ShardBuffer, write_table_atomic
+from lumamba_bench.data.shards import ShardBuffer, write_table_atomic
 
 
 def _dataset(root, montages=(("a", 3), ("b", 5)), rows=150):
     """A prepared-looking dataset with one shard per montage (different channel counts)."""
     (root / "shards").mkdir(parents=True)
-    shards = []
+    shards, layouts = [], {}
     for name, channels in montages:
         meta = {
             "channels": [f"ch{i}" for i in range(channels)],
@@ -19,6 +20,7 @@ def _dataset(root, montages=(("a", 3), ("b", 5)), rows=150):
             "sfreq": 256.0,
             "units": "uV",
         }
+        layouts[name] = {"channels": meta["channels"], "coords": meta["coords"]}
         buffer = ShardBuffer("train", name, meta, n_values=channels * 4)
         signal = np.arange(rows * channels * 4, dtype=np.float32).reshape(rows, channels, 4)
         buffer.add(f"rec-{name}", "subj", signal, np.zeros(rows), np.arange(rows) % 2)
@@ -32,7 +34,7 @@ def _dataset(root, montages=(("a", 3), ("b", 5)), rows=150):
                 "sha256": write_table_atomic(buffer.to_table(), root / "shards" / file),
             }
         )
-    write_json_atomic(root / "manifest.json", {"format_version": FORMAT_VERSION, "shards": shards})
+    write_json_atomic(root / "manifest.json", manifest_around(shards, layouts))
     return root
 
 
@@ -87,4 +89,7 @@ def test_a_dataset_in_the_old_shard_format_is_refused_with_the_rebuild_command(t
 
     write_json_atomic(tmp_path / "manifest.json", {"format_version": 1, "shards": []})
     with pytest.raises(LumambaError, match=r"shard format 1 \(electrode coordinates in MNE's MRI frame.*--force"):
+        read_manifest(tmp_path, "tuab")
+    write_json_atomic(tmp_path / "manifest.json", {"format_version": 2, "shards": []})
+    with pytest.raises(LumambaError, match=r"shard format 2 \(signals resampled first, then Butterworth-filtered"):
         read_manifest(tmp_path, "tuab")
