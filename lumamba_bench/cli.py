@@ -660,11 +660,18 @@ def leaderboard_submit(
         Path | None, typer.Option(help="Its --save-predictions Parquet: metrics are recomputed and must match.")
     ] = None,
     root: BoardRoot = Path("leaderboard"),
+    data_root_dir: DataRoot = None,
 ) -> None:
-    """Validate a results file and store it under leaderboard/submissions/<task>/."""
-    from lumamba_bench.leaderboard.submission import submit
+    """Validate a results file and store it under leaderboard/submissions/<task>/. With
+    --predictions, the prepared test split must be in the data root: every test window, once,
+    with its label."""
+    from lumamba_bench.data.store import data_root
+    from lumamba_bench.leaderboard.submission import read_results, submit
 
-    stored = submit(file, root, predictions)
+    task = read_results(file).get("task")
+    recipe = task.get("recipe") if isinstance(task, dict) else None
+    dataset = data_root(data_root_dir) / recipe if predictions is not None and isinstance(recipe, str) else None
+    stored = submit(file, root, predictions, dataset)
     console.print(f"accepted: stored as {stored}; run `lumamba-bench leaderboard build` to render it")
 
 

@@ -90,6 +90,7 @@ class ShardDataset(Dataset):
             "channels": self.channel_names[montage],
             "label": torch.tensor(np.array(block["label"][row]), dtype=torch.long),
             "recording_id": block["recording_id"][row],
+            "window_index": int(block["window_index"][row]),
         }
 
     def labels(self) -> np.ndarray:
@@ -161,6 +162,7 @@ def collate(items: list[dict]) -> dict:
         "channels": list(channels),
         "label": torch.stack([item["label"] for item in items]),
         "recording_id": [item["recording_id"] for item in items],
+        "window_index": [item["window_index"] for item in items],
     }
 
 

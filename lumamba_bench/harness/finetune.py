@@ -98,7 +98,8 @@ def _gather(local: dict) -> dict:
         return local
     parts: list = [None] * world
     dist.all_gather_object(parts, local)
-    merged = {key: np.concatenate([p[key] for p in parts]) for key in ("probs", "labels", "recording_id")}
+    keys = ("probs", "labels", "recording_id", "window_index")
+    merged = {key: np.concatenate([p[key] for p in parts]) for key in keys}
     merged["loss_sum"] = sum(p["loss_sum"] for p in parts)
     return merged
 
@@ -127,7 +128,7 @@ def predict(
     scores every world-th batch and the parts are gathered to all ranks)."""
     model.eval()
     rank, world = _rank_and_world()
-    probs, labels, recordings, loss_sum = [], [], [], 0.0
+    probs, labels, recordings, windows, loss_sum = [], [], [], [], 0.0
     for batch_ids in list(MontageBatchSampler(dataset, batch_size, shuffle=False))[rank::world]:
         batch = collate([dataset[i] for i in batch_ids])
         logits = model(batch["signal"].to(device), batch["coords"].to(device), batch["channels"]).float()
@@ -136,10 +137,12 @@ def predict(
         probs.append(probabilities(task_type, logits).cpu().numpy())
         labels.append(batch["label"].numpy())
         recordings.extend(batch["recording_id"])
+        windows.extend(batch["window_index"])
     local = {
         "probs": np.concatenate(probs) if probs else np.zeros((0, len(weights))),
         "labels": np.concatenate(labels) if labels else np.zeros(0, dtype=int),
         "recording_id": np.asarray(recordings, dtype=str),
+        "window_index": np.asarray(windows, dtype=np.int64),
         "loss_sum": loss_sum,
     }
     merged = _gather(local)
@@ -227,6 +230,7 @@ def train_one_seed(
             "probs": np.zeros((0, num_outputs)),
             "labels": np.zeros(0, dtype=int),
             "recording_id": np.zeros(0, dtype=str),
+            "window_index": np.zeros(0, dtype=np.int64),
             "loss": float("nan"),
         }
     else:

@@ -165,6 +165,7 @@ def write_predictions(rows: list[dict], path: Path) -> Path:
         {
             "seed": pa.array([r["seed"] for r in rows], pa.int32()),
             "recording_id": pa.array([r["recording_id"] for r in rows], pa.string()),
+            "window_index": pa.array([r["window_index"] for r in rows], pa.int32()),
             "label": pa.array([r["label"] for r in rows]),
             "probs": pa.array([list(map(float, r["probs"])) for r in rows], pa.list_(pa.float64())),
         }

@@ -220,8 +220,16 @@ def run_benchmark(config: RunConfig, on_epoch: Callable[[int, dict], None] | Non
         seeds.append(entry)
         if config.save_predictions and len(test["labels"]):
             predictions += [
-                {"seed": seed, "recording_id": r, "label": int(y) if np.ndim(y) == 0 else list(map(int, y)), "probs": p}
-                for r, y, p in zip(test["recording_id"], test["labels"], test["probs"], strict=True)
+                {
+                    "seed": seed,
+                    "recording_id": r,
+                    "window_index": int(w),
+                    "label": int(y) if np.ndim(y) == 0 else list(map(int, y)),
+                    "probs": p,
+                }
+                for r, w, y, p in zip(
+                    test["recording_id"], test["window_index"], test["labels"], test["probs"], strict=True
+                )
             ]
 
     classifier = build()

@@ -121,8 +121,68 @@ def check(results: dict, name: str = "results") -> None:
             raise SubmissionError(f"{name}: summary {metric} n = {stated['n']}, but {want['n']} seeds report it")
 
 
-def check_predictions(results: dict, predictions: Path) -> None:
-    """Recompute every seed's test metrics from per-window predictions; any mismatch is refused."""
+def test_windows(results: dict, dataset_dir: Path) -> dict[tuple[str, int], object]:
+    """(recording id, window index) -> label of every test window of the prepared dataset the
+    results were made on (its manifest's sha256 must be the one the results file records)."""
+    from lumamba_bench.data.integrity import verify_shards
+    from lumamba_bench.data.manifest import read_manifest
+    from lumamba_bench.data.shards import read_verified
+    from lumamba_bench.harness.checkpoints import sha256_of
+
+    dataset_dir = Path(dataset_dir)
+    manifest_path = dataset_dir / "manifest.json"
+    recipe = results["task"]["recipe"]
+    if not manifest_path.is_file():
+        raise SubmissionError(
+            f"cannot check the predictions' windows: {recipe} is not prepared in {dataset_dir.parent} "
+            f"(prepare it, or pass --data-root where it is)"
+        )
+    digest, stated = sha256_of(manifest_path), results["task"]["manifest_sha256"]
+    if digest != stated:
+        raise SubmissionError(
+            f"the results were made on a {recipe} dataset whose manifest sha256 is {stated[:12]}..., "
+            f"{manifest_path} has {digest[:12]}...: not the same test split"
+        )
+    manifest = read_manifest(dataset_dir, recipe)
+    verify_shards(dataset_dir, manifest)
+    windows: dict[tuple[str, int], object] = {}
+    for shard in manifest["shards"]:
+        if shard["split"] == "test":
+            table = read_verified(
+                dataset_dir / "shards" / shard["file"], columns=["recording_id", "window_index", "label"]
+            )
+            columns = table.to_pydict()
+            for rec, win, label in zip(columns["recording_id"], columns["window_index"], columns["label"], strict=True):
+                windows[(rec, int(win))] = label
+    return windows
+
+
+def _check_windows(name: str, seed: int, keys: list[tuple[str, int]], labels: list, expected: dict) -> None:
+    """Exactly the test split's windows, each once, each with its own label."""
+    if len(set(keys)) != len(keys):
+        twice = next(k for k in keys if keys.count(k) > 1)
+        raise SubmissionError(f"{name}: seed {seed} predicts window {twice[1]} of {twice[0]} more than once")
+    missing = sorted(set(expected) - set(keys))
+    extra = sorted(set(keys) - set(expected))
+    if missing or extra:
+        examples = [f"missing {m[0]}#{m[1]}" for m in missing[:1]]
+        examples += [f"not a test window: {e[0]}#{e[1]}" for e in extra[:1]]
+        raise SubmissionError(
+            f"{name}: seed {seed} predicts {len(keys)} windows; the test split has {len(expected)} "
+            f"({len(missing)} missing, {len(extra)} not in it; {'; '.join(examples)})"
+        )
+    for key, label in zip(keys, labels, strict=True):
+        if label != expected[key]:
+            raise SubmissionError(
+                f"{name}: seed {seed} gives window {key[1]} of {key[0]} the label {label}; "
+                f"the dataset says {expected[key]}"
+            )
+
+
+def check_predictions(results: dict, predictions: Path, windows: dict | None = None) -> None:
+    """Recompute every seed's test metrics from per-window predictions; any mismatch is refused.
+    With ``windows`` (``test_windows``), each seed must cover exactly the test split's windows
+    with their labels."""
     import pyarrow.parquet as pq
 
     predictions = Path(predictions)
@@ -134,14 +194,19 @@ def check_predictions(results: dict, predictions: Path) -> None:
         table = pq.read_table(predictions).to_pydict()
     except Exception as error:  # noqa: BLE001 - any unreadable file is the same refusal
         raise SubmissionError(f"{predictions.name}: not a predictions Parquet file ({error})") from None
-    if not {"seed", "label", "probs"} <= set(table):
-        raise SubmissionError(f"{predictions.name}: needs columns seed, label, probs")
+    needed = ["seed", "label", "probs"] + (["recording_id", "window_index"] if windows is not None else [])
+    if not set(needed) <= set(table):
+        raise SubmissionError(f"{predictions.name}: needs columns {', '.join(needed)}")
     task_type = results["task"]["type"]
     seeds = np.asarray(table["seed"])
     for seed in results["seeds"]:
         rows = seeds == seed["seed"]
         if not rows.any():
             raise SubmissionError(f"{predictions.name}: no predictions for seed {seed['seed']}")
+        if windows is not None:
+            picked = np.flatnonzero(rows)
+            keys = [(table["recording_id"][i], int(table["window_index"][i])) for i in picked]
+            _check_windows(predictions.name, seed["seed"], keys, [table["label"][i] for i in picked], windows)
         labels = np.asarray([table["label"][i] for i in np.flatnonzero(rows)])
         try:
             probs = np.asarray([table["probs"][i] for i in np.flatnonzero(rows)], dtype=np.float64)
@@ -219,12 +284,15 @@ def existing_hashes(submissions: Path) -> dict[str, Path]:
     return out
 
 
-def submit(path: Path, root: Path, predictions: Path | None = None) -> Path:
-    """Validate ``path`` (and its predictions) and store it under ``root/submissions/<task>/``."""
+def submit(path: Path, root: Path, predictions: Path | None = None, dataset_dir: Path | None = None) -> Path:
+    """Validate ``path`` (and its predictions, against the test windows of the prepared dataset in
+    ``dataset_dir``) and store it under ``root/submissions/<task>/``."""
     results = read_results(path)
     check(results, Path(path).name)
     if predictions is not None:
-        check_predictions(results, predictions)
+        if dataset_dir is None:
+            raise SubmissionError("predictions are checked against the prepared test split: give its dataset folder")
+        check_predictions(results, predictions, test_windows(results, dataset_dir))
     submissions = Path(root) / "submissions"
     stored = existing_hashes(submissions)
     duplicate = stored.get(content_hash(results)) or stored.get(run_identity(results))

@@ -19,32 +19,53 @@ REPO = Path(__file__).resolve().parents[2]
 SHA = "ab" * 32
 
 
-def _results(seed_offset: int = 0, name: str = "lumamba-mixed") -> tuple[dict, list[dict]]:
-    """A binary demo results file whose metrics come from real (random) predictions."""
+def _results(seed_offset: int = 0, name: str = "lumamba-mixed", split=None) -> tuple[dict, list[dict]]:
+    """A binary demo results file whose metrics come from real (random) predictions; with
+    ``split`` (the ``demo_split`` fixture) on the windows and labels of a prepared test split."""
     rng = np.random.default_rng(seed_offset)
     seeds, rows = [], []
     for seed in range(3):
-        labels = rng.integers(0, 2, 60)
-        p1 = np.clip(0.35 * labels + rng.uniform(0, 0.65, 60), 0, 1)
+        if split is None:
+            keys, labels = [(f"r{i}", 0) for i in range(60)], rng.integers(0, 2, 60)
+        else:
+            keys, labels = list(split["windows"]), np.array(list(split["windows"].values()))
+        p1 = np.clip(0.35 * labels + rng.uniform(0, 0.65, len(labels)), 0, 1)
         probs = np.stack([1 - p1, p1], axis=1)
         metrics = compute_metrics("binary", labels, probs)["metrics"]
         seeds.append({"seed": seed, "metrics": metrics, "best_epoch": 2})
         rows += [
-            {"seed": seed, "recording_id": f"r{i}", "label": int(y), "probs": p}
-            for i, (y, p) in enumerate(zip(labels, probs, strict=True))
+            {"seed": seed, "recording_id": rec, "window_index": win, "label": int(y), "probs": p}
+            for (rec, win), y, p in zip(keys, labels, probs, strict=True)
         ]
     results = {
         "schema_version": 1,
         "model": {"name": name, "architecture": "lumamba", "family": "lumamba", "objective": "mixed", "scratch": False,
                   "parameters": {"encoder": 4094776, "total": 4687290}, "checkpoint": {"sha256": SHA}},
         "task": {"name": "demo", "recipe": "demo", "recipe_version": "1", "type": "binary",
-                 "label_names": ["normal", "abnormal"], "manifest_sha256": SHA},
+                 "label_names": ["normal", "abnormal"],
+                 "manifest_sha256": SHA if split is None else split["manifest_sha256"]},
         "protocol": {"name": "full", "selection": "lowest val loss", "hyperparameters": {}},
         "seeds": seeds,
         "summary": summarise([s["metrics"] for s in seeds]),
         "environment": {}, "wall_time_s": 12.5, "created": "2026-11-24T00:00:00+00:00",
     }  # fmt: skip
     return results, rows
+
+
+@pytest.fixture(scope="module")
+def demo_split(demo_source, tmp_path_factory) -> dict:
+    """A prepared demo dataset: its folder, manifest sha256 and test windows -> labels."""
+    from lumamba_bench.recipes import get_recipe
+
+    from lumamba_bench.data.prepare import prepare
+    from lumamba_bench.harness.checkpoints import sha256_of
+    from lumamba_bench.leaderboard.submission import test_windows
+
+    folder = tmp_path_factory.mktemp("prepared") / "demo"
+    prepare(get_recipe("demo"), demo_source, folder)
+    sha = sha256_of(folder / "manifest.json")
+    windows = test_windows({"task": {"recipe": "demo", "manifest_sha256": sha}}, folder)
+    return {"dir": folder, "manifest_sha256": sha, "windows": windows}
 
 
 @pytest.fixture
@@ -69,10 +90,10 @@ def test_committed_leaderboard_files_are_up_to_date():
     assert stale(REPO / "leaderboard") == []
 
 
-def test_submit_with_predictions_then_build(board, tmp_path):
-    results, rows = _results()
+def test_submit_with_predictions_then_build(board, tmp_path, demo_split):
+    results, rows = _results(split=demo_split)
     predictions = write_predictions(rows, tmp_path / "p.parquet")
-    stored = submit(_write(tmp_path, results), board, predictions)
+    stored = submit(_write(tmp_path, results), board, predictions, demo_split["dir"])
     assert stored.parent == board / "submissions" / "demo" and len(stored.stem) == 16
     written = {p.name for p in build(board)}
     assert written == {"README.md", "leaderboard.csv", "index.html", "schema.json"}
@@ -110,7 +131,7 @@ def test_bad_submissions_are_refused_with_one_line_and_nothing_written(board, tm
     assert list((board / "submissions").rglob("*")) == []
 
 
-def test_malformed_huge_duplicate_and_mismatched_predictions(board, tmp_path):
+def test_malformed_huge_duplicate_and_mismatched_predictions(board, tmp_path, demo_split):
     bad_json = tmp_path / "bad.json"
     bad_json.write_text('{"schema_version": 1,')
     with pytest.raises(SubmissionError, match="bad.json: not valid JSON"):
@@ -124,10 +145,15 @@ def test_malformed_huge_duplicate_and_mismatched_predictions(board, tmp_path):
     first = submit(_write(tmp_path, results), board)
     with pytest.raises(SubmissionError, match=f"already submitted as {first}"):
         submit(_write(tmp_path, copy.deepcopy(results), "again.json"), board)
-    other, other_rows = _results(seed_offset=7)
+    other, other_rows = _results(seed_offset=7, split=demo_split)
     other_rows[0]["probs"] = [1.0, 0.0] if other_rows[0]["label"] == 1 else [0.0, 1.0]  # flip one prediction
     with pytest.raises(SubmissionError, match="recomputes to"):
-        submit(_write(tmp_path, other, "o.json"), board, write_predictions(other_rows, tmp_path / "o.parquet"))
+        submit(
+            _write(tmp_path, other, "o.json"),
+            board,
+            write_predictions(other_rows, tmp_path / "o.parquet"),
+            demo_split["dir"],
+        )
     assert len(list((board / "submissions").rglob("*.json"))) == 1
 
 
@@ -249,15 +275,59 @@ def test_results_must_agree_with_their_task_and_model(board, tmp_path, change, m
         submit(_write(tmp_path, results), board)
 
 
-def test_hostile_json_and_malformed_probabilities_are_one_line_refusals(board, tmp_path):
+def test_hostile_json_and_malformed_probabilities_are_one_line_refusals(board, tmp_path, demo_split):
     deep = tmp_path / "deep.json"
     deep.write_text("[" * 2000 + "]" * 2000)
     with pytest.raises(SubmissionError, match="nested too deeply"):
         submit(deep, board)
-    results, rows = _results()
+    results, rows = _results(split=demo_split)
     one_column = [r | {"probs": [r["probs"][1]]} for r in rows]
     with pytest.raises(SubmissionError, match="the task needs 2 per window"):
-        submit(_write(tmp_path, results), board, write_predictions(one_column, tmp_path / "one.parquet"))
+        submit(
+            _write(tmp_path, results), board, write_predictions(one_column, tmp_path / "one.parquet"), demo_split["dir"]
+        )
     ragged = [r | {"probs": list(r["probs"]) + ([0.0] if i == 0 else [])} for i, r in enumerate(rows)]
     with pytest.raises(SubmissionError, match="different lengths"):
-        submit(_write(tmp_path, results), board, write_predictions(ragged, tmp_path / "ragged.parquet"))
+        submit(
+            _write(tmp_path, results), board, write_predictions(ragged, tmp_path / "ragged.parquet"), demo_split["dir"]
+        )
+
+
+def _predictions_refused(tmp_path, board, demo_split, results, rows, message):
+    with pytest.raises(SubmissionError, match=message) as error:
+        submit(_write(tmp_path, results), board, write_predictions(rows, tmp_path / "bad.parquet"), demo_split["dir"])
+    assert "\n" not in str(error.value)
+    assert list((board / "submissions").rglob("*.json")) == []
+
+
+def test_predictions_must_cover_exactly_the_test_windows_with_their_labels(board, tmp_path, demo_split):
+    """Two windows predicted out of the split's 32, a window twice, one not in the split, a flipped
+    label: each refused, whatever metrics the rows recompute to."""
+    results, rows = _results(split=demo_split)
+    n = len(demo_split["windows"])
+
+    def restated(subset):  # metrics recomputed from the subset, so only the window check can refuse it
+        changed = copy.deepcopy(results)
+        for seed in changed["seeds"]:
+            mine = [r for r in subset if r["seed"] == seed["seed"]]
+            labels = np.array([r["label"] for r in mine])
+            seed["metrics"] = compute_metrics("binary", labels, np.array([r["probs"] for r in mine]))["metrics"]
+        changed["summary"] = summarise([s["metrics"] for s in changed["seeds"]])
+        return changed
+
+    by_seed = [[r for r in rows if r["seed"] == s] for s in range(3)]
+    two = [r for part in by_seed for r in (part[0], part[-1])]
+    _predictions_refused(tmp_path, board, demo_split, restated(two), two, f"predicts 2 windows; the test split has {n}")
+    twice = [r for part in by_seed for r in part + part[:1]]
+    _predictions_refused(tmp_path, board, demo_split, restated(twice), twice, "more than once")
+    moved = [dict(r, window_index=r["window_index"] + 1000) if i == 0 else r for i, r in enumerate(rows)]
+    _predictions_refused(
+        tmp_path, board, demo_split, restated(moved), moved, "1 not in it; missing .*; not a test window"
+    )
+    flipped = [dict(r, label=1 - r["label"]) if i == 0 else r for i, r in enumerate(rows)]
+    _predictions_refused(tmp_path, board, demo_split, restated(flipped), flipped, "the dataset says")
+    elsewhere = copy.deepcopy(results)
+    elsewhere["task"]["manifest_sha256"] = SHA
+    _predictions_refused(tmp_path, board, demo_split, elsewhere, rows, "not the same test split")
+    with pytest.raises(SubmissionError, match="give its dataset folder"):
+        submit(_write(tmp_path, results), board, write_predictions(rows, tmp_path / "p.parquet"))
