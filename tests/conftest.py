@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -25,3 +26,27 @@ def demo_source(tmp_path_factory) -> Path:
 def tuab_source(tmp_path) -> tuple[Path, dict[str, int]]:
     root = tmp_path / "tuab"
     return root, write_tuab_fixture(root)
+
+
+@pytest.fixture(scope="session")
+def demo_split(demo_source, tmp_path_factory) -> dict:
+    """A prepared demo dataset: its folder, manifest sha256 and test windows -> labels."""
+    from lumamba_bench.recipes import get_recipe
+
+    from lumamba_bench.data.prepare import prepare
+    from lumamba_bench.harness.checkpoints import sha256_of
+    from lumamba_bench.leaderboard.submission import test_windows
+
+    folder = tmp_path_factory.mktemp("prepared") / "demo"
+    prepare(get_recipe("demo"), demo_source, folder)
+    sha = sha256_of(folder / "manifest.json")
+    windows = test_windows({"task": {"recipe": "demo", "manifest_sha256": sha}}, folder)
+    return {"dir": folder, "manifest_sha256": sha, "windows": windows}
+
+
+@pytest.fixture
+def board(tmp_path):
+    root = tmp_path / "leaderboard"
+    shutil.copytree(Path(__file__).resolve().parents[1] / "leaderboard" / "reference", root / "reference")
+    (root / "submissions").mkdir()
+    return root

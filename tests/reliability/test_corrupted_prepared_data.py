@@ -114,3 +114,17 @@ def test_an_edited_window_count_is_refused_even_when_hashes_are_cached(dataset):
     (dataset / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(LumambaError, match="windows, the file holds"):
         ShardDataset(dataset, "train")
+
+
+def test_a_truncated_shard_and_a_zeroed_hash_are_refused(dataset):
+    manifest = _manifest(dataset)
+    zeroed = json.loads(json.dumps(manifest))
+    zeroed["shards"][0]["sha256"] = "0" * 64
+    (dataset / "manifest.json").write_text(json.dumps(zeroed))
+    with pytest.raises(LumambaError, match="the manifest records 000000000000"):
+        integrity.verify_shards(dataset, zeroed, use_cache=False)
+    (dataset / "manifest.json").write_text(json.dumps(manifest))
+    path = dataset / "shards" / manifest["shards"][0]["file"]
+    path.write_bytes(path.read_bytes()[:-100])
+    with pytest.raises(LumambaError, match=f"shard .*{path.name} has changed since it was written"):
+        ShardDataset(dataset, "train")

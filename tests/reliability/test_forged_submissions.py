@@ -1,0 +1,177 @@
+"""Results files forged or broken in form, in their numbers, or against their task, model and
+test split: each refused in one line, nothing stored."""
+
+import copy
+import re
+
+import numpy as np
+import pytest
+from submissions import SHA, demo_results, write_json
+
+from lumamba_bench.harness.metrics import compute_metrics
+from lumamba_bench.harness.results import summarise, write_predictions
+from lumamba_bench.leaderboard.submission import SubmissionError, submit
+
+
+def _broken(mutate):
+    results, _ = demo_results()
+    mutate(results)
+    return results
+
+
+BAD = {
+    "wrong schema version": (lambda r: r.update(schema_version=2), "schema version 2"),
+    "missing metric": (lambda r: [s["metrics"].pop("aupr") for s in r["seeds"]], "lacks the required metric 'aupr'"),
+    "auroc above 1": (lambda r: r["seeds"][0]["metrics"].update(auroc=1.3), "auroc = 1.3 is outside [0, 1]"),
+    "std not from seeds": (lambda r: r["summary"]["auroc"].update(std=0.5), "summary auroc std = 0.5 does not match"),
+    "unknown task": (lambda r: r["task"].update(name="../../etc", recipe="../../etc"), "unknown task '../../etc'"),
+    "path in model name": (lambda r: r["model"].update(name="../evil"), "schema violation at model/name"),
+    "old recipe version": (lambda r: r["task"].update(recipe_version="0"), "recipe version '0'"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_bad_submissions_are_refused_with_one_line_and_nothing_written(board, tmp_path, case):
+    mutate, message = BAD[case]
+    with pytest.raises(SubmissionError, match=message.replace("(", r"\(").replace("[", r"\[")) as error:
+        submit(write_json(tmp_path, _broken(mutate)), board)
+    assert "\n" not in str(error.value)
+    assert list((board / "submissions").rglob("*")) == []
+
+
+def test_malformed_huge_duplicate_and_mismatched_predictions(board, tmp_path, demo_split):
+    bad_json = tmp_path / "bad.json"
+    bad_json.write_text('{"schema_version": 1,')
+    with pytest.raises(SubmissionError, match="bad.json: not valid JSON"):
+        submit(bad_json, board)
+    huge = tmp_path / "huge.json"
+    with open(huge, "wb") as handle:
+        handle.truncate(50 * 1024 * 1024)
+    with pytest.raises(SubmissionError, match="50.0 MiB is too large"):
+        submit(huge, board)
+    results, rows = demo_results()
+    first = submit(write_json(tmp_path, results), board)
+    with pytest.raises(SubmissionError, match=f"already submitted as {first}"):
+        submit(write_json(tmp_path, copy.deepcopy(results), "again.json"), board)
+    other, other_rows = demo_results(seed_offset=7, split=demo_split)
+    other_rows[0]["probs"] = [1.0, 0.0] if other_rows[0]["label"] == 1 else [0.0, 1.0]  # flip one prediction
+    with pytest.raises(SubmissionError, match="recomputes to"):
+        submit(
+            write_json(tmp_path, other, "o.json"),
+            board,
+            write_predictions(other_rows, tmp_path / "o.parquet"),
+            demo_split["dir"],
+        )
+    assert len(list((board / "submissions").rglob("*.json"))) == 1
+
+
+@pytest.mark.parametrize("change", [+0.01, -0.01, "stated-undefined", "recomputed-undefined"])
+def test_a_stated_metric_must_recompute_from_the_predictions(tmp_path, change):
+    """Higher or lower than recomputed, or defined on one side only: refused."""
+    from lumamba_bench.leaderboard.submission import check_predictions
+
+    results, rows = demo_results()
+    predictions = write_predictions(rows, tmp_path / "p.parquet")
+    check_predictions(results, predictions)  # as written: accepted
+    metrics = results["seeds"][1]["metrics"]
+    if change == "stated-undefined":
+        metrics["auroc"] = None
+    elif change == "recomputed-undefined":
+        metrics["made_up_metric"] = 0.5
+    else:
+        metrics["auroc"] += change
+    with pytest.raises(SubmissionError, match="seed 1"):
+        check_predictions(results, predictions)
+
+
+def test_nan_summaries_and_a_resubmitted_run_are_refused(board, tmp_path):
+    results, _ = demo_results()
+    broken = copy.deepcopy(results)
+    broken["summary"]["auroc"]["std"] = float("nan")
+    with pytest.raises(SubmissionError, match="summary auroc std = nan is not a number"):
+        submit(write_json(tmp_path, broken, "nan.json"), board)
+    first = submit(write_json(tmp_path, results), board)
+    again = copy.deepcopy(results) | {"created": "2026-12-01T00:00:00+00:00", "wall_time_s": 99.0}
+    with pytest.raises(SubmissionError, match=re.escape(f"already submitted as {first} (the same run)")):
+        submit(write_json(tmp_path, again, "again.json"), board)
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda r: r["task"].update(type="multiclass"), "task type 'multiclass'; demo is binary"),
+        (lambda r: r["task"].update(label_names=["a", "b"]), "label names"),
+        (lambda r: r["model"]["parameters"].update(encoder=9_900_000), "9,900,000 encoder parameters for lumamba"),
+    ],
+)
+def test_results_must_agree_with_their_task_and_model(board, tmp_path, change, message):
+    results, _ = demo_results()
+    change(results)
+    with pytest.raises(SubmissionError, match=message):
+        submit(write_json(tmp_path, results), board)
+
+
+def test_hostile_json_and_malformed_probabilities_are_one_line_refusals(board, tmp_path, demo_split):
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 2000 + "]" * 2000)
+    with pytest.raises(SubmissionError, match="nested too deeply"):
+        submit(deep, board)
+    results, rows = demo_results(split=demo_split)
+    one_column = [r | {"probs": [r["probs"][1]]} for r in rows]
+    with pytest.raises(SubmissionError, match="the task needs 2 per window"):
+        submit(
+            write_json(tmp_path, results),
+            board,
+            write_predictions(one_column, tmp_path / "one.parquet"),
+            demo_split["dir"],
+        )
+    ragged = [r | {"probs": list(r["probs"]) + ([0.0] if i == 0 else [])} for i, r in enumerate(rows)]
+    with pytest.raises(SubmissionError, match="different lengths"):
+        submit(
+            write_json(tmp_path, results),
+            board,
+            write_predictions(ragged, tmp_path / "ragged.parquet"),
+            demo_split["dir"],
+        )
+
+
+def _predictions_refused(tmp_path, board, demo_split, results, rows, message):
+    with pytest.raises(SubmissionError, match=message) as error:
+        submit(
+            write_json(tmp_path, results), board, write_predictions(rows, tmp_path / "bad.parquet"), demo_split["dir"]
+        )
+    assert "\n" not in str(error.value)
+    assert list((board / "submissions").rglob("*.json")) == []
+
+
+def test_predictions_must_cover_exactly_the_test_windows_with_their_labels(board, tmp_path, demo_split):
+    """Two windows predicted out of the split's 32, a window twice, one not in the split, a flipped
+    label: each refused, whatever metrics the rows recompute to."""
+    results, rows = demo_results(split=demo_split)
+    n = len(demo_split["windows"])
+
+    def restated(subset):  # metrics recomputed from the subset, so only the window check can refuse it
+        changed = copy.deepcopy(results)
+        for seed in changed["seeds"]:
+            mine = [r for r in subset if r["seed"] == seed["seed"]]
+            labels = np.array([r["label"] for r in mine])
+            seed["metrics"] = compute_metrics("binary", labels, np.array([r["probs"] for r in mine]))["metrics"]
+        changed["summary"] = summarise([s["metrics"] for s in changed["seeds"]])
+        return changed
+
+    by_seed = [[r for r in rows if r["seed"] == s] for s in range(3)]
+    two = [r for part in by_seed for r in (part[0], part[-1])]
+    _predictions_refused(tmp_path, board, demo_split, restated(two), two, f"predicts 2 windows; the test split has {n}")
+    twice = [r for part in by_seed for r in part + part[:1]]
+    _predictions_refused(tmp_path, board, demo_split, restated(twice), twice, "more than once")
+    moved = [dict(r, window_index=r["window_index"] + 1000) if i == 0 else r for i, r in enumerate(rows)]
+    _predictions_refused(
+        tmp_path, board, demo_split, restated(moved), moved, "1 not in it; missing .*; not a test window"
+    )
+    flipped = [dict(r, label=1 - r["label"]) if i == 0 else r for i, r in enumerate(rows)]
+    _predictions_refused(tmp_path, board, demo_split, restated(flipped), flipped, "the dataset says")
+    elsewhere = copy.deepcopy(results)
+    elsewhere["task"]["manifest_sha256"] = SHA
+    _predictions_refused(tmp_path, board, demo_split, elsewhere, rows, "not the same test split")
+    with pytest.raises(SubmissionError, match="give its dataset folder"):
+        submit(write_json(tmp_path, results), board, write_predictions(rows, tmp_path / "p.parquet"))
