@@ -13,7 +13,6 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -25,7 +24,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-console = Console()
+# markup=False: user text (paths, labels, reasons) always prints literally; styles are Text objects.
+console = Console(markup=False)
 
 
 def _positive_finite(value: float | None) -> float | None:
@@ -33,7 +33,9 @@ def _positive_finite(value: float | None) -> float | None:
     if value is not None and not (math.isfinite(value) and value > 0):
         raise typer.BadParameter(f"{value} is not a finite number > 0")
     return value
-err_console = Console(stderr=True)
+
+
+err_console = Console(stderr=True, markup=False)
 
 EXIT_SKIPPED = 3
 
@@ -79,10 +81,10 @@ def prepare(
             source = chosen.default_source(root)
 
     with Progress(
-        TextColumn("[bold]{task.description}"),
+        TextColumn("{task.description}", style="bold", markup=False),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("{task.fields[current]}"),
+        TextColumn("{task.fields[current]}", markup=False),
         TimeRemainingColumn(),
         console=console,
     ) as progress:
@@ -92,8 +94,8 @@ def prepare(
             progress.update(task, total=total, completed=done)
 
         def on_result(result) -> None:
-            mark = "" if result.status == "ok" else " [yellow](skipped)"
-            progress.update(task, advance=1, current=f"{escape(result.recording.path.name)}{mark}")
+            mark = "" if result.status == "ok" else " (skipped)"
+            progress.update(task, advance=1, current=f"{result.recording.path.name}{mark}")
 
         summary = run_prepare(
             chosen,
@@ -110,7 +112,7 @@ def prepare(
     for group in summary.manifest.get("same_content_across_splits", []):
         same = " = ".join(f"{f['path']} ({f['split']})" for f in group["files"])
         console.print(Text(f"warning: the same recording in two splits: {same}", style="yellow"))
-    console.print(f"shards and manifest in {escape(str(summary.out_dir))}")
+    console.print(f"shards and manifest in {summary.out_dir}")
     if summary.skipped:
         raise typer.Exit(EXIT_SKIPPED)
 
@@ -168,9 +170,10 @@ def info(
     """Summarise a prepared dataset: counts per split / label / montage, skipped files."""
     name, manifest, _ = _verified_dataset(recipe, data_root)
     p = manifest["preprocessing"]
+    console.print(Text(name, style="bold"), end="")
     console.print(
-        f"[bold]{name}[/] v{manifest['recipe']['version']}  prepared {manifest['created']} "
-        f"from {escape(str(manifest['source_root']))}\n"
+        f" v{manifest['recipe']['version']}  prepared {manifest['created']} "
+        f"from {manifest['source_root']}\n"
         f"{p['sfreq']:g} Hz, {p['l_freq']:g}-{p['h_freq']:g} Hz band-pass, "
         f"notch {p['notch_freq']} Hz, {p['window_s']:g} s windows, {p['units']}"
     )
@@ -276,7 +279,7 @@ def pretrain(
         data_root=data_root,
     )
     with Progress(
-        TextColumn("[bold]{task.description}"),
+        TextColumn("{task.description}", style="bold", markup=False),
         BarColumn(),
         MofNCompleteColumn(),
         TextColumn("{task.fields[losses]}"),
@@ -362,7 +365,7 @@ def run(
     is_main = os.environ.get("RANK", "0") == "0"
     out_console = console if is_main else Console(quiet=True)
     with Progress(
-        TextColumn("[bold]{task.description}"),
+        TextColumn("{task.description}", style="bold", markup=False),
         BarColumn(),
         MofNCompleteColumn(),
         TextColumn("{task.fields[status]}"),
@@ -396,7 +399,7 @@ def run(
     out_console.print(table)
     reasons = {r for s in results["seeds"] for r in s["undefined"].values()}
     for reason in sorted(reasons):
-        out_console.print(f"[yellow]undefined:[/] {escape(str(reason))}")
+        out_console.print(Text.assemble(("undefined: ", "yellow"), str(reason)))
     out_console.print(f"results: {path}")
 
 
@@ -443,7 +446,11 @@ def profile(
     )
     total = len(set(config.models) | {"lumamba"}) * len(config.seconds)
     with Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
+        TextColumn("{task.description}", style="bold", markup=False),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
     ) as progress:
         bar = progress.add_task("profile", total=total)
 
@@ -775,8 +782,8 @@ def main() -> None:
     try:
         app()
     except LumambaError as error:
-        err_console.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
+        err_console.print(Text.assemble(("error: ", "bold red"), str(error)), highlight=False, soft_wrap=True)
         raise SystemExit(1) from None
     except KeyboardInterrupt:
-        err_console.print("[yellow]interrupted[/]: re-run the same command to resume")
+        err_console.print(Text.assemble(("interrupted", "yellow"), ": re-run the same command to resume"))
         raise SystemExit(130) from None

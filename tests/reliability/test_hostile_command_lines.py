@@ -35,3 +35,20 @@ def test_paths_that_look_like_markup_print_literally(tuab_source, tmp_path):
 def test_bad_numbers_are_usage_errors_before_any_work(args, message):
     result = runner.invoke(app, args)
     assert result.exit_code == 2 and message in result.output
+
+
+@pytest.mark.parametrize(
+    "args, literal",
+    [
+        (["info", "[/x]"], "unknown recipe '[/x]'"),
+        (["info", "[red]tuab"], "unknown recipe '[red]tuab'"),
+        (["prepare", "tuab", "--source", "/no/[bold]where[/]"], "/no/[bold]where[/]"),
+    ],
+)
+def test_user_text_that_looks_like_markup_prints_literally_in_errors(args, literal):
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "lumamba_bench", *args], capture_output=True, text=True)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert literal in result.stderr.replace("\n", "")
