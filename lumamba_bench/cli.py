@@ -107,6 +107,14 @@ def prepare(
             on_start=on_start,
             on_result=on_result,
         )
+    if summary.journal_bytes_dropped:
+        console.print(
+            Text(
+                f"note: cut a partial last journal record ({summary.journal_bytes_dropped} bytes) left by an "
+                "interrupted run; its recordings were processed again",
+                style="yellow",
+            )
+        )
     _print_counts(summary.manifest)
     _print_skipped(summary.manifest)
     for group in summary.manifest.get("same_content_across_splits", []):

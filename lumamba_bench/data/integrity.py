@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
+from lumamba_bench.data.lock import check_no_writer
 from lumamba_bench.data.shards import sha256_file
 from lumamba_bench.errors import LumambaError
 
@@ -49,6 +50,7 @@ def shard_entries(manifest: dict, dataset_dir: Path) -> list[dict]:
 def verify_shards(dataset_dir: Path | str, manifest: dict, use_cache: bool = True) -> int:
     """Check every listed shard; returns how many were hashed (the rest matched the cache)."""
     dataset_dir = Path(dataset_dir)
+    check_no_writer(dataset_dir)
     cache_path = dataset_dir / CACHE
     cache: dict = {}
     if use_cache and cache_path.is_file():

@@ -23,6 +23,7 @@ import numpy as np
 
 from lumamba_bench import __version__
 from lumamba_bench.data.channels import positions
+from lumamba_bench.data.lock import writer_lock
 from lumamba_bench.data.manifest import write_json_atomic
 from lumamba_bench.data.parallel import ordered_map
 from lumamba_bench.data.shards import FORMAT_VERSION, ShardBuffer, sha256_file, write_table_atomic
@@ -131,21 +132,47 @@ def _limit(recordings: list[Recording], limit: int | None) -> list[Recording]:
 
 
 class Journal:
-    """Append-only record of finished shards and skipped files (one JSON object per line)."""
+    """Append-only record of finished shards and skipped files, one JSON object per line.
+
+    A line counts only once its newline is on disk (the append is fsynced), so a crash or a full
+    disk mid-append leaves at most a partial last line: ``repair`` cuts it off (reporting how
+    many bytes) before anything is appended, and the recording it described is redone. A broken
+    line anywhere else is not a torn write but damage, and an error."""
 
     def __init__(self, path: Path):
         self.path = path
 
+    def repair(self) -> int:
+        """Drop a partial last line left by an interrupted append; returns the bytes dropped."""
+        if not self.path.exists():
+            return 0
+        raw = self.path.read_bytes()
+        keep = raw.rfind(b"\n") + 1
+        if keep == len(raw):
+            return 0
+        with open(self.path, "r+b") as handle:
+            handle.truncate(keep)
+            handle.flush()
+            os.fsync(handle.fileno())
+        return len(raw) - keep
+
     def read(self) -> list[dict]:
         if not self.path.exists():
             return []
-        lines = []
-        for line in self.path.read_text().splitlines():
+        raw = self.path.read_bytes()
+        complete = raw[: raw.rfind(b"\n") + 1]  # a partial last line is not a record yet
+        records = []
+        for number, line in enumerate(complete.decode("utf-8", errors="replace").splitlines(), start=1):
             try:
-                lines.append(json.loads(line))
+                record = json.loads(line)
             except json.JSONDecodeError:
-                break  # a line cut by a kill: everything before it is valid
-        return lines
+                record = None
+            if not isinstance(record, dict) or "type" not in record:
+                raise LumambaError(
+                    f"{self.path} line {number} is damaged (not a journal record); re-run with --force to rebuild"
+                )
+            records.append(record)
+        return records
 
     def append(self, record: dict) -> None:
         with open(self.path, "a") as handle:
@@ -159,6 +186,7 @@ class PrepareSummary:
     out_dir: Path
     manifest: dict
     processed: int  # files processed in this run (the rest were resumed from the journal)
+    journal_bytes_dropped: int = 0  # a partial last journal line from an interrupted run, cut off
 
     @property
     def skipped(self) -> list[dict]:
@@ -199,6 +227,42 @@ def prepare(
         )
     recordings = _limit(discovery.recordings, limit)
 
+    try:
+        with writer_lock(Path(out_dir)):
+            return _prepare_locked(
+                recipe,
+                source,
+                Path(out_dir),
+                discovery,
+                recordings,
+                limit,
+                workers,
+                force,
+                rows_per_shard,
+                on_result,
+                on_start,
+            )
+    except OSError as error:  # a full disk, a read-only folder, a file where a folder should be
+        where = error.filename or out_dir
+        raise LumambaError(
+            f"cannot write {where}: {error.strerror or error}; what was committed is kept: "
+            "fix this and run the same command again (it resumes)"
+        ) from None
+
+
+def _prepare_locked(
+    recipe: Recipe,
+    source: Path,
+    out_dir: Path,
+    discovery: Discovery,
+    recordings: list[Recording],
+    limit: int | None,
+    workers: int,
+    force: bool,
+    rows_per_shard: int,
+    on_result: Callable[[RecordingResult], None] | None,
+    on_start: Callable[[int, int], None] | None,
+) -> PrepareSummary:
     shard_dir = out_dir / "shards"
     journal = Journal(out_dir / "journal.jsonl")
     if force and out_dir.exists():
@@ -206,6 +270,7 @@ def prepare(
             target = out_dir / name
             shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
     shard_dir.mkdir(parents=True, exist_ok=True)
+    dropped = journal.repair()
 
     state = _resume_state(journal, recipe, out_dir)
     now_excluded = state["committed"] & {str(Path(path).with_suffix("")) for path in discovery.excluded}
@@ -272,7 +337,7 @@ def prepare(
 
     manifest = build_manifest(recipe, source, journal.read(), recordings, discovery, limit)
     write_json_atomic(out_dir / "manifest.json", manifest)
-    return PrepareSummary(out_dir, manifest, processed=len(todo))
+    return PrepareSummary(out_dir, manifest, processed=len(todo), journal_bytes_dropped=dropped)
 
 
 def _shard_metadata(recipe: Recipe, split: str, montage: str, result: RecordingResult) -> dict:

@@ -107,19 +107,23 @@ def write_table_atomic(table: pa.Table, path: Path) -> str:
     small_columns = [name for name in table.column_names if name != "signal"]
     # Signal values: no dictionary or min/max statistics (useless on EEG, and they halve write
     # speed); byte-stream split lets zstd find the shared exponent bytes (~18% smaller).
-    pq.write_table(
-        table,
-        tmp,
-        compression="zstd",
-        row_group_size=ROWS_PER_GROUP,
-        use_dictionary=small_columns,
-        write_statistics=small_columns,
-        use_byte_stream_split=["signal.list.element"],
-        write_page_checksum=True,  # CRC32 per page, checked on every read (read_windows)
-    )
-    with open(tmp, "rb") as handle:
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    try:
+        pq.write_table(
+            table,
+            tmp,
+            compression="zstd",
+            row_group_size=ROWS_PER_GROUP,
+            use_dictionary=small_columns,
+            write_statistics=small_columns,
+            use_byte_stream_split=["signal.list.element"],
+            write_page_checksum=True,  # CRC32 per page, checked on every read (read_verified)
+        )
+        with open(tmp, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # never leave half a shard behind (a full disk, a kill)
+        raise
     return sha256_file(path)
 
 

@@ -1,0 +1,154 @@
+"""A crash mid-append, a second writer, a full disk, a file where a folder should be: nothing
+committed is lost, nothing is mixed, and each ends in one clear line."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+from corpora import tuh_signals, write_tuh_edf
+from lumamba_bench.recipes import get_recipe
+
+from lumamba_bench.data.loader import ShardDataset
+from lumamba_bench.data.lock import writer_lock
+from lumamba_bench.data.prepare import Journal, prepare
+from lumamba_bench.errors import LumambaError
+
+
+def _source(root):
+    """One good 10 s recording, then a corrupt one: with one window per shard the journal ends in
+    the corrupt file's 'skipped' record, after the good file's shard record."""
+    write_tuh_edf(root / "edf/eval/normal/01_tcp_ar/aaaaaaaa_s001_t000.edf", tuh_signals(10, 256, seed=1), 256)
+    bad = root / "edf/eval/normal/01_tcp_ar/aaaaaaab_s001_t000.edf"
+    bad.write_bytes(b"0       not an EDF file")
+    return root
+
+
+def _state(out):
+    manifest = json.loads((out / "manifest.json").read_text())
+    manifest.pop("created")
+    shards = {p.name: p.read_bytes() for p in sorted((out / "shards").iterdir())}
+    return manifest, shards
+
+
+def test_a_journal_cut_at_every_byte_of_its_last_record_resumes_to_the_clean_result(tmp_path):
+    source = _source(tmp_path / "src")
+    clean = tmp_path / "clean"
+    prepare(get_recipe("tuab"), source, clean, rows_per_shard=1)
+    expected = _state(clean)
+    raw = (clean / "journal.jsonl").read_bytes()
+    last_start = raw.rstrip(b"\n").rfind(b"\n") + 1
+    assert json.loads(raw[last_start:])["type"] == "skipped"
+    cut_dir = tmp_path / "cut"
+    for offset in range(last_start, len(raw)):  # every byte of the last record, its newline excluded
+        shutil.rmtree(cut_dir, ignore_errors=True)
+        shutil.copytree(clean, cut_dir)
+        (cut_dir / "manifest.json").unlink()
+        (cut_dir / "journal.jsonl").write_bytes(raw[:offset])
+        summary = prepare(get_recipe("tuab"), source, cut_dir, rows_per_shard=1)
+        assert summary.journal_bytes_dropped == offset - last_start
+        assert _state(cut_dir) == expected, offset
+        assert (cut_dir / "journal.jsonl").read_bytes() == raw  # repaired, never appended onto
+
+
+def test_a_cut_shard_record_redoes_that_shard_to_the_same_bytes(tmp_path):
+    source = _source(tmp_path / "src")
+    clean = tmp_path / "clean"
+    prepare(get_recipe("tuab"), source, clean)  # the shard is flushed last: its record ends the journal
+    expected = _state(clean)
+    raw = (clean / "journal.jsonl").read_bytes()
+    last_start = raw.rstrip(b"\n").rfind(b"\n") + 1
+    assert json.loads(raw[last_start:])["type"] == "shard"
+    for offset in (last_start, last_start + 1, (last_start + len(raw)) // 2, len(raw) - 2, len(raw) - 1):
+        cut = tmp_path / f"cut{offset}"
+        shutil.copytree(clean, cut)
+        (cut / "journal.jsonl").write_bytes(raw[:offset])
+        prepare(get_recipe("tuab"), source, cut)
+        assert _state(cut) == expected
+
+
+def test_a_damaged_line_before_the_last_is_an_error_not_a_silent_restart(tmp_path):
+    source = _source(tmp_path / "src")
+    out = tmp_path / "out"
+    prepare(get_recipe("tuab"), source, out, rows_per_shard=1)
+    lines = (out / "journal.jsonl").read_bytes().split(b"\n")
+    lines[1] = lines[1][:40]
+    (out / "journal.jsonl").write_bytes(b"\n".join(lines))
+    with pytest.raises(LumambaError, match="journal.jsonl line 2 is damaged.*--force"):
+        Journal(out / "journal.jsonl").read()
+    with pytest.raises(LumambaError, match="line 2 is damaged"):
+        prepare(get_recipe("tuab"), source, out)
+
+
+def test_a_second_writer_is_refused_naming_the_first_and_readers_wait(tmp_path, demo_source):
+    out = tmp_path / "demo"
+    prepare(get_recipe("demo"), demo_source, out)
+    with writer_lock(out):  # this process is "the first prepare"
+        with pytest.raises(LumambaError, match=f"being prepared by another process \\(pid {os.getpid()}\\)"):
+            prepare(get_recipe("demo"), demo_source, out)
+        with pytest.raises(LumambaError, match=f"being prepared right now \\(pid {os.getpid()}\\).*not complete"):
+            ShardDataset(out, "train")
+    assert len(ShardDataset(out, "train")) > 0  # released: readable again
+    (out / ".prepare.lock").write_text("999999999\n")  # a lock file left by a killed run
+    prepare(get_recipe("demo"), demo_source, out)  # not held by anyone: taken over
+
+
+def test_two_concurrent_prepares_never_mix_or_duplicate_shards(tmp_path, demo_source):
+    """Started together: one writes, the other is refused at once (or, if it starts after the
+    first finished, resumes and finds nothing to do). Either way the manifest lists each shard
+    once and every sha256 matches."""
+    out = tmp_path / "demo"
+    code = (
+        "import sys; from pathlib import Path; from lumamba_bench.recipes import get_recipe; "
+        "from lumamba_bench.data.prepare import prepare; from lumamba_bench.errors import LumambaError\n"
+        "try:\n    prepare(get_recipe('demo'), Path(sys.argv[1]), Path(sys.argv[2]))\n"
+        "except LumambaError as e:\n    print(e); sys.exit(1)\n"
+    )
+    runs = [
+        subprocess.Popen([sys.executable, "-c", code, str(demo_source), str(out)], stdout=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    outputs = [(run.wait(), run.stdout.read()) for run in runs]
+    assert any(status == 0 for status, _ in outputs)
+    for status, text in outputs:
+        assert status == 0 or "being prepared by another process" in text
+    manifest = json.loads((out / "manifest.json").read_text())
+    files = [s["file"] for s in manifest["shards"]]
+    assert len(files) == len(set(files)) == len(list((out / "shards").glob("*.parquet")))
+    ShardDataset(out, "train")  # every sha256 matches
+
+
+def test_a_file_where_the_dataset_folder_should_be_is_one_line(tmp_path, demo_source):
+    blocker = tmp_path / "demo"
+    blocker.write_text("not a folder")
+    with pytest.raises(LumambaError, match=f"cannot write {blocker}.*run the same command again"):
+        prepare(get_recipe("demo"), demo_source, blocker)
+
+
+def test_a_full_disk_leaves_no_half_shard_and_the_run_resumes(tmp_path, demo_source, monkeypatch):
+    import errno
+
+    import pyarrow.parquet as pq
+
+    clean = tmp_path / "clean"
+    prepare(get_recipe("demo"), demo_source, clean, rows_per_shard=16)
+    out = tmp_path / "out"
+    real_write, calls = pq.write_table, []
+
+    def write_until_full(table, where, **kwargs):
+        calls.append(where)
+        if len(calls) == 3:
+            with open(where, "wb") as handle:
+                handle.write(b"PAR1 half a shard")
+            raise OSError(errno.ENOSPC, "No space left on device", str(where))
+        return real_write(table, where, **kwargs)
+
+    monkeypatch.setattr(pq, "write_table", write_until_full)
+    with pytest.raises(LumambaError, match="No space left on device.*run the same command again"):
+        prepare(get_recipe("demo"), demo_source, out, rows_per_shard=16)
+    assert not list((out / "shards").glob(".*.tmp"))
+    monkeypatch.setattr(pq, "write_table", real_write)
+    prepare(get_recipe("demo"), demo_source, out, rows_per_shard=16)
+    assert _state(out) == _state(clean)
