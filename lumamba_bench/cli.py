@@ -247,6 +247,12 @@ def pretrain(
     checkpoint_every: Annotated[int, typer.Option(min=1, help="Steps between checkpoints.")] = 50,
     out: Annotated[Path | None, typer.Option(help="Run folder (default runs/pretrain/MODEL).")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue from the last checkpoint in --out.")] = False,
+    resume_with_changes: Annotated[
+        bool,
+        typer.Option(
+            "--resume-with-changes", help="Resume even though training settings differ (each change goes in the card)."
+        ),
+    ] = False,
     max_steps: Annotated[int | None, typer.Option(min=1, help="Stop after this many steps (checkpointed).")] = None,
     data_root: DataRoot = None,
 ) -> None:
@@ -283,6 +289,7 @@ def pretrain(
         checkpoint_every=checkpoint_every,
         out=out,
         resume=resume,
+        resume_with_changes=resume_with_changes,
         max_steps=max_steps,
         data_root=data_root,
     )

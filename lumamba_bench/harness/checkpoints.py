@@ -57,12 +57,29 @@ def save_training_checkpoint(folder: Path, module: nn.Module, optimizer: torch.o
     os.replace(tmp, folder)
 
 
+def read_training_card(folder: Path) -> dict:
+    """A training checkpoint's card, or one line saying it is unreadable (a cut or edited file)."""
+    try:
+        card = json.loads((Path(folder) / CARD).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise LumambaError(f"{Path(folder) / CARD} is not a readable card ({error})") from None
+    if not isinstance(card, dict):
+        raise LumambaError(f"{Path(folder) / CARD} is not a card (a JSON object)")
+    return card
+
+
 def load_training_checkpoint(folder: Path, module: nn.Module, optimizer: torch.optim.Optimizer | None) -> dict:
+    card = read_training_card(folder)
     tensors = _read_safetensors(folder / WEIGHTS)
     _assign(module, tensors, folder / WEIGHTS)
     if optimizer is not None:
-        optimizer.load_state_dict(torch.load(folder / OPTIMIZER, weights_only=True))
-    return json.loads((folder / CARD).read_text())
+        try:
+            # map_location: a checkpoint written on a GPU resumes on a CPU (and the reverse)
+            state = torch.load(folder / OPTIMIZER, weights_only=True, map_location="cpu")
+            optimizer.load_state_dict(state)
+        except Exception as error:  # noqa: BLE001 - any unpickling or shape failure is a bad file
+            raise LumambaError(f"{folder / OPTIMIZER} is not a readable optimizer state ({error})") from None
+    return card
 
 
 def latest_checkpoint(run_dir: Path) -> Path | None:
@@ -98,9 +115,36 @@ def _assign(module: nn.Module, tensors: dict[str, torch.Tensor], source: Path) -
             f"{source}: {len(mismatched)} tensors do not fit this architecture, e.g. {name} has shape "
             f"{tuple(got)}, the model expects {tuple(want)}; nothing was loaded"
         )
+    check_values(tensors, live, source)
     with torch.no_grad():
         for name, tensor in tensors.items():
             live[name].copy_(tensor)
+
+
+def check_values(tensors: dict[str, torch.Tensor], live: dict[str, torch.Tensor], source: Path) -> None:
+    """Weights are checked by value, not only by name and shape: a floating-point parameter must
+    arrive as floating point (an int or bool tensor of the right shape would load as zeros and
+    ones and the encoder's output would be constant) and finite (one NaN makes every output NaN).
+    Integer buffers (counters) stay integers. A cast that loses precision (float64 -> float32)
+    is done and noted once per file."""
+    narrowed = []
+    for name, tensor in tensors.items():
+        want = live[name]
+        if want.is_floating_point() and not tensor.is_floating_point():
+            raise LumambaError(
+                f"{source}: {name} is {str(tensor.dtype).removeprefix('torch.')}, not floating point; "
+                "nothing was loaded"
+            )
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            bad = int((~torch.isfinite(tensor)).sum())
+            raise LumambaError(f"{source}: {name} holds {bad} NaN or infinite values; nothing was loaded")
+        if tensor.is_floating_point() and torch.finfo(tensor.dtype).bits > torch.finfo(want.dtype).bits:
+            narrowed.append(f"{name} ({str(tensor.dtype).removeprefix('torch.')})")
+    if narrowed:
+        warnings.warn(
+            f"{source.name}: {len(narrowed)} tensors cast to the model's narrower precision, e.g. {narrowed[0]}",
+            stacklevel=3,
+        )
 
 
 def load_encoder_weights(encoder: nn.Module, path: Path) -> str:

@@ -30,6 +30,7 @@ from lumamba_bench.harness.checkpoints import (
     save_training_checkpoint,
     sha256_of,
 )
+from lumamba_bench.harness.results import ensure_writable_folder
 from lumamba_bench.models import parse_model_name
 from lumamba_bench.models.registry import build_for_dataset, encoder_spec
 from lumamba_bench.objectives import build_objective, objective_settings
@@ -55,6 +56,7 @@ class PretrainConfig:
     keep_checkpoints: int = 2
     out: Path | None = None
     resume: bool = False
+    resume_with_changes: bool = False  # allow --resume with other settings; each change goes in the card
     data_root: Path | None = None
     max_steps: int | None = None  # stop early (as if interrupted); checkpoint written
     device: str | None = None
@@ -90,6 +92,26 @@ def _epoch_batches(sampler: MontageBatchSampler, epoch: int, ctx: distributed.Co
     return list(sampler)[ctx.rank :: ctx.world_size][:per_rank]
 
 
+# Settings a resumed run may change without changing what it trains: where it writes, how often
+# it checkpoints, when it stops, on which device.
+RESUMABLE = {"resume", "resume_with_changes", "out", "data_root", "device", "max_steps", "register",
+             "checkpoint_every", "keep_checkpoints"}  # fmt: skip
+
+
+def changed_settings(card: dict, config: PretrainConfig, manifest_sha: str) -> list[str]:
+    """'name: checkpoint's -> now' for every training setting a resume would change, and the data."""
+    before = card.get("hyperparameters", {})
+    now = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(config).items()}
+    changes = [
+        f"{name}: {before.get(name, 'absent')} -> {now[name]}"
+        for name in sorted(now)
+        if name not in RESUMABLE and before.get(name, "absent") != now[name]
+    ]
+    if card.get("manifest_sha256") not in (None, manifest_sha):
+        changes.append(f"corpus manifest: {card['manifest_sha256'][:12]}... -> {manifest_sha[:12]}...")
+    return changes
+
+
 def pretrain(config: PretrainConfig, on_step=None) -> PretrainResult:
     parsed = parse_model_name(config.model)
     spec = encoder_spec(parsed.architecture)
@@ -98,6 +120,8 @@ def pretrain(config: PretrainConfig, on_step=None) -> PretrainResult:
         if spec.objectives:
             raise LumambaError(f"pretrain needs a model name with an objective, e.g. {parsed.architecture}-mixed")
         raise LumambaError(f"{parsed.architecture} cannot be pre-trained here: {spec.note or 'no objective'}")
+    run_dir = Path(config.out or Path("runs") / "pretrain" / config.model)
+    ensure_writable_folder(run_dir, "--out")
     ctx = distributed.setup(config.device)
     torch.manual_seed(config.seed)
     dataset_dir = ensure_prepared(config.corpus, config.data_root) if ctx.is_main else None
@@ -130,16 +154,26 @@ def pretrain(config: PretrainConfig, on_step=None) -> PretrainResult:
         model = torch.nn.parallel.DistributedDataParallel(objective, find_unused_parameters=True)
     optimizer = torch.optim.AdamW(_param_groups(objective, config.weight_decay), lr=config.lr)
 
-    run_dir = Path(config.out or Path("runs") / "pretrain" / config.model)
     step, history = 0, []
-    if config.resume:
+    if config.resume or config.resume_with_changes:
         checkpoint = latest_checkpoint(run_dir)
         if checkpoint is None:
             raise LumambaError(f"--resume: no checkpoint in {run_dir}")
         card = load_training_checkpoint(checkpoint, objective, optimizer)
-        if card["model"] != config.model:
-            raise LumambaError(f"{checkpoint} is a {card['model']} checkpoint, not {config.model}")
+        if card.get("model") != config.model:
+            raise LumambaError(f"{checkpoint} is a {card.get('model')} checkpoint, not {config.model}")
         step, history = card["step"], card["history"]
+        changes = changed_settings(card, config, sha256_of(Path(dataset_dir) / "manifest.json"))
+        if changes and not config.resume_with_changes:
+            raise LumambaError(
+                f"--resume: {checkpoint} was trained with other settings ({'; '.join(changes)}); resume with "
+                "the same ones, or pass --resume-with-changes to change them (recorded in the card)"
+            )
+        change_log = list(card.get("resumed_with_changes", []))
+        if changes:
+            change_log.append({"step": step, "changes": changes})
+    else:
+        change_log = []
     manifest_sha = sha256_of(Path(dataset_dir) / "manifest.json")
 
     def card(now_step: int) -> dict:
@@ -158,6 +192,7 @@ def pretrain(config: PretrainConfig, on_step=None) -> PretrainResult:
             "total_steps": total,
             "world_size": ctx.world_size,
             "history": history,
+            "resumed_with_changes": change_log,
             "tool_version": __version__,
             "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         }
@@ -188,12 +223,25 @@ def pretrain(config: PretrainConfig, on_step=None) -> PretrainResult:
         started = time.perf_counter()
         parts = model(x, coords, generator, step=step, channels=batch["channels"])
         loss = parts["loss"]
-        if not torch.isfinite(loss):
-            save(step)
-            raise LumambaError(f"loss became {loss.item()} at step {step}; the last good state is in {run_dir}")
+        if not torch.isfinite(
+            loss
+        ):  # the weights that gave it are not saved: the last checkpoint stays the last good one
+            last = latest_checkpoint(run_dir)
+            kept = f"the last good checkpoint is {last}" if last else "no checkpoint was written before it"
+            raise LumambaError(
+                f"loss became {loss.item()} at step {step}; {kept} (nothing after it was saved); "
+                "lower --lr or raise --warmup-epochs"
+            )
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(objective.parameters(), config.grad_clip)
+        if not torch.isfinite(grad_norm):  # a step would write NaN into every weight
+            last = latest_checkpoint(run_dir)
+            raise LumambaError(
+                f"gradients became {float(grad_norm)} at step {step}; "
+                f"{f'the last good checkpoint is {last}' if last else 'no checkpoint was written before it'}"
+                " (nothing after it was saved); lower --lr or raise --warmup-epochs"
+            )
         optimizer.step()
         record = {
             "step": step,

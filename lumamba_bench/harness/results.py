@@ -9,6 +9,7 @@ over seeds (ddof=1; 0 for one seed).
 from __future__ import annotations
 
 import json
+import os
 import platform
 import subprocess
 from pathlib import Path
@@ -19,6 +20,7 @@ import pyarrow.parquet as pq
 
 from lumamba_bench import __version__
 from lumamba_bench.data.manifest import write_json_atomic
+from lumamba_bench.errors import LumambaError
 
 SCHEMA_VERSION = 1
 
@@ -173,6 +175,20 @@ def write_predictions(rows: list[dict], path: Path) -> Path:
     tmp = path.with_name(f".{path.name}.tmp")
     pq.write_table(table, tmp)
     tmp.replace(path)
+    return path
+
+
+def ensure_writable_folder(path: Path, option: str) -> Path:
+    """Create ``path`` and prove it takes a file, before any work whose results would go there
+    (a run's results are otherwise lost after hours of training)."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as error:
+        raise LumambaError(f"{option} {path} cannot hold results: {error.strerror or error}") from None
     return path
 
 

@@ -24,7 +24,14 @@ from lumamba_bench.harness import distributed
 from lumamba_bench.harness.checkpoints import find_pretrained, load_encoder_weights, read_card, sha256_of
 from lumamba_bench.harness.finetune import Classifier, FinetuneSettings, task_type_of, train_one_seed
 from lumamba_bench.harness.metrics import BINARY, REQUIRED, compute_metrics, recording_level
-from lumamba_bench.harness.results import SCHEMA_VERSION, environment, summarise, write_predictions, write_results
+from lumamba_bench.harness.results import (
+    SCHEMA_VERSION,
+    ensure_writable_folder,
+    environment,
+    summarise,
+    write_predictions,
+    write_results,
+)
 from lumamba_bench.models import build_encoder, parse_model_name
 from lumamba_bench.models.registry import build_for_dataset, build_for_input, encoder_spec, input_shape
 from lumamba_bench.recipes import get_recipe
@@ -141,6 +148,7 @@ def run_benchmark(config: RunConfig, on_epoch: Callable[[int, dict], None] | Non
     started = time.perf_counter()
     if config.protocol not in ("full", "linear"):
         raise LumambaError(f"unknown protocol {config.protocol!r}; use full or linear")
+    ensure_writable_folder(Path(config.out), "--out")
     resolved = resolve_model(config.model, config.checkpoint, config.data_root)
     recipe = get_recipe(config.task)
     dataset_dir = ensure_prepared(recipe.name, config.data_root)

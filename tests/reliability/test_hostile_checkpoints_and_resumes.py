@@ -1,0 +1,128 @@
+"""Checkpoints and resumes that would train on silently wrong weights or settings: weights of
+the wrong kind or value, a cut card, a hostile optimizer file, a resume with other settings, a
+diverging run, an output folder that cannot take the results."""
+
+import json
+
+import pytest
+import torch
+from lumamba_bench.recipes import get_recipe
+from safetensors.torch import save_file
+
+from lumamba_bench.data.prepare import prepare
+from lumamba_bench.data.store import data_root
+from lumamba_bench.errors import LumambaError
+from lumamba_bench.harness.checkpoints import latest_checkpoint, load_encoder_weights
+from lumamba_bench.harness.pretrain import PretrainConfig, pretrain
+from lumamba_bench.models import build_encoder
+
+
+@pytest.fixture
+def small_demo(demo_source):
+    prepare(get_recipe("demo"), demo_source, data_root() / "demo")
+    return data_root() / "demo"
+
+
+def _config(tmp_path, **overrides):
+    base = dict(model="lumamba-recon", epochs=1, batch_size=4, num_slices=16, out=tmp_path / "run", checkpoint_every=2)
+    return PretrainConfig(**(base | overrides))
+
+
+def _weights_with(tmp_path, change) -> tuple:
+    encoder = build_encoder("lumamba")
+    tensors = {k: v.detach().clone().contiguous() for k, v in encoder.state_dict().items()}
+    name = next(k for k, v in tensors.items() if v.is_floating_point() and v.ndim == 2)
+    tensors[name] = change(tensors[name])
+    path = tmp_path / "w.safetensors"
+    save_file(tensors, path)
+    return encoder, path, name
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda t: t.to(torch.int32), "is int32, not floating point"),
+        (lambda t: t.to(torch.uint8), "is uint8, not floating point"),
+        (lambda t: t > 0, "is bool, not floating point"),
+        (lambda t: t.index_fill(0, torch.tensor([0]), float("nan")), "NaN or infinite values"),
+        (lambda t: t.index_fill(0, torch.tensor([1]), float("inf")), "NaN or infinite values"),
+    ],
+)
+def test_weights_of_the_wrong_kind_or_value_are_refused_naming_the_tensor(tmp_path, change, message):
+    encoder, path, name = _weights_with(tmp_path, change)
+    before = {k: v.clone() for k, v in encoder.state_dict().items()}
+    with pytest.raises(LumambaError, match=f"{name} .*{message}.*nothing was loaded"):
+        load_encoder_weights(encoder, path)
+    assert all(torch.equal(before[k], v) for k, v in encoder.state_dict().items())
+
+
+def test_narrower_precision_is_a_noted_cast(tmp_path):
+    encoder, path, _ = _weights_with(tmp_path, lambda t: t.to(torch.float64))
+    with pytest.warns(UserWarning, match="cast to the model's narrower precision"):
+        load_encoder_weights(encoder, path)
+
+
+def test_a_resume_with_other_settings_is_refused_naming_them_unless_asked(small_demo, tmp_path):
+    pretrain(_config(tmp_path, epochs=2, max_steps=3))
+    with pytest.raises(LumambaError, match=r"other settings \(batch_size: 4 -> 8; epochs: 2 -> 3; lr: 0.0005 -> 0.001"):
+        pretrain(_config(tmp_path, epochs=3, batch_size=8, lr=1e-3, resume=True))
+    resumed = pretrain(_config(tmp_path, epochs=3, lr=1e-3, resume_with_changes=True))
+    card = json.loads((latest_checkpoint(tmp_path / "run") / "card.json").read_text())
+    assert card["resumed_with_changes"] == [{"step": 3, "changes": ["epochs: 2 -> 3", "lr: 0.0005 -> 0.001"]}]
+    assert card["hyperparameters"]["epochs"] == 3 and resumed.step == resumed.total_steps
+
+
+def test_a_cut_card_and_a_hostile_optimizer_file_are_one_line(small_demo, tmp_path):
+    pretrain(_config(tmp_path, epochs=2, max_steps=2))
+    folder = latest_checkpoint(tmp_path / "run")
+    good_card = (folder / "card.json").read_bytes()
+    (folder / "card.json").write_bytes(good_card[: len(good_card) // 2])
+    with pytest.raises(LumambaError, match="card.json is not a readable card"):
+        pretrain(_config(tmp_path, epochs=2, resume=True))
+    (folder / "card.json").write_bytes(good_card)
+
+    class Payload:
+        def __reduce__(self):
+            return (print, ("code ran",))
+
+    torch.save({"state": Payload()}, folder / "optimizer.pt")
+    with pytest.raises(LumambaError, match="optimizer.pt is not a readable optimizer state"):
+        pretrain(_config(tmp_path, epochs=2, resume=True))
+
+
+def test_a_diverging_run_keeps_the_last_finite_checkpoint(small_demo, tmp_path, monkeypatch):
+    """The loss turns NaN at step 3: the step-2 checkpoint stays the latest, nothing is saved after."""
+    from lumamba_bench.objectives.reconstruction import ReconstructionObjective
+
+    real_forward = ReconstructionObjective.forward
+
+    def forward(self, *args, step=0, **kwargs):
+        parts = real_forward(self, *args, step=step, **kwargs)
+        if step >= 3:
+            parts["loss"] = parts["loss"] * float("nan")
+        return parts
+
+    monkeypatch.setattr(ReconstructionObjective, "forward", forward)
+    with pytest.raises(LumambaError, match=r"loss became nan at step 3; the last good checkpoint is .*step-0000002"):
+        pretrain(_config(tmp_path, epochs=3))
+    kept = latest_checkpoint(tmp_path / "run")
+    assert kept.name == "step-0000002"
+    from safetensors.torch import load_file
+
+    assert all(torch.isfinite(t).all() for t in load_file(kept / "weights.safetensors").values())
+
+
+@pytest.mark.parametrize("command", ["pretrain", "run"])
+def test_an_output_path_that_cannot_hold_results_is_refused_before_any_work(tmp_path, command, monkeypatch):
+    from lumamba_bench.harness.run import RunConfig, run_benchmark
+
+    blocker = tmp_path / "results"
+    blocker.write_text("a file, not a folder")
+    started = []
+    monkeypatch.setattr("lumamba_bench.data.prepare.ensure_prepared", lambda *a, **k: started.append(1))
+    with pytest.raises(LumambaError, match=f"--out {blocker}.* cannot hold results"):
+        if command == "pretrain":
+            pretrain(_config(tmp_path, out=blocker))
+        else:
+            run_benchmark(RunConfig(model="lumamba-scratch", task="demo", out=blocker))
+    assert started == []
