@@ -700,14 +700,11 @@ def leaderboard_submit(
 @leaderboard_app.command("validate")
 def leaderboard_validate(root: BoardRoot = Path("leaderboard")) -> None:
     """Check every stored submission against the rules `submit` applies."""
-    from lumamba_bench.leaderboard.submission import check, read_results
+    from lumamba_bench.leaderboard.submission import load_stored
 
     files = sorted((root / "submissions").glob("*/*.json"))
     for path in files:
-        results = read_results(path)
-        check(results, str(path))
-        if path.parent.name != results["task"]["recipe"]:
-            raise LumambaError(f"{path}: stored under {path.parent.name} but its task is {results['task']['recipe']}")
+        load_stored(path)
     console.print(f"{len(files)} submissions valid")
 
 

@@ -24,7 +24,12 @@ from lumamba_bench.errors import LumambaError
 
 SCHEMA_VERSION = 1
 
-_METRIC_MAP = {"type": "object", "additionalProperties": {"type": ["number", "null"]}}
+# Every number has a range, so one accepted file cannot break the build for everyone (10**400
+# parameters overflowed the table's formatting). Metrics are in [-1, 1] (Cohen's kappa can be
+# negative; the submission rules narrow the others to [0, 1]).
+_METRIC = {"type": ["number", "null"], "minimum": -1, "maximum": 1}
+_METRIC_MAP = {"type": "object", "additionalProperties": _METRIC}
+_COUNT = {"type": "integer", "minimum": 1, "maximum": 10**12}
 RESULTS_SCHEMA: dict = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "title": "lumamba-bench results",
@@ -56,8 +61,8 @@ RESULTS_SCHEMA: dict = {
                     "type": "object",
                     "required": ["encoder", "total"],
                     "properties": {
-                        "encoder": {"type": "integer", "minimum": 1},
-                        "total": {"type": "integer", "minimum": 1},
+                        "encoder": _COUNT,
+                        "total": _COUNT,
                     },
                 },
                 "checkpoint": {
@@ -87,7 +92,14 @@ RESULTS_SCHEMA: dict = {
             "items": {
                 "type": "object",
                 "required": ["seed", "metrics", "best_epoch"],
-                "properties": {"seed": {"type": "integer"}, "metrics": _METRIC_MAP, "undefined": {"type": "object"}},
+                "properties": {
+                    "seed": {"type": "integer", "minimum": 0, "maximum": 2**31 - 1},
+                    "best_epoch": {"type": "integer", "minimum": 0, "maximum": 10**6},
+                    "epochs_run": {"type": "integer", "minimum": 0, "maximum": 10**6},
+                    "metrics": _METRIC_MAP,
+                    "recording_metrics": _METRIC_MAP,
+                    "undefined": {"type": "object"},
+                },
             },
         },
         "summary": {
@@ -96,14 +108,14 @@ RESULTS_SCHEMA: dict = {
                 "type": "object",
                 "required": ["mean", "std", "n"],
                 "properties": {
-                    "mean": {"type": ["number", "null"]},
-                    "std": {"type": ["number", "null"]},
-                    "n": {"type": "integer"},
+                    "mean": _METRIC,
+                    "std": {"type": ["number", "null"], "minimum": 0, "maximum": 2},
+                    "n": {"type": "integer", "minimum": 0, "maximum": 10**6},
                 },
             },
         },
         "environment": {"type": "object"},
-        "wall_time_s": {"type": "number", "minimum": 0},
+        "wall_time_s": {"type": "number", "minimum": 0, "maximum": 10**9},
         "created": {"type": "string"},
     },
 }

@@ -284,6 +284,22 @@ def existing_hashes(submissions: Path) -> dict[str, Path]:
     return out
 
 
+def load_stored(path: Path) -> dict:
+    """A stored submission, re-checked: readable, every rule ``submit`` applies, filed under its
+    task and named after its own content hash (so a hand-edited file is refused, however
+    consistently it was edited)."""
+    path = Path(path)
+    results = read_results(path)
+    check(results, str(path))
+    if path.parent.name != results["task"]["recipe"]:
+        raise SubmissionError(f"{path}: stored under {path.parent.name} but its task is {results['task']['recipe']}")
+    if path.name != stored_name(results):
+        raise SubmissionError(
+            f"{path}: its content hashes to {stored_name(results)}; the file was edited after it was accepted"
+        )
+    return results
+
+
 def submit(path: Path, root: Path, predictions: Path | None = None, dataset_dir: Path | None = None) -> Path:
     """Validate ``path`` (and its predictions, against the test windows of the prepared dataset in
     ``dataset_dir``) and store it under ``root/submissions/<task>/``."""

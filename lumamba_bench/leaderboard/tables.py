@@ -6,7 +6,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lumamba_bench.leaderboard.submission import check, content_hash
+from lumamba_bench.errors import LumambaError
+from lumamba_bench.leaderboard.submission import content_hash, load_stored
 
 COLUMNS = {  # task type -> displayed metrics, primary (ranking) metric first
     "binary": ("auroc", "aupr", "balanced_accuracy"),
@@ -44,8 +45,7 @@ class Row:
 def measured_rows(submissions: Path) -> list[Row]:
     rows = []
     for path in sorted(Path(submissions).glob("*/*.json")):
-        results = json.loads(path.read_text())
-        check(results, str(path))
+        results = load_stored(path)
         model = results["model"]
         checkpoint = "scratch" if model["checkpoint"] is None else model["checkpoint"]["sha256"][:12]
         rows.append(
@@ -68,8 +68,12 @@ def reported_rows(reference: Path) -> list[Row]:
     """Published numbers: each file holds one paper's citation and its rows."""
     rows = []
     for path in sorted(Path(reference).glob("*.json")):
-        content = json.loads(path.read_text())
-        for entry in content["entries"]:
+        try:
+            content = json.loads(path.read_text(encoding="utf-8"))
+            entries = content["entries"]
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as error:
+            raise LumambaError(f"{path}: not a reference file ({type(error).__name__}: {error})") from None
+        for entry in entries:
             rows.append(
                 Row(
                     task=entry["task"],

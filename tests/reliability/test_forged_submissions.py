@@ -2,6 +2,7 @@
 test split: each refused in one line, nothing stored."""
 
 import copy
+import json
 import re
 
 import numpy as np
@@ -22,7 +23,8 @@ def _broken(mutate):
 BAD = {
     "wrong schema version": (lambda r: r.update(schema_version=2), "schema version 2"),
     "missing metric": (lambda r: [s["metrics"].pop("aupr") for s in r["seeds"]], "lacks the required metric 'aupr'"),
-    "auroc above 1": (lambda r: r["seeds"][0]["metrics"].update(auroc=1.3), "auroc = 1.3 is outside [0, 1]"),
+    "auroc above 1": (lambda r: r["seeds"][0]["metrics"].update(auroc=1.3), "seeds/0/metrics/auroc: 1.3 is greater"),
+    "auroc below 0": (lambda r: r["seeds"][0]["metrics"].update(auroc=-0.2), "auroc = -0.2 is outside [0, 1]"),
     "std not from seeds": (lambda r: r["summary"]["auroc"].update(std=0.5), "summary auroc std = 0.5 does not match"),
     "unknown task": (lambda r: r["task"].update(name="../../etc", recipe="../../etc"), "unknown task '../../etc'"),
     "path in model name": (lambda r: r["model"].update(name="../evil"), "schema violation at model/name"),
@@ -175,3 +177,36 @@ def test_predictions_must_cover_exactly_the_test_windows_with_their_labels(board
     _predictions_refused(tmp_path, board, demo_split, elsewhere, rows, "not the same test split")
     with pytest.raises(SubmissionError, match="give its dataset folder"):
         submit(write_json(tmp_path, results), board, write_predictions(rows, tmp_path / "p.parquet"))
+
+
+def test_absurd_numbers_are_refused_at_the_door(board, tmp_path):
+    """10**400 parameters passed the old schema and then crashed `build` for everyone."""
+    for change, where in [
+        (lambda r: r["model"]["parameters"].update(encoder=10**400), "model/parameters/encoder"),
+        (lambda r: r.update(wall_time_s=1e300), "wall_time_s"),
+        (lambda r: r["seeds"][0].update(seed=-5), "seeds/0/seed"),
+        (lambda r: r["summary"]["auroc"].update(std=7.0), "summary/auroc/std"),
+    ]:
+        results, _ = demo_results()
+        change(results)
+        with pytest.raises(SubmissionError, match=f"schema violation at {where}"):
+            submit(write_json(tmp_path, results), board)
+
+
+def test_a_stored_file_edited_or_broken_after_acceptance_is_one_line_for_validate_and_build(board, tmp_path):
+    from lumamba_bench.errors import LumambaError
+    from lumamba_bench.leaderboard.build import build
+    from lumamba_bench.leaderboard.submission import load_stored
+
+    results, _ = demo_results()
+    stored = submit(write_json(tmp_path, results), board)
+    edited = json.loads(stored.read_text())
+    edited["model"]["name"] = "lumamba-better"  # consistent: schema, ranges and summary still hold
+    stored.write_text(json.dumps(edited))
+    with pytest.raises(SubmissionError, match="content hashes to .*edited after it was accepted"):
+        load_stored(stored)
+    with pytest.raises(LumambaError, match="edited after it was accepted"):
+        build(board)
+    stored.write_text('{"schema_version": 1, "model": ')
+    with pytest.raises(LumambaError, match=f"{stored.name}: not valid JSON"):
+        build(board)
