@@ -84,6 +84,7 @@ class APAVA(Recipe):
     source_layout = "a folder of .mat files, one per subject (struct `data`: label, trial)"
     label_names = ("healthy", "alzheimer")
     preprocessing = Preprocessing(notch_freq=50.0)
+    recording_suffix = ".mat"
     montage_names = {CHANNELS: "apava16"}
     # 23 subjects, ~5k windows: a small task; fewer epochs than TUAB's protocol with the same patience.
     finetune_defaults = {"epochs": 30, "patience": 10}

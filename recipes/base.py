@@ -48,6 +48,7 @@ class Recipe(ABC):
     version: str = "1"
     summary: str = ""  # one line for the `recipes` table: channels, window, labels, split
     source_layout: str = ""  # what --source must point at
+    recording_suffix: str = ".edf"  # how recording files end; anything so named that is not a file is reported
     label_names: tuple[str, ...] = ()
     n_classes_multilabel: int | None = None  # set for multi-hot labels
     preprocessing: Preprocessing = Preprocessing()

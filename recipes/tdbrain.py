@@ -61,6 +61,7 @@ class TDBrain(Recipe):
     source_layout = f"{PARTICIPANTS} + derivatives/<id>/ses-1/eeg/<id>_ses-1_task-restEC_eeg.csv"
     label_names = ("healthy", "parkinson")
     preprocessing = Preprocessing(notch_freq=50.0, window_s=1.25)
+    recording_suffix = "_eeg.csv"
     montage_names = {CHANNELS: "tdbrain26"}
 
     def discover(self, source: Path) -> Discovery:

@@ -174,6 +174,35 @@ def _check_header(path: Path) -> None:
         raise RecordingError(f"{path.name}: data record duration {field!r} is not a number") from None
     if not duration > 0:
         raise RecordingError(f"{path.name}: data record duration {field!r} s (must be > 0)")
+    _check_length(path, header)
+
+
+def _check_length(path: Path, header: bytes) -> None:
+    """A file longer than its header declares (header bytes + records x record bytes) is damaged
+    in a way a reader would hide (edfio calls the tail a truncated record); say so. A shorter
+    one is left to the readers, which report it as truncated."""
+    try:
+        header_bytes = int(header[184:192].decode("ascii").strip())
+        records = int(header[236:244].decode("ascii").strip())
+        count = int(header[252:256].decode("ascii").strip())
+    except ValueError:
+        return  # malformed numbers: the readers refuse the header itself
+    if records < 0 or count <= 0:
+        return  # -1: the number of records is unknown (a recording still being written)
+    with open(path, "rb") as handle:
+        handle.seek(256 + 216 * count)
+        fields = handle.read(8 * count)
+    try:
+        samples = sum(int(fields[8 * i : 8 * i + 8].decode("ascii").strip()) for i in range(count))
+    except ValueError:
+        return
+    declared = header_bytes + records * samples * 2
+    actual = path.stat().st_size
+    if actual > declared:
+        raise RecordingError(
+            f"{path.name}: {actual - declared} bytes longer than its header declares ({records} data records, "
+            f"{declared} bytes); the header or the file is damaged"
+        )
 
 
 def read_edf(path: Path | str, channels: list[str] | None = None, labels: list[str] | None = None) -> RawRecording:

@@ -10,6 +10,7 @@ tail of each stream writes exactly the bytes an uninterrupted run would have wri
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import json
 import os
 import shutil
@@ -84,12 +85,48 @@ class RecordingResult:
         return {str(int(v)): int(n) for v, n in zip(values, counts, strict=False)}
 
 
+def not_a_file(path: Path) -> str | None:
+    """Why ``path`` cannot be a recording although it is named like one (None: a regular file)."""
+    try:
+        if path.is_symlink() and not path.exists():
+            try:
+                path.stat()
+            except OSError as error:
+                if error.errno == errno.ELOOP:
+                    return "a symbolic link loop"
+            return f"a broken symbolic link (to {os.readlink(path)})"
+        if path.is_dir():
+            return "a folder, not a recording file"
+        if not path.is_file():
+            return "not a regular file" if path.exists() else "file not found"
+    except OSError as error:
+        return f"cannot be examined ({error.strerror or error})"
+    return None
+
+
+def unreadable_candidates(source: Path, suffix: str, known: set[str]) -> list[dict]:
+    """Entries under ``source`` named like recordings (``suffix``) that are not regular files:
+    folders, broken links, link loops. Discovery passes them over; the manifest lists them."""
+    found = []
+    for folder, dirs, files in os.walk(source, followlinks=False):
+        for name in sorted(dirs + files):
+            if not name.lower().endswith(suffix):
+                continue
+            path = Path(folder) / name
+            relative = str(path.relative_to(source))
+            reason = not_a_file(path)
+            if reason and relative not in known:
+                found.append({"path": relative, "status": "skipped", "reason": f"{name}: {reason}"})
+    return sorted(found, key=lambda e: e["path"])
+
+
 def process_recording(recipe: Recipe, recording: Recording) -> RecordingResult:
     """Read, preprocess and label one file; any failure becomes a skip with its reason."""
     result = RecordingResult(recording, "skipped")
     try:
-        if not recording.path.exists():
-            raise RecordingError(f"{recording.path.name}: file not found ({recording.path})")
+        problem = not_a_file(recording.path)
+        if problem:
+            raise RecordingError(f"{recording.path.name}: {problem} ({recording.path})")
         result.size = recording.path.stat().st_size
         result.fingerprint = "sha256:" + sha256_file(recording.path)
         data, sfreq, channels = recipe.read(recording)
@@ -190,7 +227,9 @@ class PrepareSummary:
 
     @property
     def skipped(self) -> list[dict]:
-        return [f for f in self.manifest["files"] if f["status"] == "skipped"]
+        """Recordings skipped with a reason, and entries named like recordings that are not files."""
+        listed = [f for f in self.manifest["files"] if f["status"] == "skipped"]
+        return listed + self.manifest.get("unreadable_files", [])
 
 
 def _settings(recipe: Recipe) -> dict:
@@ -336,6 +375,9 @@ def _prepare_locked(
             flush(key)
 
     manifest = build_manifest(recipe, source, journal.read(), recordings, discovery, limit)
+    known = {f["path"] for f in manifest["files"]} | set(discovery.ignored) | set(discovery.excluded)
+    manifest["unreadable_files"] = unreadable_candidates(source, recipe.recording_suffix, known)
+    manifest["skipped_files"] += len(manifest["unreadable_files"])
     write_json_atomic(out_dir / "manifest.json", manifest)
     return PrepareSummary(out_dir, manifest, processed=len(todo), journal_bytes_dropped=dropped)
 

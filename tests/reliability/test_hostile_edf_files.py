@@ -150,3 +150,30 @@ def test_a_data_root_from_another_pipeline_is_never_mixed_with_new_windows(tuab_
         prepare(get_recipe("tuab"), source, out)
     rebuilt = prepare(get_recipe("tuab"), source, out, force=True).manifest
     assert rebuilt["preprocessing"]["pipeline"].startswith("mne-fir")
+
+
+@pytest.mark.parametrize("extra", [5000, 2 * 21 * 256 * 2 + 2 * 4 * 256 * 2])
+def test_a_file_longer_than_its_header_declares_has_its_own_reason(tmp_path, extra):
+    """A partial or whole extra records: not "truncated", which is what the reader would say."""
+    path = write_tuh_edf(tmp_path / "long.edf", tuh_signals(10, 256, seed=0), 256)
+    with open(path, "ab") as handle:
+        handle.write(b"\0" * extra)
+    with pytest.raises(RecordingError, match=f"long.edf: {extra} bytes longer than its header declares"):
+        read_edf(path)
+
+
+def test_folders_links_and_loops_named_like_recordings_are_listed_as_skipped(tuab_source, tmp_path):
+    source, expected = tuab_source
+    folder = source / "edf/train/normal/01_tcp_ar"
+    (folder / "aaaaaazz_s001_t000.edf").mkdir()
+    (folder / "aaaaaazy_s001_t000.edf").symlink_to(folder / "nowhere.edf")
+    (folder / "aaaaaazx_s001_t000.edf").symlink_to(folder / "aaaaaazx_s001_t000.edf")
+    manifest = prepare(get_recipe("tuab"), source, tmp_path / "out").manifest
+    reasons = {e["path"].rsplit("/", 1)[1]: e["reason"] for e in manifest["unreadable_files"]}
+    assert reasons == {
+        "aaaaaazx_s001_t000.edf": "aaaaaazx_s001_t000.edf: a symbolic link loop",
+        "aaaaaazy_s001_t000.edf": f"aaaaaazy_s001_t000.edf: a broken symbolic link (to {folder / 'nowhere.edf'})",
+        "aaaaaazz_s001_t000.edf": "aaaaaazz_s001_t000.edf: a folder, not a recording file",
+    }
+    assert manifest["skipped_files"] >= 3
+    assert len([f for f in manifest["files"] if f["status"] == "ok"]) == len(expected)
