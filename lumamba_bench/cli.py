@@ -6,6 +6,7 @@ Exit codes: 0 success; 1 an error (one readable line, no traceback); 2 a usage e
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from pathlib import Path
@@ -46,6 +47,42 @@ DataRoot = Annotated[
     Path | None,
     typer.Option("--data-root", help="Prepared data folder (default $LUMAMBA_BENCH_DATA or ~/.cache/lumamba-bench)."),
 ]
+
+
+DeviceOption = Annotated[
+    str | None,
+    typer.Option(
+        "--device",
+        help="cpu, cuda or cuda:N [default: cuda when available (cuda:LOCAL_RANK under torchrun), else cpu].",
+    ),
+]
+PrecisionOption = Annotated[
+    str, typer.Option("--precision", help="fp32 (TF32 matmuls on CUDA) or bf16 (autocast); recorded in the results.")
+]
+ScanBackendOption = Annotated[
+    str,
+    typer.Option(
+        "--scan-backend",
+        help="auto: mamba-ssm's kernel on CUDA when it imports, else the chunked PyTorch scan; "
+        "mamba-ssm: the kernel or an error; chunked: the PyTorch scan everywhere. Recorded in the results.",
+    ),
+]
+
+
+def _compute_setup(device: str | None, precision: str, scan_backend: str) -> None:
+    """The scan backend and precision a command runs with (checked before any work)."""
+    import torch
+
+    from lumamba_bench.harness import precision as precisions
+    from lumamba_bench.models.scan import scan_backend as backend_for
+    from lumamba_bench.models.scan import set_scan_backend
+
+    chosen = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if chosen.type == "cuda" and not torch.cuda.is_available():
+        raise LumambaError(f"--device {device}: this torch build sees no CUDA device (torch {torch.__version__})")
+    set_scan_backend(scan_backend)
+    backend_for(chosen)  # demanding the kernel on a CPU run fails here, not mid-run
+    precisions.configure(chosen, precision)
 
 
 @app.command()
@@ -254,6 +291,9 @@ def pretrain(
         ),
     ] = False,
     max_steps: Annotated[int | None, typer.Option(min=1, help="Stop after this many steps (checkpointed).")] = None,
+    device: DeviceOption = None,
+    precision: PrecisionOption = "fp32",
+    scan_backend: ScanBackendOption = "auto",
     data_root: DataRoot = None,
 ) -> None:
     """Pre-train an encoder; the finished encoder goes into the local model store for `run`.
@@ -272,6 +312,7 @@ def pretrain(
 
     is_main = os.environ.get("RANK", "0") == "0"  # under torchrun only rank 0 reports
     out_console = console if is_main else Console(quiet=True)
+    _compute_setup(device, precision, scan_backend)
 
     config = PretrainConfig(
         model=model,
@@ -291,6 +332,7 @@ def pretrain(
         resume=resume,
         resume_with_changes=resume_with_changes,
         max_steps=max_steps,
+        device=device,
         data_root=data_root,
     )
     with Progress(
@@ -347,6 +389,9 @@ def run(
     test_channels: Annotated[
         str | None, typer.Option(help="Unseen-montage protocol: test on this channel set (e.g. 10-20-16ch).")
     ] = None,
+    device: DeviceOption = None,
+    precision: PrecisionOption = "fp32",
+    scan_backend: ScanBackendOption = "auto",
     data_root: DataRoot = None,
 ) -> None:
     """Fine-tune an encoder on a task with several seeds and write a results file.
@@ -374,7 +419,9 @@ def run(
         data_root=data_root,
         train_channels=train_channels,
         test_channels=test_channels,
+        device=device,
     )
+    _compute_setup(device, precision, scan_backend)
     resolve_model(model, checkpoint, data_root)  # fail before any work when the weights are missing
     get_recipe(task)
     is_main = os.environ.get("RANK", "0") == "0"
@@ -440,6 +487,7 @@ def profile(
         float | None, typer.Option(min=0.01, help="GiB: search the longest window whose training step fits.")
     ] = None,
     device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
+    scan_backend: ScanBackendOption = "auto",
     no_memory: Annotated[bool, typer.Option("--no-memory", help="Skip the memory measurements.")] = False,
     out: Annotated[Path, typer.Option(help="Folder for profile.json, profile.csv and the plots.")] = Path(
         "results/profile"
@@ -449,6 +497,8 @@ def profile(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from lumamba_bench.analysis.profile import ProfileConfig, run_profile, write_profile
+
+    _compute_setup(device, "fp32", scan_backend)
 
     config = ProfileConfig(
         models=tuple(m.strip() for m in models.split(",") if m.strip()),
@@ -531,10 +581,18 @@ def analyze(
     pretrain_epochs: Annotated[int, typer.Option(min=1, help="Pre-training epochs per point of the sweep.")] = 2,
     sweep_protocol: Annotated[str, typer.Option(help="Fine-tuning protocol for the sweep's AUROC.")] = "linear",
     out: Annotated[Path, typer.Option(help="Results folder.")] = Path("results/analysis"),
+    device: DeviceOption = None,
+    precision: PrecisionOption = "fp32",
+    scan_backend: ScanBackendOption = "auto",
     data_root: DataRoot = None,
 ) -> None:
     """Embedding geometry of an encoder: isotropy figures, t-SNE by label, query-attention topomaps."""
     import math
+
+    import torch
+
+    _compute_setup(device, precision, scan_backend)
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
 
     if sweep_lejepa_weight is not None:
         from lumamba_bench.analysis.dial import DialConfig, sweep
@@ -551,6 +609,7 @@ def analyze(
             out=out,
             data_root=data_root,
             max_windows=max_windows,
+            device=device,
         )
         table = Table(title=f"the objective dial on {task} ({sweep_protocol} probe AUROC)")
         for column in ("LeJEPA weight", "final loss", "Epps-Pulley", "effective rank", "condition", "AUROC"):
@@ -579,6 +638,7 @@ def analyze(
                 max_windows=max_windows,
                 out=out,
                 data_root=data_root,
+                device=device,
             )
         )
     iso = report["isotropy"]
@@ -606,6 +666,42 @@ def _dial_cells(row: dict) -> list[str]:
         f"{row['condition_number']:.3g}",
         "undefined" if row["auroc"] is None else f"{row['auroc']:.4f}",
     ]
+
+
+@app.command()
+def doctor(
+    device: DeviceOption = None,
+    scan_backend: ScanBackendOption = "auto",
+    length: Annotated[int, typer.Option(min=8, help="Sequence length of the parity check.")] = 256,
+) -> None:
+    """What this machine runs (torch, CUDA, GPU, driver, mamba-ssm, the scan backend) and a parity
+    check of that backend against the step-by-step scan on the device. Exit 1 when the requested
+    backend is unavailable or the check fails."""
+    import torch
+
+    from lumamba_bench.harness.doctor import environment, parity
+
+    _compute_setup(device, "fp32", scan_backend)
+    chosen = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    table = Table(title="lumamba-bench doctor")
+    table.add_column("item")
+    table.add_column("value", overflow="fold")
+    for key, value in environment(chosen).items():
+        table.add_row(key, json.dumps(value) if isinstance(value, dict) else str(value))
+    console.print(table)
+    check = parity(chosen, length=length)
+    worst = check["relative_errors"][check["worst"]]
+    verdict = "PASS" if check["passed"] else "FAIL"
+    console.print(
+        Text.assemble(
+            (f"{verdict} ", "bold green" if check["passed"] else "bold red"),
+            f"{check['backend']} scan vs the step-by-step reference on {chosen} (L={length}, float32): "
+            f"worst relative error {worst:.2e} ({check['worst']}), tolerance {check['tolerance']:.0e}, "
+            f"{check['seconds']:.1f} s",
+        )
+    )
+    if not check["passed"]:
+        raise typer.Exit(1)
 
 
 @app.command()

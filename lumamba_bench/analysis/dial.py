@@ -44,6 +44,7 @@ class DialConfig:
     out: Path = Path("results/analysis")
     data_root: Path | None = None
     max_windows: int | None = None
+    device: str = "cpu"
 
 
 def _pretrained_encoder(config: DialConfig, weight: float, out: Path) -> tuple[torch.nn.Module, dict]:
@@ -59,6 +60,7 @@ def _pretrained_encoder(config: DialConfig, weight: float, out: Path) -> tuple[t
             out=out,
             data_root=config.data_root,
             register=False,
+            device=config.device,
         )
     )
     last = result.history[-1]
@@ -78,7 +80,7 @@ def _downstream_auroc(encoder: torch.nn.Module, dataset_dir: Path, splits: dict,
         outputs,
         settings,
         config.seed,
-        torch.device("cpu"),
+        torch.device(config.device),
     )
     metrics = compute_metrics(task_type, outcome.test["labels"], outcome.test["probs"])["metrics"]
     return metrics.get("auroc", metrics.get("auroc_macro"))

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from lumamba_bench.data.loader import MontageBatchSampler, ShardDataset, collate
+from lumamba_bench.harness import precision
 
 
 @dataclass
@@ -42,14 +43,16 @@ def embed_split(
         batch = collate([dataset[i] for i in batch_ids])
         x, coords = batch["signal"].to(device), batch["coords"].to(device)
         if has_front_end:
-            features = encoder.forward_features(x, coords)
+            with precision.autocast(device):
+                features = encoder.forward_features(x, coords)
             tokens = features.tokens
             montage = dataset.montage(batch_ids[0])
             attention = features.attention.float().sum(dim=(0, 1)).cpu()  # (Q, C)
             sums[montage] = sums.get(montage, 0) + attention
             counts[montage] = counts.get(montage, 0) + features.attention.shape[0] * features.attention.shape[1]
         else:
-            tokens = encoder(x, coords, channels=batch["channels"])
+            with precision.autocast(device):
+                tokens = encoder(x, coords, channels=batch["channels"])
         embeddings.append(tokens.float().mean(dim=1).cpu().numpy())
         labels.append(batch["label"].numpy())
         recordings += batch["recording_id"]

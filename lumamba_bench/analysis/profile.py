@@ -30,6 +30,7 @@ from lumamba_bench.analysis.flops import count_forward_flops
 from lumamba_bench.analysis.memory import peak_step_memory
 from lumamba_bench.errors import LumambaError
 from lumamba_bench.models.registry import build_encoder, build_for_input, encoder_spec, parse_model_name
+from lumamba_bench.models.scan import scan_report
 
 DEFAULT_MODELS = ("lumamba", "luna-base", "labram-base", "femba-tiny")
 REFERENCE = "lumamba"
@@ -320,6 +321,7 @@ def run_profile(config: ProfileConfig, on_point: Callable[[Point], None] | None 
         "device": str(device) if device.type == "cpu" else torch.cuda.get_device_name(device),
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
+        "scan_backend": scan_report(device),
         "points": [asdict(p) for p in points],
         "models": [asdict(s) for s in summaries],
         "lengths_rounded_to_s": step / SFREQ,

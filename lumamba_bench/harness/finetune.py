@@ -23,6 +23,7 @@ from torch import nn
 
 from lumamba_bench.data.loader import MontageBatchSampler, ShardDataset, collate
 from lumamba_bench.errors import LumambaError, TrainingDiverged
+from lumamba_bench.harness import precision
 from lumamba_bench.harness.metrics import BINARY, MULTILABEL, compute_metrics
 from lumamba_bench.models.heads import AttentionPoolingHead
 
@@ -110,9 +111,10 @@ def _mean_over_ranks(value: float) -> float:
     _, world = _rank_and_world()
     if world == 1:
         return value
-    shared = torch.tensor([value], dtype=torch.float64)
-    dist.all_reduce(shared)
-    return float(shared) / world
+    # An object collective: it serves any backend (a CPU tensor all-reduced on an NCCL group fails).
+    parts: list = [None] * world
+    dist.all_gather_object(parts, float(value))
+    return float(sum(parts)) / world
 
 
 @torch.no_grad()
@@ -131,7 +133,8 @@ def predict(
     probs, labels, recordings, windows, loss_sum = [], [], [], [], 0.0
     for batch_ids in list(MontageBatchSampler(dataset, batch_size, shuffle=False))[rank::world]:
         batch = collate([dataset[i] for i in batch_ids])
-        logits = model(batch["signal"].to(device), batch["coords"].to(device), batch["channels"]).float()
+        with precision.autocast(device):
+            logits = model(batch["signal"].to(device), batch["coords"].to(device), batch["channels"]).float()
         y = batch["label"].to(device)
         loss_sum += float(loss_fn(task_type, logits, y, weights.to(device))) * len(y)
         probs.append(probabilities(task_type, logits).cpu().numpy())
@@ -196,8 +199,9 @@ def train_one_seed(
             scale = 0.5 * (1 + math.cos(math.pi * step / max(1, total)))
             for group, base in zip(optimizer.param_groups, base_lrs, strict=True):
                 group["lr"] = base * scale
-            logits = trained(batch["signal"].to(device), batch["coords"].to(device), batch["channels"])
-            loss = loss_fn(task_type, logits, batch["label"].to(device), weights)
+            with precision.autocast(device):
+                logits = trained(batch["signal"].to(device), batch["coords"].to(device), batch["channels"])
+                loss = loss_fn(task_type, logits.float(), batch["label"].to(device), weights)
             if not torch.isfinite(loss):
                 raise TrainingDiverged(
                     f"loss became {loss.item()} at epoch {epoch}, step {step} (seed {seed}); try a lower --lr",

@@ -22,7 +22,7 @@ from lumamba_bench.data.loader import MontageBatchSampler, ShardDataset, collate
 from lumamba_bench.data.manifest import read_manifest
 from lumamba_bench.data.prepare import ensure_prepared
 from lumamba_bench.errors import LumambaError
-from lumamba_bench.harness import distributed
+from lumamba_bench.harness import distributed, precision
 from lumamba_bench.harness.checkpoints import (
     latest_checkpoint,
     load_training_checkpoint,
@@ -33,6 +33,7 @@ from lumamba_bench.harness.checkpoints import (
 from lumamba_bench.harness.results import ensure_writable_folder
 from lumamba_bench.models import parse_model_name
 from lumamba_bench.models.registry import build_for_dataset, encoder_spec
+from lumamba_bench.models.scan import scan_report
 from lumamba_bench.objectives import build_objective, objective_settings
 
 
@@ -191,6 +192,8 @@ def pretrain(config: PretrainConfig, on_step=None) -> PretrainResult:
             "step": now_step,
             "total_steps": total,
             "world_size": ctx.world_size,
+            "scan_backend": scan_report(ctx.device),
+            "precision": precision.active(),
             "history": history,
             "resumed_with_changes": change_log,
             "tool_version": __version__,
@@ -221,7 +224,8 @@ def pretrain(config: PretrainConfig, on_step=None) -> PretrainResult:
         generator = torch.Generator().manual_seed(step_seed)  # masks, jitter, views
         torch.manual_seed(step_seed)  # dropout: re-seeded every step, so a resumed run repeats it
         started = time.perf_counter()
-        parts = model(x, coords, generator, step=step, channels=batch["channels"])
+        with precision.autocast(ctx.device):
+            parts = model(x, coords, generator, step=step, channels=batch["channels"])
         loss = parts["loss"]
         if not torch.isfinite(
             loss

@@ -148,7 +148,12 @@ def git_commit() -> str | None:
 def environment(device: str, world_size: int) -> dict:
     import torch
 
+    from lumamba_bench.harness import precision
+    from lumamba_bench.models.scan import scan_report
+
     return {
+        "scan_backend": scan_report(device),
+        "precision": precision.active(),
         "lumamba_bench": __version__,
         "torch": torch.__version__,
         "python": platform.python_version(),

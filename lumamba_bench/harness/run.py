@@ -151,7 +151,12 @@ def run_benchmark(config: RunConfig, on_epoch: Callable[[int, dict], None] | Non
     ensure_writable_folder(Path(config.out), "--out")
     resolved = resolve_model(config.model, config.checkpoint, config.data_root)
     recipe = get_recipe(config.task)
+    ctx = distributed.setup(config.device)
+    if ctx.world_size > 1 and not ctx.is_main:  # under torchrun the first rank prepares (the demo), once
+        torch.distributed.barrier()
     dataset_dir = ensure_prepared(recipe.name, config.data_root)
+    if ctx.world_size > 1 and ctx.is_main:
+        torch.distributed.barrier()
     manifest = read_manifest(dataset_dir, recipe.name)
     task_type, outputs = task_type_of(manifest, multilabel=recipe.n_classes_multilabel is not None)
     splits = _splits(dataset_dir, manifest, config)
@@ -168,7 +173,6 @@ def run_benchmark(config: RunConfig, on_epoch: Callable[[int, dict], None] | Non
         if v is not None
     }
     settings = replace(defaults, protocol=config.protocol, **chosen)
-    ctx = distributed.setup(config.device)
 
     def build() -> Classifier:
         if montage_shift is not None and montage_shift["channels"]:

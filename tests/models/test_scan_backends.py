@@ -1,0 +1,96 @@
+"""Which scan runs, said out loud: backend selection, the refusal when the kernel is demanded and
+absent, what results files and cards record, and bf16 through our PyTorch scans."""
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from lumamba_bench.cli import app
+from lumamba_bench.errors import LumambaError
+from lumamba_bench.harness import precision
+from lumamba_bench.models import scan
+
+
+@pytest.fixture(autouse=True)
+def _reset():
+    yield
+    scan.set_scan_backend("auto")
+    precision.configure(torch.device("cpu"), "fp32")
+
+
+def test_cpu_runs_the_chunked_scan_and_reports_it():
+    assert scan.scan_backend("cpu") == "chunked"
+    report = scan.scan_report("cpu")
+    assert report["requested"] == "auto" and report["used"] == "chunked"
+    assert (report["kernel_error"] is None) == scan.mamba_ssm_available()
+
+
+@pytest.mark.skipif(scan.mamba_ssm_available(), reason="the kernel is installed here")
+def test_demanding_an_absent_kernel_is_an_error_with_its_cause_never_a_fallback():
+    with pytest.raises(LumambaError, match="--scan-backend mamba-ssm: .*selective_scan_cuda.*cannot be imported"):
+        scan.set_scan_backend("mamba-ssm")
+    result = CliRunner().invoke(app, ["doctor", "--scan-backend", "mamba-ssm"])
+    assert result.exit_code == 1 and "cannot be imported" in str(result.exception)
+    with pytest.raises(LumambaError, match="unknown scan backend 'fast'"):
+        scan.set_scan_backend("fast")
+
+
+def test_demanding_the_kernel_on_a_cpu_run_is_refused(monkeypatch):
+    monkeypatch.setattr(scan, "_mamba_ssm_scan", lambda *a: None)
+    scan.set_scan_backend("mamba-ssm")
+    with pytest.raises(LumambaError, match="the kernel runs on CUDA tensors; this run is on the CPU"):
+        scan.scan_backend("cpu")
+
+
+def test_doctor_passes_its_parity_check_on_this_machine():
+    result = CliRunner().invoke(app, ["doctor", "--length", "64"])
+    assert result.exit_code == 0, result.output
+    assert "PASS chunked scan vs the step-by-step reference on cpu" in result.output.replace("\n", " ")
+
+
+@pytest.mark.parametrize("half", [torch.bfloat16, torch.float16])
+def test_our_scans_compute_half_precision_inputs_in_float32(half):
+    g = torch.Generator().manual_seed(0)
+    args = dict(
+        u=torch.randn(2, 8, 96, generator=g),
+        delta=0.5 * torch.randn(2, 8, 96, generator=g),
+        A=-torch.rand(8, 4, generator=g) - 0.1,
+        B=torch.randn(2, 4, 96, generator=g),
+        C=torch.randn(2, 4, 96, generator=g),
+        D=torch.randn(8, generator=g),
+        z=torch.randn(2, 8, 96, generator=g),
+    )
+    low = {k: (v.to(half) if k not in ("A", "D") else v) for k, v in args.items()}  # as bf16 autocast feeds it
+    exact = scan.selective_scan_ref(**{k: v.to(half).float() if k not in ("A", "D") else v for k, v in args.items()})
+    for fn in (scan.selective_scan_chunked, scan.selective_scan_ref):
+        out = fn(**low)
+        assert out.dtype == half
+        torch.testing.assert_close(out.float(), exact, atol=2e-2, rtol=2e-2)
+
+
+def test_results_environment_records_backend_and_precision():
+    from lumamba_bench.harness.results import environment
+
+    precision.configure(torch.device("cpu"), "bf16")
+    env = environment("cpu", 1)
+    assert env["scan_backend"]["used"] == "chunked" and env["precision"] == "bf16"
+
+
+def test_a_bf16_pretraining_step_runs_and_the_card_says_so(demo_source, tmp_path):
+    import json
+
+    from lumamba_bench.recipes import get_recipe
+
+    from lumamba_bench.data.prepare import prepare
+    from lumamba_bench.data.store import data_root
+    from lumamba_bench.harness.checkpoints import latest_checkpoint
+    from lumamba_bench.harness.pretrain import PretrainConfig, pretrain
+
+    prepare(get_recipe("demo"), demo_source, data_root() / "demo")
+    precision.configure(torch.device("cpu"), "bf16")
+    result = pretrain(
+        PretrainConfig(model="lumamba-mixed", epochs=1, batch_size=4, num_slices=16, out=tmp_path, max_steps=2)
+    )
+    assert all(torch.isfinite(torch.tensor(r["loss"])) for r in result.history)
+    card = json.loads((latest_checkpoint(tmp_path) / "card.json").read_text())
+    assert card["precision"] == "bf16" and card["scan_backend"]["used"] == "chunked"
