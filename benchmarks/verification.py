@@ -30,6 +30,8 @@ import numpy as np  # noqa: E402
 def write_shards(folder: Path, megabytes: float) -> tuple[list[dict], int]:
     from scipy import signal as sps
 
+    from lumamba_bench.data.channels import positions
+    from lumamba_bench.data.montages import TCP_NAMES
     from lumamba_bench.data.shards import ShardBuffer, write_table_atomic
 
     (folder / "shards").mkdir(parents=True)
@@ -38,7 +40,9 @@ def write_shards(folder: Path, megabytes: float) -> tuple[list[dict], int]:
     entries, total, index = [], 0, 0
     while total < megabytes * 2**20:
         windows = sps.lfilter(b, a, 30 * rng.standard_normal((512, 22, 1280)), axis=-1).astype(np.float32)
-        buffer = ShardBuffer("train", "tcp22", {"channels": [], "n_samples": 1280}, n_values=22 * 1280)
+        metadata = {"channels": list(TCP_NAMES), "coords": positions(list(TCP_NAMES)).tolist(), "montage": "tcp22",
+                    "n_samples": 1280, "sfreq": 256.0, "units": "uV"}  # fmt: skip
+        buffer = ShardBuffer("train", "tcp22", metadata, n_values=22 * 1280)
         buffer.add(f"rec{index}", f"subj{index}", windows, np.arange(512) * 5.0, np.zeros(512))
         name = f"train-tcp22-{index:05d}.parquet"
         digest = write_table_atomic(buffer.to_table(), folder / "shards" / name)

@@ -59,6 +59,9 @@ DeviceOption = Annotated[
 PrecisionOption = Annotated[
     str, typer.Option("--precision", help="fp32 (TF32 matmuls on CUDA) or bf16 (autocast); recorded in the results.")
 ]
+WorkersOption = Annotated[
+    int, typer.Option("--workers", min=0, help="DataLoader processes decoding batches ahead (same order; 0: none).")
+]
 ScanBackendOption = Annotated[
     str,
     typer.Option(
@@ -293,6 +296,7 @@ def pretrain(
     max_steps: Annotated[int | None, typer.Option(min=1, help="Stop after this many steps (checkpointed).")] = None,
     device: DeviceOption = None,
     precision: PrecisionOption = "fp32",
+    workers: WorkersOption = 0,
     scan_backend: ScanBackendOption = "auto",
     data_root: DataRoot = None,
 ) -> None:
@@ -333,6 +337,7 @@ def pretrain(
         resume_with_changes=resume_with_changes,
         max_steps=max_steps,
         device=device,
+        workers=workers,
         data_root=data_root,
     )
     with Progress(
@@ -391,6 +396,7 @@ def run(
     ] = None,
     device: DeviceOption = None,
     precision: PrecisionOption = "fp32",
+    workers: WorkersOption = 0,
     scan_backend: ScanBackendOption = "auto",
     data_root: DataRoot = None,
 ) -> None:
@@ -420,6 +426,7 @@ def run(
         train_channels=train_channels,
         test_channels=test_channels,
         device=device,
+        workers=workers,
     )
     _compute_setup(device, precision, scan_backend)
     resolve_model(model, checkpoint, data_root)  # fail before any work when the weights are missing
@@ -583,6 +590,7 @@ def analyze(
     out: Annotated[Path, typer.Option(help="Results folder.")] = Path("results/analysis"),
     device: DeviceOption = None,
     precision: PrecisionOption = "fp32",
+    workers: WorkersOption = 0,
     scan_backend: ScanBackendOption = "auto",
     data_root: DataRoot = None,
 ) -> None:
@@ -639,6 +647,7 @@ def analyze(
                 out=out,
                 data_root=data_root,
                 device=device,
+                workers=workers,
             )
         )
     iso = report["isotropy"]

@@ -39,6 +39,7 @@ class AnalyzeConfig:
     out: Path = Path("results/analysis")
     data_root: Path | None = None
     device: str = "cpu"
+    workers: int = 0
 
 
 def tsne_coordinates(embeddings: np.ndarray, seed: int = 0) -> np.ndarray:
@@ -92,7 +93,7 @@ def analyze_encoder(
     if manifest["splits"].get(config.split, {}).get("windows", 0) == 0:
         raise LumambaError(f"{manifest['recipe']['name']} has no windows in the {config.split} split")
     dataset = ShardDataset(dataset_dir, config.split)
-    embedded = embed_split(encoder, dataset, config.batch_size, config.device, config.max_windows)
+    embedded = embed_split(encoder, dataset, config.batch_size, config.device, config.max_windows, config.workers)
     report = {
         "model": config.model,
         "task": manifest["recipe"]["name"],

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from lumamba_bench.data.loader import MontageBatchSampler, ShardDataset, collate
+from lumamba_bench.data.loader import MontageBatchSampler, ShardDataset, batches_of
 from lumamba_bench.harness import precision
 
 
@@ -29,18 +29,22 @@ def embed_split(
     batch_size: int = 32,
     device: torch.device | str = "cpu",
     max_windows: int | None = None,
+    workers: int = 0,
 ) -> Embedded:
     encoder.eval().to(device)
     has_front_end = hasattr(encoder, "front_end") and hasattr(encoder, "forward_features")
     embeddings, labels, recordings = [], [], []
     sums: dict[str, torch.Tensor] = {}
     counts: dict[str, int] = {}
-    seen = 0
+    order, planned = [], 0
     for batch_ids in MontageBatchSampler(dataset, batch_size, shuffle=False):
-        if max_windows is not None and seen >= max_windows:
+        if max_windows is not None and planned >= max_windows:
             break
-        batch_ids = batch_ids[: None if max_windows is None else max_windows - seen]
-        batch = collate([dataset[i] for i in batch_ids])
+        order.append(batch_ids[: None if max_windows is None else max_windows - planned])
+        planned += len(order[-1])
+    seen = 0
+    stream = batches_of(dataset, order, workers, pin_memory=torch.device(device).type == "cuda")
+    for batch_ids, batch in zip(order, stream, strict=True):
         x, coords = batch["signal"].to(device), batch["coords"].to(device)
         if has_front_end:
             with precision.autocast(device):

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lumamba_bench.data.loader import MontageBatchSampler, ShardDataset, collate
+from lumamba_bench.data.loader import MontageBatchSampler, ShardDataset, batches_of
 from lumamba_bench.errors import LumambaError, TrainingDiverged
 from lumamba_bench.harness import precision
 from lumamba_bench.harness.metrics import BINARY, MULTILABEL, compute_metrics
@@ -37,6 +37,7 @@ class FinetuneSettings:
     weight_decay: float = 0.05
     layer_decay: float = 0.75
     patience: int = 10
+    workers: int = 0  # DataLoader worker processes decoding batches ahead (0: in the training process)
 
 
 class Classifier(nn.Module):
@@ -125,14 +126,15 @@ def predict(
     weights: torch.Tensor,
     batch_size: int,
     device: torch.device,
+    workers: int = 0,
 ) -> dict:
     """Probabilities, labels, recording ids and mean loss over a whole split (under DDP each rank
     scores every world-th batch and the parts are gathered to all ranks)."""
     model.eval()
     rank, world = _rank_and_world()
     probs, labels, recordings, windows, loss_sum = [], [], [], [], 0.0
-    for batch_ids in list(MontageBatchSampler(dataset, batch_size, shuffle=False))[rank::world]:
-        batch = collate([dataset[i] for i in batch_ids])
+    order = list(MontageBatchSampler(dataset, batch_size, shuffle=False))[rank::world]
+    for batch in batches_of(dataset, order, workers, pin_memory=torch.device(device).type == "cuda"):
         with precision.autocast(device):
             logits = model(batch["signal"].to(device), batch["coords"].to(device), batch["channels"]).float()
         y = batch["label"].to(device)
@@ -186,6 +188,7 @@ def train_one_seed(
     per_rank = len(sampler) // world
     if per_rank == 0:
         raise LumambaError(f"fewer training batches ({len(sampler)}) than processes ({world}); lower --batch-size")
+    pin = torch.device(device).type == "cuda"
     total = settings.epochs * per_rank
     best_loss, best_state, best_epoch, log, step = math.inf, None, -1, [], 0
     for epoch in range(settings.epochs):
@@ -194,8 +197,7 @@ def train_one_seed(
             model.encoder.eval()
         sampler.set_epoch(epoch)
         losses = []
-        for batch_ids in list(sampler)[rank::world][:per_rank]:
-            batch = collate([splits["train"][i] for i in batch_ids])
+        for batch in batches_of(splits["train"], list(sampler)[rank::world][:per_rank], settings.workers, pin):
             scale = 0.5 * (1 + math.cos(math.pi * step / max(1, total)))
             for group, base in zip(optimizer.param_groups, base_lrs, strict=True):
                 group["lr"] = base * scale
@@ -213,7 +215,7 @@ def train_one_seed(
             optimizer.step()
             losses.append(loss.item())
             step += 1
-        val = predict(model, splits["val"], task_type, weights, settings.batch_size, device)
+        val = predict(model, splits["val"], task_type, weights, settings.batch_size, device, settings.workers)
         val_metrics = compute_metrics(task_type, val["labels"], val["probs"])["metrics"]
         record = {
             "epoch": epoch,
@@ -238,7 +240,7 @@ def train_one_seed(
             "loss": float("nan"),
         }
     else:
-        test = predict(model, splits["test"], task_type, weights, settings.batch_size, device)
+        test = predict(model, splits["test"], task_type, weights, settings.batch_size, device, settings.workers)
     return SeedOutcome(seed, best_epoch, log, test)
 
 

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from lumamba_bench import __version__
-from lumamba_bench.data.loader import MontageBatchSampler, ShardDataset, collate
+from lumamba_bench.data.loader import MontageBatchSampler, ShardDataset, batches_of
 from lumamba_bench.data.manifest import read_manifest
 from lumamba_bench.data.prepare import ensure_prepared
 from lumamba_bench.errors import LumambaError
@@ -62,6 +62,7 @@ class PretrainConfig:
     max_steps: int | None = None  # stop early (as if interrupted); checkpoint written
     device: str | None = None
     register: bool = True
+    workers: int = 0  # DataLoader worker processes decoding batches ahead of the step
 
 
 @dataclass
@@ -96,7 +97,7 @@ def _epoch_batches(sampler: MontageBatchSampler, epoch: int, ctx: distributed.Co
 # Settings a resumed run may change without changing what it trains: where it writes, how often
 # it checkpoints, when it stops, on which device.
 RESUMABLE = {"resume", "resume_with_changes", "out", "data_root", "device", "max_steps", "register",
-             "checkpoint_every", "keep_checkpoints"}  # fmt: skip
+             "checkpoint_every", "keep_checkpoints", "workers"}  # fmt: skip
 
 
 def changed_settings(card: dict, config: PretrainConfig, manifest_sha: str) -> list[str]:
@@ -210,13 +211,15 @@ def pretrain(config: PretrainConfig, on_step=None) -> PretrainResult:
             shutil.rmtree(old, ignore_errors=True)
 
     objective.train()
-    batches, batches_epoch = None, -1
+    stream, stream_epoch = None, -1
+    pin = ctx.device.type == "cuda"
     stop = total if config.max_steps is None else min(total, config.max_steps)
     while step < stop:
         epoch, index = divmod(step, per_rank)
-        if epoch != batches_epoch:
-            batches, batches_epoch = _epoch_batches(sampler, epoch, ctx, per_rank), epoch
-        batch = collate([dataset[i] for i in batches[index]])
+        if epoch != stream_epoch:  # this epoch's batches from where the run stands (a resume starts mid-epoch)
+            order = _epoch_batches(sampler, epoch, ctx, per_rank)[index:]
+            stream, stream_epoch = batches_of(dataset, order, config.workers, pin), epoch
+        batch = next(stream)
         x, coords = batch["signal"].to(ctx.device), batch["coords"].to(ctx.device)
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step, total, warmup, config.lr)
@@ -227,9 +230,7 @@ def pretrain(config: PretrainConfig, on_step=None) -> PretrainResult:
         with precision.autocast(ctx.device):
             parts = model(x, coords, generator, step=step, channels=batch["channels"])
         loss = parts["loss"]
-        if not torch.isfinite(
-            loss
-        ):  # the weights that gave it are not saved: the last checkpoint stays the last good one
+        if not torch.isfinite(loss):  # not saved: the last checkpoint stays the last good one
             last = latest_checkpoint(run_dir)
             kept = f"the last good checkpoint is {last}" if last else "no checkpoint was written before it"
             raise LumambaError(

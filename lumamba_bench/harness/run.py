@@ -54,6 +54,7 @@ class RunConfig:
     device: str | None = None
     train_channels: str | None = None  # unseen-montage protocol: fine-tune (train + val) on this set
     test_channels: str | None = None  # ... and test on this one (None: all channels)
+    workers: int = 0  # DataLoader worker processes decoding batches ahead
 
 
 @dataclass
@@ -172,7 +173,7 @@ def run_benchmark(config: RunConfig, on_epoch: Callable[[int, dict], None] | Non
         }.items()
         if v is not None
     }
-    settings = replace(defaults, protocol=config.protocol, **chosen)
+    settings = replace(defaults, protocol=config.protocol, workers=config.workers, **chosen)
 
     def build() -> Classifier:
         if montage_shift is not None and montage_shift["channels"]:
