@@ -112,33 +112,8 @@ def selective_scan_ref(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta
     return _finish(y, u, D, z).to(dtype)
 
 
-def _linear_scan(a: torch.Tensor, b: torch.Tensor, chunk: int | None = None) -> torch.Tensor:
-    """h_t = a_t h_{t-1} + b_t along dim 2 of (B, D, L, N) tensors, h_{-1} = 0; no autograd.
-
-    Two levels, O(L) work and O(sqrt L) Python steps: the sequence is cut into chunks of ``chunk``
-    positions (default ceil(sqrt L)); a loop over the positions inside a chunk scans every chunk
-    at once, then a loop over the chunks carries each chunk's last state into the next one.
-    """
-    batch, dim, length, state = b.shape
-    size = chunk or _chunk_length(length)
-    count = math.ceil(length / size)
-    pad = count * size - length
-    if pad:
-        a = F.pad(a, (0, 0, 0, pad), value=1.0)
-        b = F.pad(b, (0, 0, 0, pad))
-    a = a.reshape(batch, dim, count, size, state)
-    h = b.reshape(batch, dim, count, size, state).clone()
-    decay = a.clone()  # running product of a inside each chunk
-    for t in range(1, size):
-        h[:, :, :, t].addcmul_(a[:, :, :, t], h[:, :, :, t - 1])
-        decay[:, :, :, t].mul_(decay[:, :, :, t - 1])
-    for k in range(1, count):
-        h[:, :, k].addcmul_(decay[:, :, k], h[:, :, k - 1, -1:])
-    return h.reshape(batch, dim, count * size, state)[:, :, :length]
-
-
 def _chunk_length(length: int) -> int:
-    """~sqrt(L), preferring a divisor of L (up to 2 sqrt L) so that no padding copy is needed."""
+    """~sqrt(L), preferring a divisor of L (up to 2 sqrt L) so that no padding is needed."""
     root = max(1, math.ceil(math.sqrt(length)))
     for size in range(root, 2 * root + 1):
         if length % size == 0:
@@ -146,24 +121,123 @@ def _chunk_length(length: int) -> int:
     return root
 
 
-class _LinearScan(torch.autograd.Function):
-    """Autograd for the linear recurrence: the backward pass is the same scan, run in reverse."""
+def _scan_(a: torch.Tensor, h: torch.Tensor, reverse: bool = False) -> None:
+    """In place, on (B, K, T, D, N) chunked views: h_t += a_t h_{t-1} along the sequence (reverse:
+    h_t += a_t h_{t+1}); ``a`` becomes the running product inside each chunk. Two levels, O(L)
+    work in ~2 sqrt(L) vectorised steps: a loop over the T positions scans all K chunks at once,
+    then a loop over the chunks carries each chunk's boundary state into the next one. Positions
+    are the outer dimension, so every step touches contiguous (D, N) blocks."""
+    count, size = h.shape[1], h.shape[2]
+    positions = range(size - 2, -1, -1) if reverse else range(1, size)
+    for t in positions:
+        before = t + 1 if reverse else t - 1
+        h[:, :, t].addcmul_(a[:, :, t], h[:, :, before])
+        a[:, :, t].mul_(a[:, :, before])
+    chunks = range(count - 2, -1, -1) if reverse else range(1, count)
+    for k in chunks:
+        edge = h[:, k + 1, :1] if reverse else h[:, k - 1, -1:]
+        h[:, k].addcmul_(a[:, k], edge)
+
+
+def _buffer(batch: int, length: int, size: int, like: torch.Tensor, state: int) -> torch.Tensor:
+    """An uninitialised (B, K * T, D, N) buffer covering ``length`` positions."""
+    count = math.ceil(length / size)
+    return torch.empty(batch, count * size, like.shape[-1], state, dtype=like.dtype, device=like.device)
+
+
+def _chunks(x: torch.Tensor, size: int) -> torch.Tensor:
+    return x.view(x.shape[0], x.shape[1] // size, size, *x.shape[2:])
+
+
+def _states(u_t, delta_t, A, B_t, size):
+    """h (B, L', D, N) of the recurrence for every position (L' >= L: padded to whole chunks);
+    inputs in position-major layout: u_t, delta_t (B, L, D), B_t (B, L, N)."""
+    batch, length, _ = u_t.shape
+    decay = _buffer(batch, length, size, u_t, A.shape[1])
+    h = torch.empty_like(decay)
+    torch.mul(delta_t.unsqueeze(-1), A, out=decay[:, :length]).exp_()
+    torch.mul((delta_t * u_t).unsqueeze(-1), B_t.unsqueeze(2), out=h[:, :length])
+    if decay.shape[1] > length:  # padding at the end: decay 1, drive 0, never read back
+        decay[:, length:].fill_(1.0)
+        h[:, length:].zero_()
+    _scan_(_chunks(decay, size), _chunks(h, size))
+    return h
+
+
+def _contract(big: torch.Tensor, small: torch.Tensor, length: int, over_n: bool) -> torch.Tensor:
+    """Per position (b, l): (D, N) @ (N,) -> (D,) when ``over_n``, else (D,) @ (D, N) -> (N,).
+    A batched matmul on the position-major layout: no copy of the big tensor."""
+    batch, _, dim, state = big.shape
+    flat = big[:, :length].reshape(batch * length, dim, state)
+    if over_n:
+        return torch.bmm(flat, small.reshape(batch * length, state, 1)).view(batch, length, dim)
+    return torch.bmm(small.reshape(batch * length, 1, dim), flat).view(batch, length, state)
+
+
+class _SelectiveScan(torch.autograd.Function):
+    """y_t = C_t . h_t with h_t = exp(delta_t A) h_{t-1} + delta_t u_t B_t, differentiated by hand.
+
+    Nothing of size (B, D, L, N) is kept between forward and backward: the backward recomputes
+    the states from the inputs (as mamba-ssm's kernel does), so a layer holds only its (B, D, L)
+    and (B, N, L) inputs for the backward pass. The backward runs the same two-level scan in
+    reverse time, in place, without flipping copies. Internally the layout is position-major,
+    (B, L, D, N), so that scan steps and read-outs work on contiguous blocks."""
 
     @staticmethod
-    def forward(ctx, a, b, chunk):
-        h = _linear_scan(a, b, chunk)
-        ctx.save_for_backward(a, h)
-        ctx.chunk = chunk
-        return h
+    def forward(ctx, u, delta, A, B, C, chunk):
+        length = u.shape[-1]
+        size = chunk or _chunk_length(length)
+        with torch.autocast(u.device.type, enabled=False):  # float32 throughout, under bf16 autocast too
+            u_t, delta_t = u.transpose(1, 2).contiguous(), delta.transpose(1, 2).contiguous()
+            B_t, C_t = B.transpose(1, 2).contiguous(), C.transpose(1, 2).contiguous()
+            h = _states(u_t, delta_t, A, B_t, size)
+            y = _contract(h, C_t, length, over_n=True).transpose(1, 2)
+        ctx.save_for_backward(u_t, delta_t, A, B_t, C_t)
+        ctx.size = size
+        return y
 
     @staticmethod
-    def backward(ctx, grad_h):
-        a, h = ctx.saved_tensors
-        # g_t = dL/dh_t (total) = grad_h_t + a_{t+1} g_{t+1}: a scan backwards in time.
-        a_next = F.pad(a[:, :, 1:], (0, 0, 0, 1))
-        g = _linear_scan(a_next.flip(2), grad_h.contiguous().flip(2), ctx.chunk).flip(2)
-        h_prev = F.pad(h[:, :, :-1], (0, 0, 1, 0))
-        return g * h_prev, g, None
+    def backward(ctx, grad_y):
+        with torch.autocast(grad_y.device.type, enabled=False):
+            return _SelectiveScan._backward(ctx, grad_y.to(ctx.saved_tensors[0].dtype))
+
+    @staticmethod
+    def _backward(ctx, grad_y):
+        u_t, delta_t, A, B_t, C_t = ctx.saved_tensors
+        batch, length, _ = u_t.shape
+        size = ctx.size
+        gy_t = grad_y.transpose(1, 2).contiguous()
+        h = _states(u_t, delta_t, A, B_t, size)
+        grad_C = _contract(h, gy_t, length, over_n=False)
+        # g_t = dL/dh_t = grad_y_t C_t + a_{t+1} g_{t+1}: a reverse scan with coefficient a_{t+1}
+        coeff = torch.empty_like(h)
+        g = torch.empty_like(h)
+        torch.mul(delta_t[:, 1:].unsqueeze(-1), A, out=coeff[:, : length - 1]).exp_()
+        coeff[:, length - 1 :].zero_()  # nothing flows back from beyond the last position
+        torch.mul(gy_t.unsqueeze(-1), C_t.unsqueeze(2), out=g[:, :length])
+        g[:, length:].zero_()
+        _scan_(_chunks(coeff, size), _chunks(g, size), reverse=True)
+        du_t = delta_t * u_t
+        g_dot_B = _contract(g, B_t, length, over_n=True)
+        grad_B = _contract(g, du_t, length, over_n=False)
+        # d(delta A)_t = g_t h_{t-1} a_t, built in the coefficient buffer
+        log_grad = coeff[:, :length]
+        torch.mul(delta_t.unsqueeze(-1), A, out=log_grad).exp_()
+        log_grad[:, 1:].mul_(h[:, : length - 1])
+        log_grad[:, :1].zero_()
+        log_grad.mul_(g[:, :length])
+        scaled = torch.mul(log_grad, A, out=g[:, :length])  # g is spent: reuse its memory
+        grad_delta_t = scaled.sum(-1) + u_t * g_dot_B
+        grad_A = log_grad.mul_(delta_t.unsqueeze(-1)).sum((0, 1))
+        grad_u_t = delta_t * g_dot_B
+        return (
+            grad_u_t.transpose(1, 2),
+            grad_delta_t.transpose(1, 2),
+            grad_A,
+            grad_B.transpose(1, 2),
+            grad_C.transpose(1, 2),
+            None,
+        )
 
 
 def _upcast(*tensors):
@@ -174,13 +248,18 @@ def _upcast(*tensors):
 def selective_scan_chunked(
     u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False, chunk_size: int | None = None
 ):
-    """Pure-PyTorch chunked scan: O(L) work, O(sqrt L) Python steps, exact (no log-space tricks).
-    The output has u's dtype; half-precision inputs are computed in float32."""
+    """Pure-PyTorch chunked scan: O(L) work, O(sqrt L) Python steps, exact (no log-space tricks),
+    states recomputed in the backward pass instead of stored. The output has u's dtype;
+    half-precision inputs are computed in float32."""
     dtype = u.dtype
     u, delta, A, B, C, D, z, delta_bias = _upcast(u, delta, A, B, C, D, z, delta_bias)
-    log_decay, drive = _prepare(u, delta, A, B, C, delta_bias, delta_softplus)
-    states = _LinearScan.apply(torch.exp(log_decay), drive, chunk_size)
-    y = torch.einsum("bdln,bnl->bdl", states, C)
+    if delta_bias is not None:
+        delta = delta + delta_bias[None, :, None]
+    if delta_softplus:
+        delta = F.softplus(delta)
+    y = _SelectiveScan.apply(
+        u.contiguous(), delta.contiguous(), A.contiguous(), B.contiguous(), C.contiguous(), chunk_size
+    )
     return _finish(y, u, D, z).to(dtype)
 
 
