@@ -7,10 +7,11 @@ fallback; a GPU run without the kernel under ``auto`` says so once). Otherwise i
 ``selective_scan_chunked``, a pure-PyTorch two-level
 scan: the sequence is cut into ~sqrt(L) chunks, all chunks are scanned at once (a loop over the
 ~sqrt(L) positions of a chunk), then chunk states are carried forward (a loop over chunks). It
-does O(L) work in O(sqrt L) vectorised steps, uses only products of decays <= 1 (nothing can
-overflow), and has its own backward (the same scan in reverse time), so autograd stores two
-(B, D, L, N) tensors instead of a graph per step. ``selective_scan_ref`` is the step-by-step
-recurrence, written from the definition, that the tests hold the fast paths to.
+does O(L) work in O(sqrt L) vectorised steps and uses only products of decays <= 1 (nothing can
+overflow). Its backward is written by hand: it recomputes the states from the inputs (as
+mamba-ssm's kernel does) and runs the same scan in reverse time, so nothing of size
+(B, D, L, N) is kept between the passes. ``selective_scan_ref`` is the step-by-step recurrence,
+written from the definition, that the tests hold the fast paths to.
 
 Arguments and shapes follow ``mamba_ssm.ops.selective_scan_interface.selective_scan_fn``:
 u, delta, z: (B, D, L); A: (D, N); B, C: (B, N, L); D, delta_bias: (D,). Returns (B, D, L).
