@@ -175,6 +175,17 @@ def _contract(big: torch.Tensor, small: torch.Tensor, length: int, over_n: bool)
     return torch.bmm(small.reshape(batch * length, 1, dim), flat).view(batch, length, state)
 
 
+SLAB_BYTES = 16 * 2**20  # per (B, L, D, N) working buffer: the scan works on channel slabs this size
+
+
+def _slabs(batch: int, length: int, size: int, dim: int, state: int, itemsize: int) -> list[slice]:
+    """Channel (d_inner) ranges whose state buffers fit ``SLAB_BYTES``: channels never mix in the
+    scan, so working slab by slab bounds the transient memory whatever the sequence length."""
+    padded = math.ceil(length / size) * size
+    width = max(1, min(dim, SLAB_BYTES // max(1, batch * padded * state * itemsize)))
+    return [slice(start, min(start + width, dim)) for start in range(0, dim, width)]
+
+
 class _SelectiveScan(torch.autograd.Function):
     """y_t = C_t . h_t with h_t = exp(delta_t A) h_{t-1} + delta_t u_t B_t, differentiated by hand.
 
@@ -182,20 +193,23 @@ class _SelectiveScan(torch.autograd.Function):
     the states from the inputs (as mamba-ssm's kernel does), so a layer holds only its (B, D, L)
     and (B, N, L) inputs for the backward pass. The backward runs the same two-level scan in
     reverse time, in place, without flipping copies. Internally the layout is position-major,
-    (B, L, D, N), so that scan steps and read-outs work on contiguous blocks."""
+    (B, L, D, N), so that scan steps and read-outs work on contiguous blocks, and the work goes
+    slab by slab of channels (``SLAB_BYTES``), so transient memory does not grow with L x D."""
 
     @staticmethod
     def forward(ctx, u, delta, A, B, C, chunk):
-        length = u.shape[-1]
+        batch, dim, length = u.shape
         size = chunk or _chunk_length(length)
         with torch.autocast(u.device.type, enabled=False):  # float32 throughout, under bf16 autocast too
             u_t, delta_t = u.transpose(1, 2).contiguous(), delta.transpose(1, 2).contiguous()
             B_t, C_t = B.transpose(1, 2).contiguous(), C.transpose(1, 2).contiguous()
-            h = _states(u_t, delta_t, A, B_t, size)
-            y = _contract(h, C_t, length, over_n=True).transpose(1, 2)
+            y_t = torch.empty_like(u_t)
+            for slab in _slabs(batch, length, size, dim, A.shape[1], u.element_size()):
+                h = _states(u_t[:, :, slab], delta_t[:, :, slab], A[slab], B_t, size)
+                y_t[:, :, slab] = _contract(h, C_t, length, over_n=True)
         ctx.save_for_backward(u_t, delta_t, A, B_t, C_t)
         ctx.size = size
-        return y
+        return y_t.transpose(1, 2)
 
     @staticmethod
     def backward(ctx, grad_y):
@@ -205,32 +219,15 @@ class _SelectiveScan(torch.autograd.Function):
     @staticmethod
     def _backward(ctx, grad_y):
         u_t, delta_t, A, B_t, C_t = ctx.saved_tensors
-        batch, length, _ = u_t.shape
-        size = ctx.size
+        batch, length, dim = u_t.shape
         gy_t = grad_y.transpose(1, 2).contiguous()
-        h = _states(u_t, delta_t, A, B_t, size)
-        grad_C = _contract(h, gy_t, length, over_n=False)
-        # g_t = dL/dh_t = grad_y_t C_t + a_{t+1} g_{t+1}: a reverse scan with coefficient a_{t+1}
-        coeff = torch.empty_like(h)
-        g = torch.empty_like(h)
-        torch.mul(delta_t[:, 1:].unsqueeze(-1), A, out=coeff[:, : length - 1]).exp_()
-        coeff[:, length - 1 :].zero_()  # nothing flows back from beyond the last position
-        torch.mul(gy_t.unsqueeze(-1), C_t.unsqueeze(2), out=g[:, :length])
-        g[:, length:].zero_()
-        _scan_(_chunks(coeff, size), _chunks(g, size), reverse=True)
-        du_t = delta_t * u_t
-        g_dot_B = _contract(g, B_t, length, over_n=True)
-        grad_B = _contract(g, du_t, length, over_n=False)
-        # d(delta A)_t = g_t h_{t-1} a_t, built in the coefficient buffer
-        log_grad = coeff[:, :length]
-        torch.mul(delta_t.unsqueeze(-1), A, out=log_grad).exp_()
-        log_grad[:, 1:].mul_(h[:, : length - 1])
-        log_grad[:, :1].zero_()
-        log_grad.mul_(g[:, :length])
-        scaled = torch.mul(log_grad, A, out=g[:, :length])  # g is spent: reuse its memory
-        grad_delta_t = scaled.sum(-1) + u_t * g_dot_B
-        grad_A = log_grad.mul_(delta_t.unsqueeze(-1)).sum((0, 1))
-        grad_u_t = delta_t * g_dot_B
+        grad_u_t, grad_delta_t, grad_A = torch.empty_like(u_t), torch.empty_like(delta_t), torch.empty_like(A)
+        grad_B, grad_C = torch.zeros_like(B_t), torch.zeros_like(C_t)
+        for slab in _slabs(batch, length, ctx.size, dim, A.shape[1], u_t.element_size()):
+            parts = _backward_slab(u_t[:, :, slab], delta_t[:, :, slab], A[slab], B_t, C_t, gy_t[:, :, slab], ctx.size)
+            grad_u_t[:, :, slab], grad_delta_t[:, :, slab], grad_A[slab] = parts[:3]
+            grad_B += parts[3]
+            grad_C += parts[4]
         return (
             grad_u_t.transpose(1, 2),
             grad_delta_t.transpose(1, 2),
@@ -239,6 +236,34 @@ class _SelectiveScan(torch.autograd.Function):
             grad_C.transpose(1, 2),
             None,
         )
+
+
+def _backward_slab(u_t, delta_t, A, B_t, C_t, gy_t, size):
+    """Gradients for one channel slab: (du, ddelta, dA) of the slab, and its parts of dB, dC."""
+    length = u_t.shape[1]
+    h = _states(u_t, delta_t, A, B_t, size)
+    grad_C = _contract(h, gy_t, length, over_n=False)
+    # g_t = dL/dh_t = grad_y_t C_t + a_{t+1} g_{t+1}: a reverse scan with coefficient a_{t+1}
+    coeff = torch.empty_like(h)
+    g = torch.empty_like(h)
+    torch.mul(delta_t[:, 1:].unsqueeze(-1), A, out=coeff[:, : length - 1]).exp_()
+    coeff[:, length - 1 :].zero_()  # nothing flows back from beyond the last position
+    torch.mul(gy_t.unsqueeze(-1), C_t.unsqueeze(2), out=g[:, :length])
+    g[:, length:].zero_()
+    _scan_(_chunks(coeff, size), _chunks(g, size), reverse=True)
+    du_t = delta_t * u_t
+    g_dot_B = _contract(g, B_t, length, over_n=True)
+    grad_B = _contract(g, du_t, length, over_n=False)
+    # d(delta A)_t = g_t h_{t-1} a_t, built in the coefficient buffer
+    log_grad = coeff[:, :length]
+    torch.mul(delta_t.unsqueeze(-1), A, out=log_grad).exp_()
+    log_grad[:, 1:].mul_(h[:, : length - 1])
+    log_grad[:, :1].zero_()
+    log_grad.mul_(g[:, :length])
+    scaled = torch.mul(log_grad, A, out=g[:, :length])  # g is spent: reuse its memory
+    grad_delta_t = scaled.sum(-1) + u_t * g_dot_B
+    grad_A = log_grad.mul_(delta_t.unsqueeze(-1)).sum((0, 1))
+    return delta_t * g_dot_B, grad_delta_t, grad_A, grad_B, grad_C
 
 
 def _upcast(*tensors):

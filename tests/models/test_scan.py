@@ -91,3 +91,21 @@ def test_scans_equal_mamba_ssms_own_reference(scan):
     torch.testing.assert_close(y.float(), data["y"], rtol=1e-5, atol=1e-5)
     for name in names:
         torch.testing.assert_close(inputs[name].grad.float(), data[f"grad_{name}"], rtol=1e-4, atol=1e-4, msg=name)
+
+
+@pytest.mark.parametrize("slab_bytes", [1, 3 * 4 * 8 * 64])
+def test_channel_slabs_give_the_same_values_and_gradients(monkeypatch, slab_bytes):
+    """The scan works slab by slab of channels to bound its memory: one channel per slab, or a
+    few, must equal the step loop in value and in every gradient (float64)."""
+    from lumamba_bench.models import scan
+
+    monkeypatch.setattr(scan, "SLAB_BYTES", slab_bytes)
+    args = _inputs(300, dim=5)
+    assert len(scan._slabs(2, 300, scan._chunk_length(300), 5, 4, 8)) > 1
+    fast = selective_scan_chunked(**args, delta_softplus=True)
+    reference = selective_scan_ref(**args, delta_softplus=True)
+    torch.testing.assert_close(fast, reference, atol=1e-10, rtol=0)
+    ours = torch.autograd.grad(fast.sum(), list(args.values()))
+    theirs = torch.autograd.grad(reference.sum(), list(args.values()))
+    for name, a, b in zip(args, ours, theirs, strict=True):
+        torch.testing.assert_close(a, b, atol=1e-9, rtol=1e-9, msg=name)
