@@ -126,3 +126,21 @@ def test_an_output_path_that_cannot_hold_results_is_refused_before_any_work(tmp_
         else:
             run_benchmark(RunConfig(model="lumamba-scratch", task="demo", out=blocker))
     assert started == []
+
+
+def test_a_checkpoint_written_on_a_gpu_resumes_on_a_cpu(small_demo, tmp_path, monkeypatch):
+    """The optimizer state is re-saved with every storage tagged cuda:0, as a GPU run writes it;
+    resuming on this CPU-only machine must map it to the CPU (without map_location torch refuses:
+    'Attempting to deserialize object on a CUDA device')."""
+    import torch.serialization
+
+    pretrain(_config(tmp_path, epochs=2, max_steps=2))
+    folder = latest_checkpoint(tmp_path / "run")
+    state = torch.load(folder / "optimizer.pt", weights_only=True)
+    with monkeypatch.context() as patch:
+        patch.setattr(torch.serialization, "location_tag", lambda storage: "cuda:0")
+        torch.save(state, folder / "optimizer.pt")
+    with pytest.raises(RuntimeError, match="CUDA"):
+        torch.load(folder / "optimizer.pt", weights_only=True)  # what the old loader did
+    resumed = pretrain(_config(tmp_path, epochs=2, resume=True))
+    assert resumed.step == resumed.total_steps
