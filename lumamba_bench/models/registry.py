@@ -75,7 +75,14 @@ def parse_model_name(name: str) -> ModelName:
 
 
 def encoder_spec(architecture: str) -> EncoderSpec:
+    """The registered architecture; a model name (``lumamba-mixed``) or an unknown name is an
+    error that says which names are architectures."""
     _load_builtin()
+    if architecture not in _ENCODERS:
+        raise LumambaError(
+            f"unknown architecture {architecture!r}; architectures are {', '.join(sorted(_ENCODERS))} "
+            "(model names such as lumamba-mixed add an objective to one of them)"
+        )
     return _ENCODERS[architecture]
 
 

@@ -74,3 +74,12 @@ def test_model_names_parse_and_unknown_names_list_the_known_ones():
     assert (parsed.architecture, parsed.objective, parsed.scratch) == ("lumamba", "mixed", True)
     with pytest.raises(LumambaError, match="unknown model 'lumamba-bogus'.*lumamba-mixed"):
         parse_model_name("lumamba-bogus")
+
+
+def test_a_model_name_where_an_architecture_is_expected_is_a_clear_error():
+    from lumamba_bench.errors import LumambaError
+    from lumamba_bench.models.registry import encoder_spec
+
+    with pytest.raises(LumambaError, match="unknown architecture 'lumamba-mixed'; architectures are .*lumamba"):
+        encoder_spec("lumamba-mixed")
+    assert encoder_spec("lumamba").name == "lumamba"
