@@ -50,3 +50,15 @@ def board(tmp_path):
     shutil.copytree(Path(__file__).resolve().parents[1] / "leaderboard" / "reference", root / "reference")
     (root / "submissions").mkdir()
     return root
+
+
+@pytest.fixture
+def small_demo(demo_source) -> Path:
+    """The small demo corpus prepared into this test's data root as `demo`."""
+    from lumamba_bench.recipes import get_recipe
+
+    from lumamba_bench.data.prepare import prepare
+    from lumamba_bench.data.store import data_root
+
+    prepare(get_recipe("demo"), demo_source, data_root() / "demo")
+    return data_root() / "demo"

@@ -2,18 +2,10 @@ import json
 import math
 
 import pytest
-from lumamba_bench.recipes import get_recipe
 
 from lumamba_bench.analysis.analyze import AnalyzeConfig, analyze
 from lumamba_bench.analysis.dial import DialConfig, sweep
-from lumamba_bench.data.prepare import prepare
-from lumamba_bench.data.store import data_root
 from lumamba_bench.errors import LumambaError
-
-
-@pytest.fixture
-def small_demo(demo_source):
-    prepare(get_recipe("demo"), demo_source, data_root() / "demo")
 
 
 def test_analyze_writes_isotropy_tsne_and_topomaps(small_demo, tmp_path):

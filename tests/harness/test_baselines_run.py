@@ -1,20 +1,12 @@
 """Every baseline fine-tunes on the demo task from scratch; LUNA and FEMBA pre-train."""
 
 import pytest
-from lumamba_bench.recipes import get_recipe
 
-from lumamba_bench.data.prepare import prepare
-from lumamba_bench.data.store import data_root
 from lumamba_bench.errors import LumambaError
 from lumamba_bench.harness.checkpoints import find_pretrained
 from lumamba_bench.harness.pretrain import PretrainConfig, pretrain
 from lumamba_bench.harness.results import validate
 from lumamba_bench.harness.run import RunConfig, run_benchmark
-
-
-@pytest.fixture
-def small_demo(demo_source):
-    prepare(get_recipe("demo"), demo_source, data_root() / "demo")
 
 
 @pytest.mark.parametrize("model", ["luna-base-scratch", "labram-base-scratch", "femba-tiny-scratch"])

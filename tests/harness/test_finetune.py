@@ -6,20 +6,11 @@ import copy
 import numpy as np
 import pytest
 import torch
-from lumamba_bench.recipes import get_recipe
 
 from lumamba_bench.data.loader import ShardDataset
-from lumamba_bench.data.prepare import prepare
-from lumamba_bench.data.store import data_root
 from lumamba_bench.harness import finetune
 from lumamba_bench.harness.finetune import Classifier, FinetuneSettings, train_one_seed
 from lumamba_bench.models import build_encoder
-
-
-@pytest.fixture
-def small_demo(demo_source):
-    prepare(get_recipe("demo"), demo_source, data_root() / "demo")
-    return data_root() / "demo"
 
 
 def test_the_best_validation_epoch_is_restored_before_testing(small_demo, monkeypatch):

@@ -5,26 +5,13 @@ import sys
 
 import pytest
 import torch
-from lumamba_bench.recipes import get_recipe
+from pretraining import small_config
 
-from lumamba_bench.data.prepare import prepare
 from lumamba_bench.data.store import data_root
 from lumamba_bench.errors import LumambaError
 from lumamba_bench.harness.checkpoints import find_pretrained, load_encoder_weights
 from lumamba_bench.harness.pretrain import PretrainConfig, lr_at, pretrain
 from lumamba_bench.models import build_encoder
-
-
-@pytest.fixture
-def small_demo(demo_source):
-    """The small demo corpus prepared into this test's data root as `demo`."""
-    prepare(get_recipe("demo"), demo_source, data_root() / "demo")
-    return data_root() / "demo"
-
-
-def _config(tmp_path, **overrides):
-    base = dict(model="lumamba-recon", epochs=1, batch_size=4, num_slices=16, out=tmp_path / "run", checkpoint_every=2)
-    return PretrainConfig(**(base | overrides))
 
 
 def test_schedule_warms_up_then_decays():
@@ -35,7 +22,7 @@ def test_schedule_warms_up_then_decays():
 
 @pytest.mark.parametrize("model", ["lumamba-recon", "lumamba-lejepa", "lumamba-mixed"])
 def test_pretrain_writes_checkpoints_and_registers_a_loadable_encoder(small_demo, tmp_path, model):
-    result = pretrain(_config(tmp_path, model=model, epochs=1, batch_size=8))
+    result = pretrain(small_config(tmp_path, model=model, epochs=1, batch_size=8))
     assert result.step == result.total_steps > 0
     assert all(torch.isfinite(torch.tensor(r["loss"])) for r in result.history)
     card = json.loads((result.registered.parent / "card.json").read_text())
@@ -49,19 +36,19 @@ def test_pretrain_writes_checkpoints_and_registers_a_loadable_encoder(small_demo
 
 
 def test_resume_continues_bit_for_bit(small_demo, tmp_path):
-    whole = pretrain(_config(tmp_path / "a", model="lumamba-mixed", epochs=2, checkpoint_every=3))
-    first = pretrain(_config(tmp_path / "b", model="lumamba-mixed", epochs=2, checkpoint_every=3, max_steps=5))
+    whole = pretrain(small_config(tmp_path / "a", model="lumamba-mixed", epochs=2, checkpoint_every=3))
+    first = pretrain(small_config(tmp_path / "b", model="lumamba-mixed", epochs=2, checkpoint_every=3, max_steps=5))
     assert first.step == 5 and first.registered is None
-    resumed = pretrain(_config(tmp_path / "b", model="lumamba-mixed", epochs=2, checkpoint_every=3, resume=True))
+    resumed = pretrain(small_config(tmp_path / "b", model="lumamba-mixed", epochs=2, checkpoint_every=3, resume=True))
     assert [r["loss"] for r in resumed.history] == [r["loss"] for r in whole.history]
     assert resumed.step == whole.step
 
 
 def test_resume_without_checkpoint_and_bad_names_are_clear_errors(small_demo, tmp_path):
     with pytest.raises(LumambaError, match="no checkpoint"):
-        pretrain(_config(tmp_path, resume=True))
+        pretrain(small_config(tmp_path, resume=True))
     with pytest.raises(LumambaError, match="with an objective"):
-        pretrain(_config(tmp_path, model="lumamba-mixed-scratch"))
+        pretrain(small_config(tmp_path, model="lumamba-mixed-scratch"))
 
 
 def test_corrupt_or_mismatched_checkpoints_are_refused(tmp_path):
@@ -181,19 +168,21 @@ def test_torchrun_runs_the_same_command(small_demo, tmp_path):
 
 
 def test_presets_set_the_objective_and_the_card_records_every_setting(small_demo, tmp_path):
-    reference = pretrain(_config(tmp_path / "r", model="lumamba-mixed", num_slices=None, max_steps=1))
-    paper = pretrain(_config(tmp_path / "p", model="lumamba-mixed", num_slices=None, preset="paper-text", max_steps=1))
+    reference = pretrain(small_config(tmp_path / "r", model="lumamba-mixed", num_slices=None, max_steps=1))
+    paper = pretrain(
+        small_config(tmp_path / "p", model="lumamba-mixed", num_slices=None, preset="paper-text", max_steps=1)
+    )
     cards = [json.loads((r.run_dir / "step-0000001" / "card.json").read_text()) for r in (reference, paper)]
     ref_settings, paper_settings = (c["objective_settings"] for c in cards)
     assert ref_settings["reconstruction"]["mask_ratio"] == 0.5 and ref_settings["lejepa"]["num_slices"] == 128
     assert paper_settings["reconstruction"]["mask_ratio"] == 0.6 and paper_settings["lejepa"]["num_slices"] == 300
     assert ref_settings["reconstruction"]["visible_weight"] == 0.05 and ref_settings["lejepa_weight"] == 0.05
     with pytest.raises(LumambaError, match="unknown preset"):
-        pretrain(_config(tmp_path / "x", preset="paper"))
+        pretrain(small_config(tmp_path / "x", preset="paper"))
 
 
 def test_loader_workers_change_nothing_but_speed(small_demo, tmp_path):
     """Batches decoded in 2 worker processes arrive in the same order: the same losses, bit for bit."""
-    inline = pretrain(_config(tmp_path / "a", model="lumamba-mixed", max_steps=4))
-    workers = pretrain(_config(tmp_path / "b", model="lumamba-mixed", max_steps=4, workers=2))
+    inline = pretrain(small_config(tmp_path / "a", model="lumamba-mixed", max_steps=4))
+    workers = pretrain(small_config(tmp_path / "b", model="lumamba-mixed", max_steps=4, workers=2))
     assert [r["loss"] for r in workers.history] == [r["loss"] for r in inline.history]

@@ -17,12 +17,6 @@ from lumamba_bench.harness.results import validate
 from lumamba_bench.harness.run import RunConfig, run_benchmark
 
 
-@pytest.fixture
-def small_demo(demo_source):
-    prepare(get_recipe("demo"), demo_source, data_root() / "demo")
-    return data_root() / "demo"
-
-
 def _run(tmp_path, **overrides):
     config = RunConfig(
         **(

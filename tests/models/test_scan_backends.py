@@ -76,21 +76,16 @@ def test_results_environment_records_backend_and_precision():
     assert env["scan_backend"]["used"] == "chunked" and env["precision"] == "bf16"
 
 
-def test_a_bf16_pretraining_step_runs_and_the_card_says_so(demo_source, tmp_path):
+def test_a_bf16_pretraining_step_runs_and_the_card_says_so(small_demo, tmp_path):
     import json
 
-    from lumamba_bench.recipes import get_recipe
+    from pretraining import small_config
 
-    from lumamba_bench.data.prepare import prepare
-    from lumamba_bench.data.store import data_root
     from lumamba_bench.harness.checkpoints import latest_checkpoint
-    from lumamba_bench.harness.pretrain import PretrainConfig, pretrain
+    from lumamba_bench.harness.pretrain import pretrain
 
-    prepare(get_recipe("demo"), demo_source, data_root() / "demo")
     precision.configure(torch.device("cpu"), "bf16")
-    result = pretrain(
-        PretrainConfig(model="lumamba-mixed", epochs=1, batch_size=4, num_slices=16, out=tmp_path, max_steps=2)
-    )
+    result = pretrain(small_config(tmp_path, model="lumamba-mixed", max_steps=2))
     assert all(torch.isfinite(torch.tensor(r["loss"])) for r in result.history)
-    card = json.loads((latest_checkpoint(tmp_path) / "card.json").read_text())
+    card = json.loads((latest_checkpoint(result.run_dir) / "card.json").read_text())
     assert card["precision"] == "bf16" and card["scan_backend"]["used"] == "chunked"

@@ -120,21 +120,11 @@ def test_hostile_json_and_malformed_probabilities_are_one_line_refusals(board, t
         submit(deep, board)
     results, rows = demo_results(split=demo_split)
     one_column = [r | {"probs": [r["probs"][1]]} for r in rows]
-    with pytest.raises(SubmissionError, match="the task needs 2 per window"):
-        submit(
-            write_json(tmp_path, results),
-            board,
-            write_predictions(one_column, tmp_path / "one.parquet"),
-            demo_split["dir"],
-        )
     ragged = [r | {"probs": list(r["probs"]) + ([0.0] if i == 0 else [])} for i, r in enumerate(rows)]
-    with pytest.raises(SubmissionError, match="different lengths"):
-        submit(
-            write_json(tmp_path, results),
-            board,
-            write_predictions(ragged, tmp_path / "ragged.parquet"),
-            demo_split["dir"],
-        )
+    for bad_rows, message in ((one_column, "the task needs 2 per window"), (ragged, "different lengths")):
+        predictions = write_predictions(bad_rows, tmp_path / "bad.parquet")
+        with pytest.raises(SubmissionError, match=message):
+            submit(write_json(tmp_path, results), board, predictions, demo_split["dir"])
 
 
 def _predictions_refused(tmp_path, board, demo_split, results, rows, message):

@@ -6,26 +6,13 @@ import json
 
 import pytest
 import torch
-from lumamba_bench.recipes import get_recipe
+from pretraining import small_config
 from safetensors.torch import save_file
 
-from lumamba_bench.data.prepare import prepare
-from lumamba_bench.data.store import data_root
 from lumamba_bench.errors import LumambaError
 from lumamba_bench.harness.checkpoints import latest_checkpoint, load_encoder_weights
-from lumamba_bench.harness.pretrain import PretrainConfig, pretrain
+from lumamba_bench.harness.pretrain import pretrain
 from lumamba_bench.models import build_encoder
-
-
-@pytest.fixture
-def small_demo(demo_source):
-    prepare(get_recipe("demo"), demo_source, data_root() / "demo")
-    return data_root() / "demo"
-
-
-def _config(tmp_path, **overrides):
-    base = dict(model="lumamba-recon", epochs=1, batch_size=4, num_slices=16, out=tmp_path / "run", checkpoint_every=2)
-    return PretrainConfig(**(base | overrides))
 
 
 def _weights_with(tmp_path, change) -> tuple:
@@ -63,22 +50,22 @@ def test_narrower_precision_is_a_noted_cast(tmp_path):
 
 
 def test_a_resume_with_other_settings_is_refused_naming_them_unless_asked(small_demo, tmp_path):
-    pretrain(_config(tmp_path, epochs=2, max_steps=3))
+    pretrain(small_config(tmp_path, epochs=2, max_steps=3))
     with pytest.raises(LumambaError, match=r"other settings \(batch_size: 4 -> 8; epochs: 2 -> 3; lr: 0.0005 -> 0.001"):
-        pretrain(_config(tmp_path, epochs=3, batch_size=8, lr=1e-3, resume=True))
-    resumed = pretrain(_config(tmp_path, epochs=3, lr=1e-3, resume_with_changes=True))
+        pretrain(small_config(tmp_path, epochs=3, batch_size=8, lr=1e-3, resume=True))
+    resumed = pretrain(small_config(tmp_path, epochs=3, lr=1e-3, resume_with_changes=True))
     card = json.loads((latest_checkpoint(tmp_path / "run") / "card.json").read_text())
     assert card["resumed_with_changes"] == [{"step": 3, "changes": ["epochs: 2 -> 3", "lr: 0.0005 -> 0.001"]}]
     assert card["hyperparameters"]["epochs"] == 3 and resumed.step == resumed.total_steps
 
 
 def test_a_cut_card_and_a_hostile_optimizer_file_are_one_line(small_demo, tmp_path):
-    pretrain(_config(tmp_path, epochs=2, max_steps=2))
+    pretrain(small_config(tmp_path, epochs=2, max_steps=2))
     folder = latest_checkpoint(tmp_path / "run")
     good_card = (folder / "card.json").read_bytes()
     (folder / "card.json").write_bytes(good_card[: len(good_card) // 2])
     with pytest.raises(LumambaError, match="card.json is not a readable card"):
-        pretrain(_config(tmp_path, epochs=2, resume=True))
+        pretrain(small_config(tmp_path, epochs=2, resume=True))
     (folder / "card.json").write_bytes(good_card)
 
     class Payload:
@@ -87,7 +74,7 @@ def test_a_cut_card_and_a_hostile_optimizer_file_are_one_line(small_demo, tmp_pa
 
     torch.save({"state": Payload()}, folder / "optimizer.pt")
     with pytest.raises(LumambaError, match="optimizer.pt is not a readable optimizer state"):
-        pretrain(_config(tmp_path, epochs=2, resume=True))
+        pretrain(small_config(tmp_path, epochs=2, resume=True))
 
 
 def test_a_diverging_run_keeps_the_last_finite_checkpoint(small_demo, tmp_path, monkeypatch):
@@ -104,7 +91,7 @@ def test_a_diverging_run_keeps_the_last_finite_checkpoint(small_demo, tmp_path, 
 
     monkeypatch.setattr(ReconstructionObjective, "forward", forward)
     with pytest.raises(LumambaError, match=r"loss became nan at step 3; the last good checkpoint is .*step-0000002"):
-        pretrain(_config(tmp_path, epochs=3))
+        pretrain(small_config(tmp_path, epochs=3))
     kept = latest_checkpoint(tmp_path / "run")
     assert kept.name == "step-0000002"
     from safetensors.torch import load_file
@@ -122,7 +109,7 @@ def test_an_output_path_that_cannot_hold_results_is_refused_before_any_work(tmp_
     monkeypatch.setattr("lumamba_bench.data.prepare.ensure_prepared", lambda *a, **k: started.append(1))
     with pytest.raises(LumambaError, match=f"--out {blocker}.* cannot hold results"):
         if command == "pretrain":
-            pretrain(_config(tmp_path, out=blocker))
+            pretrain(small_config(tmp_path, out=blocker))
         else:
             run_benchmark(RunConfig(model="lumamba-scratch", task="demo", out=blocker))
     assert started == []
@@ -134,7 +121,7 @@ def test_a_checkpoint_written_on_a_gpu_resumes_on_a_cpu(small_demo, tmp_path, mo
     'Attempting to deserialize object on a CUDA device')."""
     import torch.serialization
 
-    pretrain(_config(tmp_path, epochs=2, max_steps=2))
+    pretrain(small_config(tmp_path, epochs=2, max_steps=2))
     folder = latest_checkpoint(tmp_path / "run")
     state = torch.load(folder / "optimizer.pt", weights_only=True)
     with monkeypatch.context() as patch:
@@ -142,5 +129,5 @@ def test_a_checkpoint_written_on_a_gpu_resumes_on_a_cpu(small_demo, tmp_path, mo
         torch.save(state, folder / "optimizer.pt")
     with pytest.raises(RuntimeError, match="CUDA"):
         torch.load(folder / "optimizer.pt", weights_only=True)  # what the old loader did
-    resumed = pretrain(_config(tmp_path, epochs=2, resume=True))
+    resumed = pretrain(small_config(tmp_path, epochs=2, resume=True))
     assert resumed.step == resumed.total_steps
