@@ -82,7 +82,7 @@ def _pick(labels: list[str], wanted: set[str] | None, exact: list[str] | None = 
     return picks, [names[i] for i in picks]
 
 
-def _read_edfio(path: Path, wanted: set[str] | None, exact: list[str] | None = None) -> RawRecording:
+def _read_edfio(path: Path, wanted: set[str] | None, exact: list[str] | None, header: _Header | None) -> RawRecording:
     import edfio
 
     with warnings.catch_warnings(record=True) as caught:
@@ -94,7 +94,7 @@ def _read_edfio(path: Path, wanted: set[str] | None, exact: list[str] | None = N
                 raise RecordingError(f"{path.name}: truncated file ({text})")
         signals = edf.signals
         labels = [s.label for s in signals]
-        dimensions = _header_dimensions(path, skip_annotations=True)
+        dimensions = header.dimensions_without_annotations() if header else []
         if len(dimensions) != len(signals):
             dimensions = [s.physical_dimension for s in signals]
         try:
@@ -120,7 +120,7 @@ def _read_edfio(path: Path, wanted: set[str] | None, exact: list[str] | None = N
     return RawRecording(data, float(rates.pop()), names)
 
 
-def _read_mne(path: Path, wanted: set[str] | None, exact: list[str] | None = None) -> RawRecording:
+def _read_mne(path: Path, wanted: set[str] | None, exact: list[str] | None, header: _Header | None) -> RawRecording:
     import mne
 
     raw = mne.io.read_raw_edf(path, preload=False, verbose="error")
@@ -128,75 +128,84 @@ def _read_mne(path: Path, wanted: set[str] | None, exact: list[str] | None = Non
         picks, names = _pick(raw.ch_names, wanted, exact)
     except RecordingError as error:
         raise RecordingError(f"{path.name}: {error}") from None
-    dimensions = _header_dimensions(path)
+    dimensions = header.dimensions if header else []
     for i in picks:  # MNE reads a blank dimension as volts: hold it to our unit rule first
         _scale(dimensions[i] if i < len(dimensions) else "", path, raw.ch_names[i])
     data = raw.get_data(picks=picks, units="uV").astype(np.float32)
     return RawRecording(data, float(raw.info["sfreq"]), names)
 
 
-def _header_dimensions(path: Path, skip_annotations: bool = False) -> list[str]:
-    """Each signal's physical dimension, decoded from the EDF header's own bytes (after the
-    256-byte header: 16-byte labels, 80-byte transducers, then 8-byte dimensions per signal).
+@dataclass
+class _Header:
+    """The EDF header fields our checks need, decoded once from the file's own bytes. Text is
     Latin-1, so the micro sign exporters write (byte 0xB5) reads as 'µ', where edfio and MNE
-    replace it. ``skip_annotations`` leaves out EDF+ annotation signals, as edfio does."""
+    replace it."""
+
+    fixed: bytes  # the 256-byte fixed header
+    labels: list[str]
+    dimensions: list[str]  # one per signal, EDF+ annotation signals included
+    samples: list[int] | None  # samples per data record per signal; None when unreadable
+
+    def dimensions_without_annotations(self) -> list[str]:
+        """As edfio lists signals: EDF+ annotation signals left out."""
+        return [d for d, label in zip(self.dimensions, self.labels, strict=False) if label != "EDF Annotations"]
+
+
+def _read_header(path: Path) -> _Header | None:
+    """The header (256 bytes, then per signal: 16-byte label, 80-byte transducer, 8-byte dimension,
+    4 x 8 bytes of ranges, 80-byte prefilter, 8-byte samples per record); None when the file is
+    too short or its signal count is not a number (the readers then report what is wrong)."""
     with open(path, "rb") as handle:
-        header = handle.read(256)
+        fixed = handle.read(256)
         try:
-            count = int(header[252:256].decode("ascii").strip())
+            count = int(fixed[252:256].decode("ascii").strip())
         except ValueError:
-            return []
-        labels = handle.read(16 * count)
-        handle.seek(256 + 96 * count)
-        fields = handle.read(8 * count)
-    dimensions = [fields[8 * i : 8 * i + 8].decode("latin-1").strip() for i in range(len(fields) // 8)]
-    if skip_annotations:
-        names = [labels[16 * i : 16 * i + 16].decode("latin-1").strip() for i in range(count)]
-        dimensions = [d for d, name in zip(dimensions, names, strict=False) if name != "EDF Annotations"]
-    return dimensions
+            return None
+        per_signal = handle.read(256 * count)
+    if len(fixed) < 256 or count < 0:
+        return None
+
+    def field(offset: int, width: int) -> list[str]:
+        start = offset * count
+        return [per_signal[start + width * i : start + width * (i + 1)].decode("latin-1").strip() for i in range(count)]
+
+    try:
+        samples = [int(v) for v in field(216, 8)]
+    except ValueError:
+        samples = None
+    return _Header(fixed, field(0, 16), field(96, 8), samples)
 
 
-def _check_header(path: Path) -> None:
-    """Two fixed-header fields both readers would get wrong. An EDF+D file (reserved field, bytes
+def _check_header(path: Path, header: _Header) -> None:
+    """Fixed-header fields both readers would get wrong. An EDF+D file (reserved field, bytes
     192-235) is discontinuous: read as one signal, windows would span its gaps; refused. The
     data-record duration (bytes 244-251) must be a number > 0, or a sampling rate is invented
     (MNE reads such a file without complaint)."""
-    with open(path, "rb") as handle:
-        header = handle.read(256)
-    if len(header) < 256:
-        return  # too short for a header: the readers report the truncation
-    if header[192:197] == b"EDF+D":
+    fixed = header.fixed
+    if fixed[192:197] == b"EDF+D":
         raise RecordingError(f"{path.name}: EDF+D (discontinuous) recording; windows would span its gaps")
-    field = header[244:252].decode("ascii", errors="replace").strip()
+    value = fixed[244:252].decode("ascii", errors="replace").strip()
     try:
-        duration = float(field)
+        duration = float(value)
     except ValueError:
-        raise RecordingError(f"{path.name}: data record duration {field!r} is not a number") from None
+        raise RecordingError(f"{path.name}: data record duration {value!r} is not a number") from None
     if not duration > 0:
-        raise RecordingError(f"{path.name}: data record duration {field!r} s (must be > 0)")
+        raise RecordingError(f"{path.name}: data record duration {value!r} s (must be > 0)")
     _check_length(path, header)
 
 
-def _check_length(path: Path, header: bytes) -> None:
+def _check_length(path: Path, header: _Header) -> None:
     """A file longer than its header declares (header bytes + records x record bytes) is damaged
     in a way a reader would hide (edfio calls the tail a truncated record); say so. A shorter
     one is left to the readers, which report it as truncated."""
     try:
-        header_bytes = int(header[184:192].decode("ascii").strip())
-        records = int(header[236:244].decode("ascii").strip())
-        count = int(header[252:256].decode("ascii").strip())
+        header_bytes = int(header.fixed[184:192].decode("ascii").strip())
+        records = int(header.fixed[236:244].decode("ascii").strip())
     except ValueError:
         return  # malformed numbers: the readers refuse the header itself
-    if records < 0 or count <= 0:
+    if records < 0 or not header.samples:
         return  # -1: the number of records is unknown (a recording still being written)
-    with open(path, "rb") as handle:
-        handle.seek(256 + 216 * count)
-        fields = handle.read(8 * count)
-    try:
-        samples = sum(int(fields[8 * i : 8 * i + 8].decode("ascii").strip()) for i in range(count))
-    except ValueError:
-        return
-    declared = header_bytes + records * samples * 2
+    declared = header_bytes + records * sum(header.samples) * 2
     actual = path.stat().st_size
     if actual > declared:
         raise RecordingError(
@@ -216,15 +225,20 @@ def read_edf(path: Path | str, channels: list[str] | None = None, labels: list[s
     path = Path(path)
     if not path.is_file():
         raise RecordingError(f"{path}: no such file")
-    _check_header(path)
+    header = _read_header(path)
+    if header is not None:
+        _check_header(path, header)
     wanted = {canonical_name(c) for c in channels} if channels is not None else None
     try:
-        return _read_edfio(path, wanted, labels)
+        return _read_edfio(path, wanted, labels, header)
     except RecordingError:
         raise
-    except Exception as edfio_error:  # edfio is strict about header fields: let MNE try
+    except Exception as edfio_error:  # noqa: BLE001 - edfio is strict about header fields: let MNE try
         try:
-            recording = _read_mne(path, wanted, labels)
-        except Exception:
-            raise RecordingError(f"{path.name}: unreadable EDF ({edfio_error})") from edfio_error
-        return recording
+            return _read_mne(path, wanted, labels, header)
+        except RecordingError:
+            raise
+        except Exception as mne_error:  # noqa: BLE001 - neither reader can: both reasons, one line
+            raise RecordingError(
+                f"{path.name}: unreadable EDF (edfio: {edfio_error}; MNE: {mne_error})"
+            ) from edfio_error
