@@ -75,10 +75,14 @@ def _window_view(data: np.ndarray, size: int, stride: int) -> np.ndarray:
     return view.transpose(1, 0, 2)
 
 
-def _native_spans(starts: np.ndarray, size: int, sfreq: float, p: Preprocessing, n: int) -> list[slice]:
-    """The stretch of the input (at ``sfreq``) that each output window covers."""
+def _native_spans(
+    starts: np.ndarray, size: int, sfreq: float, p: Preprocessing, n: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """First and one-past-last input sample (at ``sfreq``) that each output window covers."""
     ratio = sfreq / p.sfreq
-    return [slice(int(np.floor(s * ratio)), min(int(np.ceil((s + size) * ratio)), n)) for s in starts]
+    begin = np.floor(starts * ratio).astype(np.int64)
+    end = np.minimum(np.ceil((starts + size) * ratio).astype(np.int64), n)
+    return begin, end
 
 
 def process(data: np.ndarray, sfreq: float, p: Preprocessing) -> Windows:
@@ -98,9 +102,12 @@ def process(data: np.ndarray, sfreq: float, p: Preprocessing) -> Windows:
         return Windows(np.zeros((0, data.shape[0], size), np.float32), np.zeros(0, np.float32))
     starts = np.arange(n_windows) * stride
 
-    spans = _native_spans(starts, size, sfreq, p, data.shape[-1])
-    flat = np.array([(data[:, span].std(axis=-1) < p.flat_uv).any() for span in spans])
-    bad_time = np.array([not finite[span].all() for span in spans])
+    begin, end = _native_spans(starts, size, sfreq, p, data.shape[-1])
+    flat = np.array([(data[:, b:e].std(axis=-1) < p.flat_uv).any() for b, e in zip(begin, end, strict=True)])
+    bad_time = np.zeros(n_windows, dtype=bool)
+    if not finite.all():  # a window is bad if its input stretch holds a non-finite sample
+        count = np.concatenate([[0], np.cumsum(~finite)])
+        bad_time = count[end] > count[begin]
     keep = ~(flat | bad_time)
 
     filtered = filter_and_resample(data, sfreq, p)
