@@ -72,8 +72,9 @@ ScanBackendOption = Annotated[
 ]
 
 
-def _compute_setup(device: str | None, precision: str, scan_backend: str) -> None:
-    """The scan backend and precision a command runs with (checked before any work)."""
+def _compute_setup(device: str | None, precision: str, scan_backend: str):
+    """The device, scan backend and precision a command runs with (checked before any work);
+    returns the device."""
     import torch
 
     from lumamba_bench.harness import precision as precisions
@@ -86,6 +87,7 @@ def _compute_setup(device: str | None, precision: str, scan_backend: str) -> Non
     set_scan_backend(scan_backend)
     backend_for(chosen)  # demanding the kernel on a CPU run fails here, not mid-run
     precisions.configure(chosen, precision)
+    return chosen
 
 
 @app.command()
@@ -597,10 +599,8 @@ def analyze(
     """Embedding geometry of an encoder: isotropy figures, t-SNE by label, query-attention topomaps."""
     import math
 
-    import torch
 
-    _compute_setup(device, precision, scan_backend)
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    device = str(_compute_setup(device, precision, scan_backend))
 
     if sweep_lejepa_weight is not None:
         from lumamba_bench.analysis.dial import DialConfig, sweep
@@ -686,12 +686,10 @@ def doctor(
     """What this machine runs (torch, CUDA, GPU, driver, mamba-ssm, the scan backend) and a parity
     check of that backend against the step-by-step scan on the device. Exit 1 when the requested
     backend is unavailable or the check fails."""
-    import torch
 
     from lumamba_bench.harness.doctor import environment, parity
 
-    _compute_setup(device, "fp32", scan_backend)
-    chosen = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    chosen = _compute_setup(device, "fp32", scan_backend)
     table = Table(title="lumamba-bench doctor")
     table.add_column("item")
     table.add_column("value", overflow="fold")
