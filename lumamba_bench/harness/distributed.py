@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import torch
 import torch.distributed as dist
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -34,6 +38,19 @@ def setup(device: str | None = None) -> Context:
     if world_size > 1 and not dist.is_initialized():
         dist.init_process_group("nccl" if use_cuda else "gloo")
     return Context(rank, world_size, chosen)
+
+
+def main_first(ctx: Context, work: Callable[[], T]) -> T:
+    """Run ``work`` on rank 0 first and on the other ranks after it (behind a barrier): for work
+    whose first call writes files, such as preparing the demo corpus, and whose later calls read them."""
+    if ctx.world_size == 1:
+        return work()
+    if ctx.is_main:
+        result = work()
+        dist.barrier()
+        return result
+    dist.barrier()
+    return work()
 
 
 def teardown() -> None:

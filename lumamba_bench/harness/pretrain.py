@@ -126,10 +126,7 @@ def pretrain(config: PretrainConfig, on_step=None) -> PretrainResult:
     ensure_writable_folder(run_dir, "--out")
     ctx = distributed.setup(config.device)
     torch.manual_seed(config.seed)
-    dataset_dir = ensure_prepared(config.corpus, config.data_root) if ctx.is_main else None
-    if ctx.world_size > 1:
-        torch.distributed.barrier()
-        dataset_dir = ensure_prepared(config.corpus, config.data_root)
+    dataset_dir = distributed.main_first(ctx, lambda: ensure_prepared(config.corpus, config.data_root))
     dataset = ShardDataset(dataset_dir, "train")
     sampler = MontageBatchSampler(dataset, config.batch_size, shuffle=True, seed=config.seed, drop_last=True)
     per_rank = len(sampler) // ctx.world_size

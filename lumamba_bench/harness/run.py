@@ -153,11 +153,7 @@ def run_benchmark(config: RunConfig, on_epoch: Callable[[int, dict], None] | Non
     resolved = resolve_model(config.model, config.checkpoint, config.data_root)
     recipe = get_recipe(config.task)
     ctx = distributed.setup(config.device)
-    if ctx.world_size > 1 and not ctx.is_main:  # under torchrun the first rank prepares (the demo), once
-        torch.distributed.barrier()
-    dataset_dir = ensure_prepared(recipe.name, config.data_root)
-    if ctx.world_size > 1 and ctx.is_main:
-        torch.distributed.barrier()
+    dataset_dir = distributed.main_first(ctx, lambda: ensure_prepared(recipe.name, config.data_root))
     manifest = read_manifest(dataset_dir, recipe.name)
     task_type, outputs = task_type_of(manifest, multilabel=recipe.n_classes_multilabel is not None)
     splits = _splits(dataset_dir, manifest, config)
