@@ -882,7 +882,9 @@ def _print_counts(manifest: dict) -> None:
 
 
 def _print_skipped(manifest: dict) -> None:
-    skipped = [f for f in manifest["files"] if f["status"] == "skipped"] + manifest.get("unreadable_files", [])
+    from lumamba_bench.data.prepare import skipped_entries
+
+    skipped = skipped_entries(manifest)
     if not skipped:
         return
     table = Table(title=f"{len(skipped)} skipped recordings", title_style="bold yellow")

@@ -227,9 +227,12 @@ class PrepareSummary:
 
     @property
     def skipped(self) -> list[dict]:
-        """Recordings skipped with a reason, and entries named like recordings that are not files."""
-        listed = [f for f in self.manifest["files"] if f["status"] == "skipped"]
-        return listed + self.manifest.get("unreadable_files", [])
+        return skipped_entries(self.manifest)
+
+
+def skipped_entries(manifest: dict) -> list[dict]:
+    """Recordings skipped with a reason, and entries named like recordings that are not files."""
+    return [f for f in manifest["files"] if f["status"] == "skipped"] + manifest.get("unreadable_files", [])
 
 
 def _settings(recipe: Recipe) -> dict:
@@ -375,9 +378,6 @@ def _prepare_locked(
             flush(key)
 
     manifest = build_manifest(recipe, source, journal.read(), recordings, discovery, limit)
-    known = {f["path"] for f in manifest["files"]} | set(discovery.ignored) | set(discovery.excluded)
-    manifest["unreadable_files"] = unreadable_candidates(source, recipe.recording_suffix, known)
-    manifest["skipped_files"] += len(manifest["unreadable_files"])
     write_json_atomic(out_dir / "manifest.json", manifest)
     return PrepareSummary(out_dir, manifest, processed=len(todo), journal_bytes_dropped=dropped)
 
@@ -469,6 +469,8 @@ def build_manifest(
             "windows": sum(f["windows"] for f in ok),
             "windows_per_label": {k: per_label[k] for k in sorted(per_label, key=int)},
         }
+    known = {f["path"] for f in files.values()} | set(discovery.ignored) | set(discovery.excluded)
+    unreadable = unreadable_candidates(source, recipe.recording_suffix, known)
     ordered_files = sorted(files.values(), key=lambda f: f["recording_id"])
     return {
         "format_version": FORMAT_VERSION,
@@ -490,7 +492,8 @@ def build_manifest(
         "files": ordered_files,
         "ignored_files": discovery.ignored,
         "excluded_files": [{"path": k, "reason": v} for k, v in sorted(discovery.excluded.items())],
-        "skipped_files": sum(f["status"] == "skipped" for f in ordered_files),
+        "unreadable_files": unreadable,
+        "skipped_files": sum(f["status"] == "skipped" for f in ordered_files) + len(unreadable),
         "same_content_across_splits": _same_content_across_splits(ordered_files),
         "shards": sorted(shards, key=lambda s: s["file"]),
     }
