@@ -138,7 +138,8 @@ def check_values(tensors: dict[str, torch.Tensor], live: dict[str, torch.Tensor]
         if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
             bad = int((~torch.isfinite(tensor)).sum())
             raise LumambaError(f"{source}: {name} holds {bad} NaN or infinite values; nothing was loaded")
-        if tensor.is_floating_point() and torch.finfo(tensor.dtype).bits > torch.finfo(want.dtype).bits:
+        narrower = want.is_floating_point() and torch.finfo(want.dtype).bits < torch.finfo(tensor.dtype).bits
+        if tensor.is_floating_point() and narrower:
             narrowed.append(f"{name} ({str(tensor.dtype).removeprefix('torch.')})")
     if narrowed:
         warnings.warn(
