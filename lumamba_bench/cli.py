@@ -287,6 +287,10 @@ def pretrain(
     ] = None,
     seed: int = 0,
     checkpoint_every: Annotated[int, typer.Option(min=1, help="Steps between checkpoints.")] = 50,
+    log_every: Annotated[
+        int,
+        typer.Option(min=1, help="Steps between reading losses back from the device (checked, logged)."),
+    ] = 10,
     out: Annotated[Path | None, typer.Option(help="Run folder (default runs/pretrain/MODEL).")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue from the last checkpoint in --out.")] = False,
     resume_with_changes: Annotated[
@@ -334,6 +338,7 @@ def pretrain(
         num_slices=num_slices,
         seed=seed,
         checkpoint_every=checkpoint_every,
+        log_every=log_every,
         out=out,
         resume=resume,
         resume_with_changes=resume_with_changes,
@@ -598,7 +603,6 @@ def analyze(
 ) -> None:
     """Embedding geometry of an encoder: isotropy figures, t-SNE by label, query-attention topomaps."""
     import math
-
 
     device = str(_compute_setup(device, precision, scan_backend))
 

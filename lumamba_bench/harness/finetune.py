@@ -132,23 +132,26 @@ def predict(
     scores every world-th batch and the parts are gathered to all ranks)."""
     model.eval()
     rank, world = _rank_and_world()
-    probs, labels, recordings, windows, loss_sum = [], [], [], [], 0.0
+    probs, labels, recordings, windows = [], [], [], []
+    loss_sum = torch.zeros((), dtype=torch.float64, device=device)  # read back once, after the split: no sync per batch
+    pin = torch.device(device).type == "cuda"
     order = list(MontageBatchSampler(dataset, batch_size, shuffle=False))[rank::world]
-    for batch in batches_of(dataset, order, workers, pin_memory=torch.device(device).type == "cuda"):
+    for batch in batches_of(dataset, order, workers, pin_memory=pin):
+        signal = batch["signal"].to(device, non_blocking=pin)
         with precision.autocast(device):
-            logits = model(batch["signal"].to(device), batch["coords"].to(device), batch["channels"]).float()
-        y = batch["label"].to(device)
-        loss_sum += float(loss_fn(task_type, logits, y, weights.to(device))) * len(y)
-        probs.append(probabilities(task_type, logits).cpu().numpy())
+            logits = model(signal, batch["coords"].to(device, non_blocking=pin), batch["channels"]).float()
+        y = batch["label"].to(device, non_blocking=pin)
+        loss_sum += loss_fn(task_type, logits, y, weights.to(device)) * len(y)
+        probs.append(probabilities(task_type, logits))
         labels.append(batch["label"].numpy())
         recordings.extend(batch["recording_id"])
         windows.extend(batch["window_index"])
     local = {
-        "probs": np.concatenate(probs) if probs else np.zeros((0, len(weights))),
+        "probs": torch.cat(probs).cpu().numpy() if probs else np.zeros((0, len(weights))),
         "labels": np.concatenate(labels) if labels else np.zeros(0, dtype=int),
         "recording_id": np.asarray(recordings, dtype=str),
         "window_index": np.asarray(windows, dtype=np.int64),
-        "loss_sum": loss_sum,
+        "loss_sum": float(loss_sum),
     }
     merged = _gather(local)
     merged["loss"] = merged.pop("loss_sum") / max(1, len(merged["labels"]))
@@ -196,30 +199,35 @@ def train_one_seed(
         if settings.protocol == "linear":
             model.encoder.eval()
         sampler.set_epoch(epoch)
-        losses = []
+        losses = []  # on the device; read back once per epoch (no host sync in the step)
+        first_step = step
         for batch in batches_of(splits["train"], list(sampler)[rank::world][:per_rank], settings.workers, pin):
             scale = 0.5 * (1 + math.cos(math.pi * step / max(1, total)))
             for group, base in zip(optimizer.param_groups, base_lrs, strict=True):
                 group["lr"] = base * scale
+            signal, coords = batch["signal"].to(device, non_blocking=pin), batch["coords"].to(device, non_blocking=pin)
             with precision.autocast(device):
-                logits = trained(batch["signal"].to(device), batch["coords"].to(device), batch["channels"])
-                loss = loss_fn(task_type, logits.float(), batch["label"].to(device), weights)
-            if not torch.isfinite(loss):
-                raise TrainingDiverged(
-                    f"loss became {loss.item()} at epoch {epoch}, step {step} (seed {seed}); try a lower --lr",
-                    log=log,
-                )
+                logits = trained(signal, coords, batch["channels"])
+                loss = loss_fn(task_type, logits.float(), batch["label"].to(device, non_blocking=pin), weights)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
-            losses.append(loss.item())
+            losses.append(loss.detach())
             step += 1
+        epoch_losses = torch.stack(losses).cpu().numpy()
+        if not np.isfinite(epoch_losses).all():  # found before validation: a diverged state is never kept
+            at = int(np.flatnonzero(~np.isfinite(epoch_losses))[0])
+            raise TrainingDiverged(
+                f"loss became {epoch_losses[at]} at epoch {epoch}, step {first_step + at} (seed {seed}); "
+                "try a lower --lr",
+                log=log,
+            )
         val = predict(model, splits["val"], task_type, weights, settings.batch_size, device, settings.workers)
         val_metrics = compute_metrics(task_type, val["labels"], val["probs"])["metrics"]
         record = {
             "epoch": epoch,
-            "train_loss": _mean_over_ranks(float(np.mean(losses))),
+            "train_loss": _mean_over_ranks(float(np.mean(epoch_losses))),
             "val_loss": val["loss"],
             "val_auroc": val_metrics.get("auroc", val_metrics.get("auroc_macro")),
         }

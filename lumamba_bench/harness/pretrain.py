@@ -63,6 +63,7 @@ class PretrainConfig:
     device: str | None = None
     register: bool = True
     workers: int = 0  # DataLoader worker processes decoding batches ahead of the step
+    log_every: int = 10  # steps between host syncs: losses are read, checked and logged together
 
 
 @dataclass
@@ -97,7 +98,7 @@ def _epoch_batches(sampler: MontageBatchSampler, epoch: int, ctx: distributed.Co
 # Settings a resumed run may change without changing what it trains: where it writes, how often
 # it checkpoints, when it stops, on which device.
 RESUMABLE = {"resume", "resume_with_changes", "out", "data_root", "device", "max_steps", "register",
-             "checkpoint_every", "keep_checkpoints", "workers"}  # fmt: skip
+             "checkpoint_every", "keep_checkpoints", "workers", "log_every"}  # fmt: skip
 
 
 def changed_settings(card: dict, config: PretrainConfig, manifest_sha: str) -> list[str]:
@@ -207,58 +208,73 @@ def pretrain(config: PretrainConfig, on_step=None) -> PretrainResult:
 
             shutil.rmtree(old, ignore_errors=True)
 
+    def diverged(what: str, value: float, at: int) -> LumambaError:
+        last = latest_checkpoint(run_dir)  # every save follows a flush: nothing diverged was saved
+        kept = f"the last good checkpoint is {last}" if last else "no checkpoint was written before it"
+        return LumambaError(
+            f"{what} became {value} at step {at}; {kept} (nothing after it was saved); "
+            "lower --lr or raise --warmup-epochs"
+        )
+
+    pending: list[tuple[dict, torch.Tensor]] = []  # steps whose values are still on the device
+    interval_started = time.perf_counter()
+
+    def flush() -> None:
+        """One device-to-host transfer for the steps since the last flush: check them, log them."""
+        nonlocal interval_started
+        if not pending:
+            return
+        values = distributed.mean_over_ranks(torch.stack([v for _, v in pending])).cpu()
+        seconds = (time.perf_counter() - interval_started) / len(pending)
+        for (record, _), row in zip(pending, values.tolist(), strict=True):
+            grad_norm, *parts = row
+            if not math.isfinite(parts[0]):  # parts[0] is the loss
+                raise diverged("loss", parts[0], record["step"])
+            if not math.isfinite(grad_norm):
+                raise diverged("gradients", grad_norm, record["step"])
+            record |= {"grad_norm": grad_norm, "seconds": seconds} | dict(zip(part_names, parts, strict=True))
+            history.append(record)
+            if on_step is not None and ctx.is_main:
+                on_step(record, total)
+        pending.clear()
+        interval_started = time.perf_counter()
+
     objective.train()
     stream, stream_epoch = None, -1
     pin = ctx.device.type == "cuda"
     stop = total if config.max_steps is None else min(total, config.max_steps)
+    part_names: list[str] = []
     while step < stop:
         epoch, index = divmod(step, per_rank)
         if epoch != stream_epoch:  # this epoch's batches from where the run stands (a resume starts mid-epoch)
             order = _epoch_batches(sampler, epoch, ctx, per_rank)[index:]
             stream, stream_epoch = batches_of(dataset, order, config.workers, pin), epoch
         batch = next(stream)
-        x, coords = batch["signal"].to(ctx.device), batch["coords"].to(ctx.device)
+        x = batch["signal"].to(ctx.device, non_blocking=pin)
+        coords = batch["coords"].to(ctx.device, non_blocking=pin)
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step, total, warmup, config.lr)
         step_seed = config.seed * 1_000_003 + step * 101 + ctx.rank
         generator = torch.Generator().manual_seed(step_seed)  # masks, jitter, views
         torch.manual_seed(step_seed)  # dropout: re-seeded every step, so a resumed run repeats it
-        started = time.perf_counter()
         with precision.autocast(ctx.device):
             parts = model(x, coords, generator, step=step, channels=batch["channels"])
-        loss = parts["loss"]
-        if not torch.isfinite(loss):  # not saved: the last checkpoint stays the last good one
-            last = latest_checkpoint(run_dir)
-            kept = f"the last good checkpoint is {last}" if last else "no checkpoint was written before it"
-            raise LumambaError(
-                f"loss became {loss.item()} at step {step}; {kept} (nothing after it was saved); "
-                "lower --lr or raise --warmup-epochs"
-            )
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        parts["loss"].backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(objective.parameters(), config.grad_clip)
-        if not torch.isfinite(grad_norm):  # a step would write NaN into every weight
-            last = latest_checkpoint(run_dir)
-            raise LumambaError(
-                f"gradients became {float(grad_norm)} at step {step}; "
-                f"{f'the last good checkpoint is {last}' if last else 'no checkpoint was written before it'}"
-                " (nothing after it was saved); lower --lr or raise --warmup-epochs"
-            )
+        # No host sync here: a non-finite loss or gradient is found at the next flush, which comes
+        # before any checkpoint, so diverged weights are never saved.
         optimizer.step()
-        record = {
-            "step": step,
-            "epoch": epoch,
-            "lr": optimizer.param_groups[0]["lr"],
-            "grad_norm": float(grad_norm),
-            "seconds": time.perf_counter() - started,
-        }
-        record |= {k: float(distributed.mean_over_ranks(v.detach())) for k, v in parts.items()}
-        history.append(record)
+        part_names = ["loss", *(k for k in parts if k != "loss")]
+        values = torch.stack([grad_norm.float(), *(parts[k].detach().float() for k in part_names)])
+        pending.append(({"step": step, "epoch": epoch, "lr": optimizer.param_groups[0]["lr"]}, values))
         step += 1
-        if on_step is not None and ctx.is_main:
-            on_step(record, total)
-        if step % config.checkpoint_every == 0 or step == stop:
+        checkpoint_due = step % config.checkpoint_every == 0 or step == stop
+        if len(pending) >= config.log_every or checkpoint_due:
+            flush()
+        if checkpoint_due:
             save(step)
+    flush()
 
     registered = None
     if step == total and config.register and ctx.is_main:

@@ -175,73 +175,121 @@ def _contract(big: torch.Tensor, small: torch.Tensor, length: int, over_n: bool)
     return torch.bmm(small.reshape(batch * length, 1, dim), flat).view(batch, length, state)
 
 
-SLAB_BYTES = 16 * 2**20  # per (B, L, D, N) working buffer: the scan works on channel slabs this size
+SLAB_BYTES = (2 * 2**20, 16 * 2**20)  # bounds of a (B, L, D_slab, N) working buffer
 
 
 def _slabs(batch: int, length: int, size: int, dim: int, state: int, itemsize: int) -> list[slice]:
-    """Channel (d_inner) ranges whose state buffers fit ``SLAB_BYTES``: channels never mix in the
-    scan, so working slab by slab bounds the transient memory whatever the sequence length."""
+    """Channel (d_inner) ranges whose state buffers are about the size of one (B, L, D) input,
+    within ``SLAB_BYTES``: channels never mix in the scan, so working slab by slab keeps the
+    transient memory of the scan in proportion to the activations the layer holds anyway (a few
+    buffers of one input's size), and never above a few times the upper bound, whatever L."""
     padded = math.ceil(length / size) * size
-    width = max(1, min(dim, SLAB_BYTES // max(1, batch * padded * state * itemsize)))
+    low, high = SLAB_BYTES
+    budget = min(high, max(low, batch * padded * dim * itemsize))
+    width = max(1, min(dim, budget // max(1, batch * padded * state * itemsize)))
     return [slice(start, min(start + width, dim)) for start in range(0, dim, width)]
 
 
-class _SelectiveScan(torch.autograd.Function):
-    """y_t = C_t . h_t with h_t = exp(delta_t A) h_{t-1} + delta_t u_t B_t, differentiated by hand.
+def _scan_forward(u_t, delta_t, A, B_t, C_t, size):
+    """y (B, L, D) of the recurrence, slab by slab; inputs position-major."""
+    batch, length, dim = u_t.shape
+    y_t = torch.empty_like(u_t)
+    for slab in _slabs(batch, length, size, dim, A.shape[1], u_t.element_size()):
+        h = _states(u_t[:, :, slab], delta_t[:, :, slab], A[slab], B_t, size)
+        y_t[:, :, slab] = _contract(h, C_t, length, over_n=True)
+    return y_t
 
-    Nothing of size (B, D, L, N) is kept between forward and backward: the backward recomputes
-    the states from the inputs (as mamba-ssm's kernel does), so a layer holds only its (B, D, L)
-    and (B, N, L) inputs for the backward pass. The backward runs the same two-level scan in
-    reverse time, in place, without flipping copies. Internally the layout is position-major,
-    (B, L, D, N), so that scan steps and read-outs work on contiguous blocks, and the work goes
-    slab by slab of channels (``SLAB_BYTES``), so transient memory does not grow with L x D."""
+
+def _scan_backward(u_t, delta_t, A, B_t, C_t, gy_t, size):
+    """(du, ddelta, dA, dB, dC) position-major, and y recomputed on the way (the gate's gradient
+    needs it)."""
+    batch, length, dim = u_t.shape
+    grad_u_t, grad_delta_t, grad_A = torch.empty_like(u_t), torch.empty_like(delta_t), torch.empty_like(A)
+    grad_B, grad_C, y_t = torch.zeros_like(B_t), torch.zeros_like(C_t), torch.empty_like(u_t)
+    for slab in _slabs(batch, length, size, dim, A.shape[1], u_t.element_size()):
+        parts = _backward_slab(u_t[:, :, slab], delta_t[:, :, slab], A[slab], B_t, C_t, gy_t[:, :, slab], size)
+        grad_u_t[:, :, slab], grad_delta_t[:, :, slab], grad_A[slab] = parts[:3]
+        grad_B += parts[3]
+        grad_C += parts[4]
+        y_t[:, :, slab] = parts[5]
+    return grad_u_t, grad_delta_t, grad_A, grad_B, grad_C, y_t
+
+
+def _position_major(*tensors):
+    return [t.transpose(1, 2).contiguous() for t in tensors]
+
+
+def _discretisation_step(delta, delta_bias, softplus):
+    """delta as the scan uses it, and the input of the softplus (for its gradient)."""
+    before = delta + delta_bias[None, :, None] if delta_bias is not None else delta
+    return (F.softplus(before) if softplus else before), before
+
+
+class _SelectiveScan(torch.autograd.Function):
+    """The whole of ``selective_scan_fn``: delta bias and softplus, the recurrence
+    y_t = C_t . h_t with h_t = exp(delta_t A) h_{t-1} + delta_t u_t B_t, the D skip and the z gate,
+    differentiated by hand, as mamba-ssm's kernel fuses them.
+
+    A layer keeps only its inputs for the backward pass (u and z are held by the layer anyway),
+    nothing of size (B, D, L, N) and none of the intermediate (B, D, L) tensors (softplus output,
+    scan output, gate): the backward recomputes them, and the states, from the inputs. It runs
+    the same two-level scan in reverse time, in place, without flipping copies. Internally the
+    layout is position-major, (B, L, D, N), so that scan steps and read-outs work on contiguous
+    blocks, and the work goes slab by slab of channels (``_slabs``), so transient memory does not
+    grow with L x D."""
 
     @staticmethod
-    def forward(ctx, u, delta, A, B, C, chunk):
-        batch, dim, length = u.shape
+    def forward(ctx, u, delta, A, B, C, D, z, delta_bias, softplus, chunk):
+        length = u.shape[2]
         size = chunk or _chunk_length(length)
         with torch.autocast(u.device.type, enabled=False):  # float32 throughout, under bf16 autocast too
-            u_t, delta_t = u.transpose(1, 2).contiguous(), delta.transpose(1, 2).contiguous()
-            B_t, C_t = B.transpose(1, 2).contiguous(), C.transpose(1, 2).contiguous()
-            y_t = torch.empty_like(u_t)
-            for slab in _slabs(batch, length, size, dim, A.shape[1], u.element_size()):
-                h = _states(u_t[:, :, slab], delta_t[:, :, slab], A[slab], B_t, size)
-                y_t[:, :, slab] = _contract(h, C_t, length, over_n=True)
-        ctx.save_for_backward(u_t, delta_t, A, B_t, C_t)
-        ctx.size = size
-        return y_t.transpose(1, 2)
+            delta_used, _ = _discretisation_step(delta, delta_bias, softplus)
+            u_t, delta_t, B_t, C_t = _position_major(u, delta_used, B, C)
+            y = _scan_forward(u_t, delta_t, A, B_t, C_t, size).transpose(1, 2)
+            if D is not None:
+                y = y + u * D[None, :, None]
+            if z is not None:
+                y = y * F.silu(z)
+        ctx.save_for_backward(u, delta, A, B, C, D, z, delta_bias)
+        ctx.size, ctx.softplus = size, softplus
+        return y
 
     @staticmethod
-    def backward(ctx, grad_y):
-        with torch.autocast(grad_y.device.type, enabled=False):
-            return _SelectiveScan._backward(ctx, grad_y.to(ctx.saved_tensors[0].dtype))
+    def backward(ctx, grad_out):
+        with torch.autocast(grad_out.device.type, enabled=False):
+            return _SelectiveScan._backward(ctx, grad_out.to(ctx.saved_tensors[0].dtype))
 
     @staticmethod
-    def _backward(ctx, grad_y):
-        u_t, delta_t, A, B_t, C_t = ctx.saved_tensors
-        batch, length, dim = u_t.shape
-        gy_t = grad_y.transpose(1, 2).contiguous()
-        grad_u_t, grad_delta_t, grad_A = torch.empty_like(u_t), torch.empty_like(delta_t), torch.empty_like(A)
-        grad_B, grad_C = torch.zeros_like(B_t), torch.zeros_like(C_t)
-        for slab in _slabs(batch, length, ctx.size, dim, A.shape[1], u_t.element_size()):
-            parts = _backward_slab(u_t[:, :, slab], delta_t[:, :, slab], A[slab], B_t, C_t, gy_t[:, :, slab], ctx.size)
-            grad_u_t[:, :, slab], grad_delta_t[:, :, slab], grad_A[slab] = parts[:3]
-            grad_B += parts[3]
-            grad_C += parts[4]
-        return (
-            grad_u_t.transpose(1, 2),
-            grad_delta_t.transpose(1, 2),
-            grad_A,
-            grad_B.transpose(1, 2),
-            grad_C.transpose(1, 2),
-            None,
-        )
+    def _backward(ctx, grad_out):
+        u, delta, A, B, C, D, z, delta_bias = ctx.saved_tensors
+        gate = F.silu(z) if z is not None else None
+        grad_y = grad_out * gate if z is not None else grad_out  # w.r.t. y + u D
+        delta_used, before = _discretisation_step(delta, delta_bias, ctx.softplus)
+        u_t, delta_t, B_t, C_t, gy_t = _position_major(u, delta_used, B, C, grad_y)
+        grad_u_t, grad_delta_t, grad_A, grad_B, grad_C, y_t = _scan_backward(u_t, delta_t, A, B_t, C_t, gy_t, ctx.size)
+        grad_u, grad_delta = grad_u_t.transpose(1, 2), grad_delta_t.transpose(1, 2)
+        grad_D = grad_z = grad_bias = None
+        if D is not None:
+            grad_u = grad_u + grad_y * D[None, :, None]
+            grad_D = (grad_y * u).sum((0, 2))
+        if z is not None:
+            y = y_t.transpose(1, 2) + (u * D[None, :, None] if D is not None else 0)
+            sig = torch.sigmoid(z)
+            grad_z = grad_out * y * sig * (1 + z * (1 - sig))  # silu'(z)
+        if ctx.softplus:
+            grad_delta = grad_delta * torch.sigmoid(before)
+        if delta_bias is not None:
+            grad_bias = grad_delta.sum((0, 2))
+        grad_B, grad_C = grad_B.transpose(1, 2), grad_C.transpose(1, 2)
+        return grad_u, grad_delta, grad_A, grad_B, grad_C, grad_D, grad_z, grad_bias, None, None
 
 
 def _backward_slab(u_t, delta_t, A, B_t, C_t, gy_t, size):
-    """Gradients for one channel slab: (du, ddelta, dA) of the slab, and its parts of dB, dC."""
+    """Gradients for one channel slab: (du, ddelta, dA) of the slab, its parts of dB, dC, and the
+    slab's y."""
     length = u_t.shape[1]
     h = _states(u_t, delta_t, A, B_t, size)
+    y_t = _contract(h, C_t, length, over_n=True)
     grad_C = _contract(h, gy_t, length, over_n=False)
     # g_t = dL/dh_t = grad_y_t C_t + a_{t+1} g_{t+1}: a reverse scan with coefficient a_{t+1}
     coeff = torch.empty_like(h)
@@ -263,7 +311,7 @@ def _backward_slab(u_t, delta_t, A, B_t, C_t, gy_t, size):
     scaled = torch.mul(log_grad, A, out=g[:, :length])  # g is spent: reuse its memory
     grad_delta_t = scaled.sum(-1) + u_t * g_dot_B
     grad_A = log_grad.mul_(delta_t.unsqueeze(-1)).sum((0, 1))
-    return delta_t * g_dot_B, grad_delta_t, grad_A, grad_B, grad_C
+    return delta_t * g_dot_B, grad_delta_t, grad_A, grad_B, grad_C, y_t
 
 
 def _upcast(*tensors):
@@ -275,18 +323,12 @@ def selective_scan_chunked(
     u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False, chunk_size: int | None = None
 ):
     """Pure-PyTorch chunked scan: O(L) work, O(sqrt L) Python steps, exact (no log-space tricks),
-    states recomputed in the backward pass instead of stored. The output has u's dtype;
-    half-precision inputs are computed in float32."""
+    states and intermediates recomputed in the backward pass instead of stored. The output has
+    u's dtype; half-precision inputs are computed in float32."""
     dtype = u.dtype
     u, delta, A, B, C, D, z, delta_bias = _upcast(u, delta, A, B, C, D, z, delta_bias)
-    if delta_bias is not None:
-        delta = delta + delta_bias[None, :, None]
-    if delta_softplus:
-        delta = F.softplus(delta)
-    y = _SelectiveScan.apply(
-        u.contiguous(), delta.contiguous(), A.contiguous(), B.contiguous(), C.contiguous(), chunk_size
-    )
-    return _finish(y, u, D, z).to(dtype)
+    tensors = [t.contiguous() if t is not None else None for t in (u, delta, A, B, C, D, z, delta_bias)]
+    return _SelectiveScan.apply(*tensors, bool(delta_softplus), chunk_size).to(dtype)
 
 
 def selective_scan(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False):

@@ -186,3 +186,13 @@ def test_loader_workers_change_nothing_but_speed(small_demo, tmp_path):
     inline = pretrain(small_config(tmp_path / "a", model="lumamba-mixed", max_steps=4))
     workers = pretrain(small_config(tmp_path / "b", model="lumamba-mixed", max_steps=4, workers=2))
     assert [r["loss"] for r in workers.history] == [r["loss"] for r in inline.history]
+
+
+def test_losses_read_back_every_few_steps_are_the_losses_of_every_step(small_demo, tmp_path):
+    """Values stay on the device between flushes: reading them every 5 steps logs the same
+    history (every step, in order) as reading them after each step."""
+    every = pretrain(small_config(tmp_path / "a", max_steps=5, checkpoint_every=50, log_every=1))
+    batched = pretrain(small_config(tmp_path / "b", max_steps=5, checkpoint_every=50, log_every=5))
+    strip = [{k: v for k, v in r.items() if k != "seconds"} for r in every.history]
+    assert strip == [{k: v for k, v in r.items() if k != "seconds"} for r in batched.history]
+    assert [r["step"] for r in batched.history] == [0, 1, 2, 3, 4]

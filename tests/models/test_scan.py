@@ -59,6 +59,23 @@ def test_optional_arguments_and_float32():
         torch.testing.assert_close(selective_scan(**kwargs), selective_scan_ref(**kwargs), atol=1e-4, rtol=1e-4)
 
 
+@pytest.mark.parametrize("drop", ["D", "z", "delta_bias", "softplus", "all"])
+def test_gradients_without_the_optional_parts_match_the_step_loop(drop):
+    """The skip, the gate, the bias and the softplus are fused into the scan's own backward:
+    each left out (and all of them) must still give the step loop's gradients (float64)."""
+    args = _inputs(40, seed=5)
+    for name in ("D", "z", "delta_bias") if drop == "all" else [drop]:
+        args.pop(name, None)
+    softplus = drop not in ("softplus", "all")
+    weights = torch.randn(2, 3, 40, dtype=torch.float64)
+
+    def grads(scan):
+        return torch.autograd.grad((scan(**args, delta_softplus=softplus) * weights).sum(), list(args.values()))
+
+    for name, ours, theirs in zip(args, grads(selective_scan), grads(selective_scan_ref), strict=True):
+        torch.testing.assert_close(ours, theirs, atol=1e-10, rtol=1e-10, msg=f"gradient of {name}")
+
+
 def test_long_sequences_do_not_overflow_with_strong_decay():
     args = _inputs(2048, seed=4)
     args["delta"] = (args["delta"].detach() * 0 + 20).requires_grad_()  # exp(delta * A) ~ 0
@@ -99,7 +116,7 @@ def test_channel_slabs_give_the_same_values_and_gradients(monkeypatch, slab_byte
     few, must equal the step loop in value and in every gradient (float64)."""
     from lumamba_bench.models import scan
 
-    monkeypatch.setattr(scan, "SLAB_BYTES", slab_bytes)
+    monkeypatch.setattr(scan, "SLAB_BYTES", (slab_bytes, slab_bytes))
     args = _inputs(300, dim=5)
     assert len(scan._slabs(2, 300, scan._chunk_length(300), 5, 4, 8)) > 1
     fast = selective_scan_chunked(**args, delta_softplus=True)

@@ -77,8 +77,10 @@ def test_a_cut_card_and_a_hostile_optimizer_file_are_one_line(small_demo, tmp_pa
         pretrain(small_config(tmp_path, epochs=2, resume=True))
 
 
-def test_a_diverging_run_keeps_the_last_finite_checkpoint(small_demo, tmp_path, monkeypatch):
-    """The loss turns NaN at step 3: the step-2 checkpoint stays the latest, nothing is saved after."""
+@pytest.mark.parametrize("log_every", [1, 10])
+def test_a_diverging_run_keeps_the_last_finite_checkpoint(small_demo, tmp_path, monkeypatch, log_every):
+    """The loss turns NaN at step 3: the step-2 checkpoint stays the latest, nothing is saved after,
+    whether the losses are read back after every step or checked in a batch before the next save."""
     from lumamba_bench.objectives.reconstruction import ReconstructionObjective
 
     real_forward = ReconstructionObjective.forward
@@ -91,7 +93,7 @@ def test_a_diverging_run_keeps_the_last_finite_checkpoint(small_demo, tmp_path, 
 
     monkeypatch.setattr(ReconstructionObjective, "forward", forward)
     with pytest.raises(LumambaError, match=r"loss became nan at step 3; the last good checkpoint is .*step-0000002"):
-        pretrain(small_config(tmp_path, epochs=3))
+        pretrain(small_config(tmp_path, epochs=3, log_every=log_every))
     kept = latest_checkpoint(tmp_path / "run")
     assert kept.name == "step-0000002"
     from safetensors.torch import load_file
