@@ -22,6 +22,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from lumamba_bench.objectives.draws import to_device
+
 
 def _all_reduce_mean(tensor: torch.Tensor) -> torch.Tensor:
     """Differentiable mean over DDP ranks (identity when not distributed)."""
@@ -63,7 +65,7 @@ def slice_directions(dim: int, num_slices: int, step: int, device=None, dtype=to
     generator = torch.Generator().manual_seed(int(step))
     directions = torch.randn((dim, num_slices), generator=generator)
     directions = directions / (directions.norm(dim=0) + 1e-12)
-    return directions.to(device=device, dtype=dtype)
+    return to_device(directions, device).to(dtype)
 
 
 def sigreg(
@@ -85,7 +87,7 @@ def view_starts(batch: int, length: int, size: int, count: int, generator: torch
 
 def crop(x: torch.Tensor, starts: torch.Tensor, size: int) -> torch.Tensor:
     """(B, C, T) -> (B, C, size) from each window's own offset."""
-    index = (starts[:, None] + torch.arange(size)[None]).to(x.device)  # (B, size)
+    index = to_device(starts[:, None] + torch.arange(size)[None], x.device)  # (B, size)
     return torch.gather(x, 2, index[:, None, :].expand(-1, x.shape[1], -1))
 
 

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from lumamba_bench.objectives.channel_names import NAMES, name_indices
+from lumamba_bench.objectives.draws import to_device
 
 
 def batch_cell_mask(channels: int, patches: int, ratio: float, generator: torch.Generator) -> torch.Tensor:
@@ -44,7 +45,7 @@ def random_cell_mask(
     (a mask per sample: the ``per-sample`` masking option)."""
     cells = channels * patches
     count = int(round(ratio * cells))
-    scores = torch.rand(batch, cells, generator=generator).to(device)
+    scores = to_device(torch.rand(batch, cells, generator=generator), device)
     chosen = scores.argsort(dim=1)[:, :count]
     mask = torch.zeros(batch, cells, dtype=torch.bool, device=device)
     mask.scatter_(1, chosen, True)
@@ -136,7 +137,7 @@ class ReconstructionObjective(nn.Module):
         else:
             mask = random_cell_mask(batch, channels, patches, self.mask_ratio, generator)
         noise = torch.randn((batch, channels, 3), generator=generator) * self.coord_noise
-        return mask.to(x.device), noise.to(x.device)
+        return to_device(mask, x.device), to_device(noise, x.device)
 
     def forward(
         self,
