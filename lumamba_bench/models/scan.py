@@ -80,10 +80,7 @@ def scan_report(device: torch.device | str) -> dict:
 
 
 def _prepare(u, delta, A, B, C, delta_bias, delta_softplus):
-    if delta_bias is not None:
-        delta = delta + delta_bias[None, :, None]
-    if delta_softplus:
-        delta = F.softplus(delta)
+    delta, _ = _discretisation_step(delta, delta_bias, delta_softplus)
     # Discretisation (zero-order hold for A, Euler for B, as in the reference kernel).
     log_decay = delta.unsqueeze(-1) * A[None, :, None, :]  # (B, D, L, N), <= 0 for A < 0
     drive = (delta * u).unsqueeze(-1) * B.transpose(1, 2).unsqueeze(1)  # (B, D, L, N)
@@ -245,11 +242,7 @@ class _SelectiveScan(torch.autograd.Function):
         with torch.autocast(u.device.type, enabled=False):  # float32 throughout, under bf16 autocast too
             delta_used, _ = _discretisation_step(delta, delta_bias, softplus)
             u_t, delta_t, B_t, C_t = _position_major(u, delta_used, B, C)
-            y = _scan_forward(u_t, delta_t, A, B_t, C_t, size).transpose(1, 2)
-            if D is not None:
-                y = y + u * D[None, :, None]
-            if z is not None:
-                y = y * F.silu(z)
+            y = _finish(_scan_forward(u_t, delta_t, A, B_t, C_t, size).transpose(1, 2), u, D, z)
         ctx.save_for_backward(u, delta, A, B, C, D, z, delta_bias)
         ctx.size, ctx.softplus = size, softplus
         return y
