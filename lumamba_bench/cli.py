@@ -372,7 +372,12 @@ def pretrain(
         )
     out_console.print(f"checkpoints in {result.run_dir}")
     if result.registered:
+        from lumamba_bench.leaderboard.cards import write_pretraining_card
+
         out_console.print(f"registered {model} in the model store: {result.registered}")
+        out_console.print(
+            f"model card (for `leaderboard submit`): {write_pretraining_card(result.registered, data_root)}"
+        )
 
 
 @app.command()
@@ -788,31 +793,34 @@ def leaderboard_submit(
     predictions: Annotated[
         Path | None, typer.Option(help="Its --save-predictions Parquet: metrics are recomputed and must match.")
     ] = None,
+    card: Annotated[Path | None, typer.Option(help="The model's card (JSON), when the board has none yet.")] = None,
     root: BoardRoot = Path("leaderboard"),
     data_root_dir: DataRoot = None,
 ) -> None:
-    """Validate a results file and store it under leaderboard/submissions/<task>/. With
+    """Validate a results file and its model card and store them under leaderboard/. With
     --predictions, the prepared test split must be in the data root: every test window, once,
-    with its label."""
+    with its label; the predictions are stored too (they give the intervals and paired tests)."""
     from lumamba_bench.data.store import data_root
     from lumamba_bench.leaderboard.submission import read_results, submit
 
     task = read_results(file).get("task")
     recipe = task.get("recipe") if isinstance(task, dict) else None
     dataset = data_root(data_root_dir) / recipe if predictions is not None and isinstance(recipe, str) else None
-    stored = submit(file, root, predictions, dataset)
+    stored = submit(file, root, predictions, dataset, card)
     console.print(f"accepted: stored as {stored}; run `lumamba-bench leaderboard build` to render it")
 
 
 @leaderboard_app.command("validate")
 def leaderboard_validate(root: BoardRoot = Path("leaderboard")) -> None:
-    """Check every stored submission against the rules `submit` applies."""
+    """Check every model card and stored submission against the rules `submit` applies."""
+    from lumamba_bench.leaderboard.cards import load_cards
     from lumamba_bench.leaderboard.submission import load_stored
 
+    cards = load_cards(root / "models")
     files = sorted((root / "submissions").glob("*/*.json"))
     for path in files:
-        load_stored(path)
-    console.print(f"{len(files)} submissions valid")
+        load_stored(path, cards)
+    console.print(f"{len(cards)} model cards and {len(files)} submissions valid")
 
 
 @leaderboard_app.command("build")
@@ -822,7 +830,8 @@ def leaderboard_build(
         bool, typer.Option("--check", help="Write nothing; fail if a generated file is out of date.")
     ] = False,
 ) -> None:
-    """Render README.md, leaderboard.csv, index.html and schema.json from submissions + references."""
+    """Render README.md, leaderboard.csv, index.html and schema.json from submissions, references
+    and model cards (intervals and paired tests included)."""
     from lumamba_bench.leaderboard.build import build, stale
 
     if check_only:
@@ -835,36 +844,45 @@ def leaderboard_build(
         console.print(f"wrote {path}")
 
 
+@leaderboard_app.command("compute")
+def leaderboard_compute(
+    name: Annotated[str, typer.Argument(help="A model card name under leaderboard/models/.")],
+    root: BoardRoot = Path("leaderboard"),
+) -> None:
+    """Measure the card's compute columns (forward GFLOPs, training-step memory; one 5 s,
+    22-channel window on the CPU) with the profiler and write them into the card."""
+    from lumamba_bench.leaderboard.compute import measure_into_card
+
+    compute = measure_into_card(root / "models" / f"{name}.json")
+    console.print(
+        f"{name}: {compute['gflops_forward_5s']:.3f} GFLOPs forward, "
+        f"{compute['train_step_memory_mib_5s']:.0f} MiB training step at 5 s"
+    )
+
+
 @leaderboard_app.command("show")
 def leaderboard_show(
     task: Annotated[str | None, typer.Option(help="Only this task.")] = None,
     root: BoardRoot = Path("leaderboard"),
 ) -> None:
-    """Print the leaderboard tables."""
-    from lumamba_bench.leaderboard.tables import COLUMNS, fmt, fmt_params, measured_rows, ranked, reported_rows
-    from lumamba_bench.leaderboard.tables import task_type as kind
+    """Print the leaderboard tables (the generated README's columns)."""
+    from lumamba_bench.leaderboard.render import table_rows
+    from lumamba_bench.leaderboard.tables import build_board
 
-    tables = ranked(measured_rows(root / "submissions") + reported_rows(root / "reference"))
-    if task is not None and task not in tables:
-        raise LumambaError(f"no leaderboard rows for task {task!r}; tasks: {', '.join(tables) or 'none'}")
-    for name, rows in tables.items():
-        if task is not None and name != task:
+    board, _, _ = build_board(root)
+    if task is not None and task not in {t.task for t in board}:
+        raise LumambaError(
+            f"no leaderboard rows for task {task!r}; tasks: {', '.join(t.task for t in board) or 'none'}"
+        )
+    for shown in board:
+        if task is not None and shown.task != task:
             continue
-        metrics = COLUMNS[kind(name)]
-        table = Table(title=name)
-        for column in ("#", "model", "source", *metrics, "seeds", "params", "checkpoint"):
+        header, rows = table_rows(shown)
+        table = Table(title=shown.title)
+        for column in header:
             table.add_column(column, no_wrap=column == "model", overflow="fold")
-        for rank, row in enumerate(rows, 1):
-            table.add_row(
-                str(rank),
-                row.model,
-                row.source,
-                *(fmt(*row.metrics.get(m, (None, None))) for m in metrics),
-                "-" if row.seeds is None else str(row.seeds),
-                fmt_params(row.parameters),
-                row.checkpoint or "-",
-                style="italic dim" if row.source == "reported" else None,
-            )
+        for row, cells in rows:
+            table.add_row(*(Text(c) for c in cells), style="italic dim" if row.source == "reported" else None)
         console.print(table)
 
 

@@ -55,6 +55,8 @@ class Recipe(ABC):
     montage_names: dict[tuple[str, ...], str] = {TCP_NAMES: "tcp22"}
     file_level_labels: bool = True  # every window carries its recording's label (recording-level metrics apply)
     finetune_defaults: dict = {}  # FinetuneSettings overrides for this task (e.g. fewer epochs for the demo)
+    part_of: tuple[str, ...] = ()  # larger corpora that hold this one's recordings (TUAB's are in TUEG)
+    synthetic: bool = False  # generated data (the demo): never counted in the overall ranking
 
     @abstractmethod
     def discover(self, source: Path) -> Discovery:

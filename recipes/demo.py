@@ -15,6 +15,8 @@ from lumamba_bench.recipes.tuab import TUAB
 class Demo(TUAB):
     name = "demo"
     version = "1"
+    part_of = ()  # synthetic: generated here, part of no corpus
+    synthetic = True
     summary = "synthetic TUAB-layout EEG (34 subjects, 1 min each): 22 TCP bipolar, 5 s, normal/abnormal"
     source_layout = "written by `lumamba-bench demo-data DIR` (TUAB layout); default: generated"
     split_salt = "lumamba-bench/demo/v1"

@@ -24,6 +24,7 @@ FOLDER_SPLIT = {"eval": "test"}
 class TUAB(Recipe):
     name = "tuab"
     version = "1"
+    part_of = ("tueg",)  # TUH corpora are drawn from the TUH EEG Corpus
     summary = "22 TCP bipolar, 5 s windows, normal/abnormal per file; eval=test, train 80/20 by subject"
     source_layout = "edf/{train,eval}/{normal,abnormal}/01_tcp_ar/*.edf (TUAB v3.0.1)"
     label_names = ("normal", "abnormal")

@@ -65,6 +65,7 @@ def discover_tuh_annotated(recipe: Recipe, source: Path, salt: str) -> Discovery
 class TUAR(Recipe):
     name = "tuar"
     version = "1"
+    part_of = ("tueg",)  # TUH corpora are drawn from the TUH EEG Corpus
     summary = "22 TCP bipolar, 5 s windows, artifact (>=30% of window) vs clean; 80/10/10 by subject (ref.: by file)"
     source_layout = "edf/<montage>/*.edf with a .csv annotation beside each EDF (TUAR v3.0.1)"
     label_names = ("clean", "artifact")

@@ -28,6 +28,7 @@ PRIORITY = ("seiz", "slow", "bckg")  # most specific first
 class TUSL(Recipe):
     name = "tusl"
     version = "1"
+    part_of = ("tueg",)  # TUH corpora are drawn from the TUH EEG Corpus
     summary = "22 TCP bipolar, 5 s windows, majority label of unannotated/bckg/seiz/slow; 80/10/10 by subject"
     source_layout = "edf/**/*.edf with a .csv annotation beside each EDF (TUSL v2.0.1)"
     label_names = LABELS

@@ -47,7 +47,12 @@ def demo_split(demo_source, tmp_path_factory) -> dict:
 @pytest.fixture
 def board(tmp_path):
     root = tmp_path / "leaderboard"
-    shutil.copytree(Path(__file__).resolve().parents[1] / "leaderboard" / "reference", root / "reference")
+    from submissions import add_test_cards
+
+    repo_board = Path(__file__).resolve().parents[1] / "leaderboard"
+    shutil.copytree(repo_board / "reference", root / "reference")
+    shutil.copytree(repo_board / "models", root / "models")
+    add_test_cards(root)
     (root / "submissions").mkdir()
     return root
 

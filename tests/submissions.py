@@ -12,7 +12,9 @@ from lumamba_bench.harness.results import summarise
 SHA = "ab" * 32
 
 
-def demo_results(seed_offset: int = 0, name: str = "lumamba-mixed", split=None) -> tuple[dict, list[dict]]:
+def demo_results(
+    seed_offset: int = 0, name: str = "lumamba-mixed-test", split=None, signal: float = 0.35
+) -> tuple[dict, list[dict]]:
     """A binary demo results file whose metrics come from real (random) predictions; with
     ``split`` (the ``demo_split`` fixture) on the windows and labels of a prepared test split."""
     rng = np.random.default_rng(seed_offset)
@@ -22,7 +24,7 @@ def demo_results(seed_offset: int = 0, name: str = "lumamba-mixed", split=None) 
             keys, labels = [(f"r{i}", 0) for i in range(60)], rng.integers(0, 2, 60)
         else:
             keys, labels = list(split["windows"]), np.array(list(split["windows"].values()))
-        p1 = np.clip(0.35 * labels + rng.uniform(0, 0.65, len(labels)), 0, 1)
+        p1 = np.clip(signal * labels + rng.uniform(0, 1 - signal, len(labels)), 0, 1)
         probs = np.stack([1 - p1, p1], axis=1)
         metrics = compute_metrics("binary", labels, probs)["metrics"]
         seeds.append({"seed": seed, "metrics": metrics, "best_epoch": 2})
@@ -49,3 +51,21 @@ def write_json(tmp_path, results, name="r.json") -> Path:
     path = tmp_path / name
     path.write_text(json.dumps(results))
     return path
+
+
+def model_card(name: str, sha256: str | None = SHA, corpora=("tueg",), excluded=("demo",)) -> dict:
+    """A model card matching ``demo_results`` (a lumamba encoder with the test checkpoint)."""
+    return {
+        "name": name, "family": "lumamba", "architecture": "lumamba", "parameters": 4094776,
+        "weights": {"licence": "test", "source": "trained here", "sha256": sha256},
+        "pretraining": {"corpora": list(corpora), "test_subjects_excluded_for": list(excluded), "notes": "test"},
+        "input_normalisation": "channelwise-zscore", "code_revision": "test",
+    }  # fmt: skip
+
+
+def add_test_cards(root: Path) -> None:
+    """The cards of the model names the tests submit under."""
+    models = Path(root) / "models"
+    models.mkdir(parents=True, exist_ok=True)
+    for name in ("lumamba-mixed-test", "luna-base-test"):
+        (models / f"{name}.json").write_text(json.dumps(model_card(name)))

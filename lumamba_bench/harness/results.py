@@ -84,7 +84,17 @@ RESULTS_SCHEMA: dict = {
         "protocol": {
             "type": "object",
             "required": ["name", "selection", "hyperparameters"],
-            "properties": {"name": {"enum": ["full", "linear"]}},
+            "properties": {
+                "name": {"enum": ["full", "linear"]},
+                "montage_shift": {  # the unseen-montage protocol: fine-tuned on one channel set, tested on another
+                    "type": "object",
+                    "required": ["train_channels", "test_channels"],
+                    "properties": {
+                        "train_channels": {"type": "string", "minLength": 1, "maxLength": 200},
+                        "test_channels": {"type": "string", "minLength": 1, "maxLength": 200},
+                    },
+                },
+            },
         },
         "seeds": {
             "type": "array",

@@ -7,19 +7,21 @@ import json
 from pathlib import Path
 
 from lumamba_bench.harness.results import RESULTS_SCHEMA
+from lumamba_bench.leaderboard.cards import CARD_SCHEMA
 from lumamba_bench.leaderboard.render import html, markdown, to_csv
-from lumamba_bench.leaderboard.tables import measured_rows, ranked, reported_rows
+from lumamba_bench.leaderboard.tables import build_board
+
+SCHEMAS = {"results": RESULTS_SCHEMA, "model_card": CARD_SCHEMA}
 
 
 def generate(root: Path) -> dict[str, str]:
     """File name (relative to ``root``) -> content."""
-    root = Path(root)
-    tables = ranked(measured_rows(root / "submissions") + reported_rows(root / "reference"))
+    board, standings, cards = build_board(Path(root))
     return {
-        "schema.json": json.dumps(RESULTS_SCHEMA, indent=2, sort_keys=True) + "\n",
-        "README.md": markdown(tables),
-        "leaderboard.csv": to_csv(tables),
-        "index.html": html(tables),
+        "schema.json": json.dumps(SCHEMAS, indent=2, sort_keys=True) + "\n",
+        "README.md": markdown(board, standings),
+        "leaderboard.csv": to_csv(board),
+        "index.html": html(board, standings, cards),
     }
 
 

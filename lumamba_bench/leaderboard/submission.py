@@ -64,12 +64,6 @@ def check(results: dict, name: str = "results") -> None:
     except jsonschema.ValidationError as error:
         where = "/".join(str(p) for p in error.absolute_path) or "top level"
         raise SubmissionError(f"{name}: schema violation at {where}: {error.message}") from None
-    shift = results["protocol"].get("montage_shift")
-    if shift is not None:
-        raise SubmissionError(
-            f"{name}: an unseen-montage result ({shift['train_channels']} -> {shift['test_channels']}); "
-            "the leaderboard tables compare the standard protocol only"
-        )
     task = results["task"]
     if task["recipe"] not in list_recipes() or task["name"] != task["recipe"]:
         raise SubmissionError(f"{name}: unknown task {task['recipe']!r}; known: {', '.join(list_recipes())}")
@@ -284,10 +278,18 @@ def existing_hashes(submissions: Path) -> dict[str, Path]:
     return out
 
 
-def load_stored(path: Path) -> dict:
+def predictions_path(stored: Path) -> Path:
+    """Where a stored submission's predictions live: beside it, same stem."""
+    return Path(stored).with_suffix(".predictions.parquet")
+
+
+def load_stored(path: Path, cards: dict[str, dict] | None = None) -> dict:
     """A stored submission, re-checked: readable, every rule ``submit`` applies, filed under its
     task and named after its own content hash (so a hand-edited file is refused, however
-    consistently it was edited)."""
+    consistently it was edited), its model card present and matching, and its stored
+    predictions (when there are some) recomputing to its metrics."""
+    from lumamba_bench.leaderboard.cards import check_card_matches, load_cards
+
     path = Path(path)
     results = read_results(path)
     check(results, str(path))
@@ -297,14 +299,31 @@ def load_stored(path: Path) -> dict:
         raise SubmissionError(
             f"{path}: its content hashes to {stored_name(results)}; the file was edited after it was accepted"
         )
+    cards = load_cards(path.parents[2] / "models") if cards is None else cards
+    card = cards.get(results["model"]["name"])
+    if card is None:
+        raise SubmissionError(f"{path}: no model card leaderboard/models/{results['model']['name']}.json")
+    check_card_matches(card, results, str(path))
+    if predictions_path(path).is_file():
+        check_predictions(results, predictions_path(path))
     return results
 
 
-def submit(path: Path, root: Path, predictions: Path | None = None, dataset_dir: Path | None = None) -> Path:
+def submit(
+    path: Path, root: Path, predictions: Path | None = None, dataset_dir: Path | None = None, card: Path | None = None
+) -> Path:
     """Validate ``path`` (and its predictions, against the test windows of the prepared dataset in
-    ``dataset_dir``) and store it under ``root/submissions/<task>/``."""
+    ``dataset_dir``) and its model card, then store it under ``root/submissions/<task>/`` with
+    its predictions beside it (bootstrap intervals and paired tests are computed from them) and
+    its card under ``root/models/`` when the board does not have it yet."""
+    import shutil
+
+    from lumamba_bench.leaderboard.cards import card_for, check_card_matches, write_card
+
     results = read_results(path)
     check(results, Path(path).name)
+    model_card, on_board = card_for(results, root, card)
+    check_card_matches(model_card, results, Path(path).name)
     if predictions is not None:
         if dataset_dir is None:
             raise SubmissionError("predictions are checked against the prepared test split: give its dataset folder")
@@ -316,6 +335,12 @@ def submit(path: Path, root: Path, predictions: Path | None = None, dataset_dir:
         raise SubmissionError(f"{Path(path).name}: already submitted as {duplicate} (the same run)")
     target = submissions / results["task"]["recipe"] / stored_name(results)  # recipe name: a known, safe slug
     target.parent.mkdir(parents=True, exist_ok=True)
+    if predictions is not None:
+        tmp = target.with_name(f".{target.stem}.predictions.tmp")
+        shutil.copyfile(predictions, tmp)
+        tmp.replace(predictions_path(target))
+    if not on_board:
+        write_card(model_card, Path(root) / "models" / f"{model_card['name']}.json")
     tmp = target.with_name(f".{target.name}.tmp")
     tmp.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
     tmp.replace(target)

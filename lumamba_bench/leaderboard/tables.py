@@ -1,4 +1,11 @@
-"""Leaderboard rows: measured submissions and reported reference numbers, ranked per task."""
+"""Leaderboard rows and tables: measured submissions and reported reference numbers, with their
+model cards, pre-training overlap, bootstrap intervals, paired tests and an overall ranking.
+
+A table is one task under one protocol track: the standard protocol, or an unseen-montage run
+keyed by (train channels, test channels). Rows are ordered by the task's primary metric; only
+rows whose overlap flag is ``none`` or ``same corpus``, and reported rows whose protocol is ours,
+get a rank; the others are listed after them, unranked.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +13,19 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from lumamba_bench.errors import LumambaError
-from lumamba_bench.leaderboard.submission import content_hash, load_stored
+from lumamba_bench.leaderboard import cards as model_cards
+from lumamba_bench.leaderboard import uncertainty
+from lumamba_bench.leaderboard.submission import content_hash, load_stored, predictions_path
 
 COLUMNS = {  # task type -> displayed metrics, primary (ranking) metric first
     "binary": ("auroc", "aupr", "balanced_accuracy"),
     "multiclass": ("auroc_macro", "aupr_macro", "balanced_accuracy"),
     "multilabel": ("auroc_macro", "aupr_macro"),
 }
+ALPHA = 0.05
 
 
 def task_type(recipe_name: str) -> str:
@@ -25,21 +37,73 @@ def task_type(recipe_name: str) -> str:
     return "binary" if len(recipe.label_names) == 2 else "multiclass"
 
 
+def file_level(task: str) -> bool:
+    """Every window carries its recording's label: recording-level scores and resampling apply."""
+    from lumamba_bench.recipes import get_recipe
+
+    return task_type(task) == "binary" and get_recipe(task).file_level_labels
+
+
 @dataclass
 class Row:
     task: str
     model: str
     source: str  # "measured" | "reported"
     parameters: int | None
-    metrics: dict[str, tuple[float | None, float | None]]  # name -> (mean, std)
+    metrics: dict[str, tuple[float | None, float | None]]  # name -> (mean, std), window level
     seeds: int | None = None
     checkpoint: str = ""  # short sha256, "scratch", or "" for reported rows
     citation: str = ""
     note: str = ""
     extra: dict = field(default_factory=dict)
+    track: str = ""  # "" for the standard protocol, "train -> test" channels for unseen-montage runs
+    recording_metrics: dict[str, tuple[float | None, float | None]] = field(default_factory=dict)
+    comparable: bool = True  # False: a reported number whose protocol differs from ours
+    card: dict | None = None
+    overlap: str = ""
+    rank: int | None = None
+    ci: dict[tuple[str, str], tuple[float, float] | None] = field(default_factory=dict)  # (level, metric)
+    p_value: float | None = None
+    p_note: str = ""
+    predictions: uncertainty.Predictions | None = field(default=None, repr=False)
 
     def score(self, metric: str) -> float | None:
         return self.metrics.get(metric, (None, None))[0]
+
+    @property
+    def ranked(self) -> bool:
+        """Ranked in the default view: no test subjects seen, and (reported rows) our protocol."""
+        return self.overlap in model_cards.RANKED_OVERLAPS and self.comparable
+
+
+@dataclass
+class Table:
+    task: str
+    track: str
+    metrics: tuple[str, ...]
+    rows: list[Row]
+
+    @property
+    def key(self) -> str:
+        """A slug for ids and anchors."""
+        if not self.track:
+            return self.task
+        return self.task + "-montage-" + "".join(c if c.isalnum() else "-" for c in self.track).strip("-")
+
+    @property
+    def title(self) -> str:
+        return self.task if not self.track else f"{self.task}, unseen montage: {self.track}"
+
+
+def _predictions(path: Path, results: dict) -> uncertainty.Predictions | None:
+    import pyarrow.parquet as pq
+
+    stored = predictions_path(path)
+    if not stored.is_file():
+        return None
+    table = pq.read_table(stored, columns=["seed", "recording_id", "window_index", "label", "probs"]).to_pydict()
+    task = results["task"]["recipe"]
+    return uncertainty.from_table(table, results["task"]["type"], by_recording=file_level(task))
 
 
 def measured_rows(submissions: Path) -> list[Row]:
@@ -48,6 +112,7 @@ def measured_rows(submissions: Path) -> list[Row]:
         results = load_stored(path)
         model = results["model"]
         checkpoint = "scratch" if model["checkpoint"] is None else model["checkpoint"]["sha256"][:12]
+        shift = results["protocol"].get("montage_shift")
         rows.append(
             Row(
                 task=results["task"]["recipe"],
@@ -58,10 +123,26 @@ def measured_rows(submissions: Path) -> list[Row]:
                 seeds=len(results["seeds"]),
                 checkpoint=checkpoint,
                 note=f"protocol {results['protocol']['name']}",
-                extra={"file": path.name, "sha256": content_hash(results)},
+                extra={
+                    "file": path.name,
+                    "sha256": content_hash(results),
+                    "manifest": results["task"]["manifest_sha256"],
+                },
+                track="" if shift is None else f"{shift['train_channels']} -> {shift['test_channels']}",
+                recording_metrics=_recording_summary(results),
+                predictions=_predictions(path, results),
             )
         )
     return rows
+
+
+def _recording_summary(results: dict) -> dict:
+    per_seed = [s.get("recording_metrics") for s in results["seeds"]]
+    if not per_seed or any(not m for m in per_seed):
+        return {}
+    from lumamba_bench.harness.results import summarise
+
+    return {k: (v["mean"], v["std"]) for k, v in summarise(per_seed).items()}
 
 
 def reported_rows(reference: Path) -> list[Row]:
@@ -70,39 +151,141 @@ def reported_rows(reference: Path) -> list[Row]:
     for path in sorted(Path(reference).glob("*.json")):
         try:
             content = json.loads(path.read_text(encoding="utf-8"))
-            entries = content["entries"]
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as error:
-            raise LumambaError(f"{path}: not a reference file ({type(error).__name__}: {error})") from None
-        for entry in entries:
-            rows.append(
-                Row(
-                    task=entry["task"],
-                    model=entry["model"],
-                    source="reported",
-                    parameters=entry.get("parameters"),
-                    metrics={k: (float(v), None) for k, v in entry["metrics"].items()},
-                    citation=content["citation"],
-                    note=entry.get("note", ""),
+            for entry in content["entries"]:
+                std = entry.get("std", {})
+                rows.append(
+                    Row(
+                        task=entry["task"],
+                        model=entry["model"],
+                        source="reported",
+                        parameters=entry.get("parameters"),
+                        metrics={
+                            k: (float(v), None if k not in std else float(std[k])) for k, v in entry["metrics"].items()
+                        },
+                        seeds=entry.get("seeds"),
+                        citation=content["citation"] + (f", {entry['table']}" if entry.get("table") else ""),
+                        note=entry.get("protocol", ""),
+                        comparable=bool(entry.get("comparable", True)),
+                        extra={"not_comparable_because": entry.get("not_comparable_because", "")},
+                    )
                 )
-            )
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError) as error:
+            raise LumambaError(f"{path}: not a reference file ({type(error).__name__}: {error})") from None
     return rows
 
 
-def ranked(rows: list[Row]) -> dict[str, list[Row]]:
-    """Rows per task, best first by the task's primary metric (rows without it last)."""
-    tasks: dict[str, list[Row]] = {}
+def attach_cards(rows: list[Row], cards: dict[str, dict]) -> None:
+    """Every row names a card by its model name; the overlap flag follows from card and task."""
     for row in rows:
-        tasks.setdefault(row.task, []).append(row)
-    out = {}
-    for task in sorted(tasks):
-        primary = COLUMNS[task_type(task)][0]
+        card = cards.get(row.model)
+        if card is None:
+            raise LumambaError(
+                f"the {row.source} {row.task} row of {row.model!r} names no model card: "
+                f"add leaderboard/models/{row.model}.json"
+            )
+        row.card, row.overlap = card, model_cards.overlap(card, row.task)
 
-        def key(row: Row, primary=primary) -> tuple:
-            score = row.score(primary)
-            return (score is None, -(score or 0.0), row.source, row.model, row.extra.get("sha256", ""))
 
-        out[task] = sorted(tasks[task], key=key)
+def _order_key(primary: str):
+    def key(row: Row) -> tuple:
+        score = row.score(primary)
+        return (not row.ranked, score is None, -(score or 0.0), row.source, row.model, row.extra.get("sha256", ""))
+
+    return key
+
+
+def tables(rows: list[Row]) -> list[Table]:
+    """Rows per (task, track), ordered, ranked, with intervals and paired tests."""
+    grouped: dict[tuple[str, str], list[Row]] = {}
+    for row in rows:
+        grouped.setdefault((row.task, row.track), []).append(row)
+    out = []
+    for task, track in sorted(grouped):
+        metrics = COLUMNS[task_type(task)]
+        ordered = sorted(grouped[task, track], key=_order_key(metrics[0]))
+        rank = 0
+        for row in ordered:
+            if row.ranked:
+                rank += 1
+                row.rank = rank
+        table = Table(task, track, metrics, ordered)
+        add_intervals(table)
+        add_paired_tests(table)
+        out.append(table)
     return out
+
+
+def add_intervals(table: Table) -> None:
+    levels = ["window"] + (["recording"] if file_level(table.task) else [])
+    for row in table.rows:
+        if row.predictions is None:
+            continue
+        for level in levels:
+            for metric in table.metrics:
+                row.ci[level, metric] = uncertainty.confidence_interval(row.predictions, metric, level)
+
+
+def add_paired_tests(table: Table) -> None:
+    """Each measured row with predictions against the best ranked one on the same test set."""
+    primary = table.metrics[0]
+    with_predictions = [r for r in table.rows if r.predictions is not None]
+    top = next((r for r in with_predictions if r.ranked), None)
+    if top is None:
+        return
+    for row in with_predictions:
+        if row is top:
+            row.p_note = "reference of the tests"
+            continue
+        same = row.extra.get("manifest") == top.extra.get("manifest") and np.array_equal(
+            row.predictions.units, top.predictions.units
+        )
+        if not same:
+            row.p_note = "another test set: not compared"
+            continue
+        row.p_value = uncertainty.paired_p_value(top.predictions, row.predictions, primary)
+        if row.p_value is None:
+            row.p_note = "undefined on too many resamples"
+        else:
+            verdict = "significantly different" if row.p_value < ALPHA else "not significantly different"
+            row.p_note = f"{verdict} from {top.model} (p = {row.p_value:.3f})"
+
+
+@dataclass
+class Standing:
+    model: str
+    source: str
+    tasks: int
+    mean_rank: float
+    ranks: dict[str, int]
+
+
+def overall(board: list[Table]) -> list[Standing]:
+    """Mean rank over the standard-protocol tasks a model has (ranked rows only; a model's best
+    row per task; synthetic tasks such as the demo left out), ordered by the number of tasks first, so a model missing a task is never
+    above one that has it, then by mean rank."""
+    from lumamba_bench.recipes import get_recipe
+
+    ranks: dict[tuple[str, str], dict[str, int]] = {}
+    for table in board:
+        if table.track or get_recipe(table.task).synthetic:
+            continue
+        for row in table.rows:
+            if row.rank is not None:
+                ranks.setdefault((row.model, row.source), {}).setdefault(table.task, row.rank)
+    standings = [
+        Standing(model, source, len(r), float(np.mean(list(r.values()))), r) for (model, source), r in ranks.items()
+    ]
+    return sorted(standings, key=lambda s: (-s.tasks, s.mean_rank, s.model, s.source))
+
+
+def build_board(root: Path) -> tuple[list[Table], list[Standing], dict[str, dict]]:
+    """Everything the generated files show, from a leaderboard folder."""
+    root = Path(root)
+    cards = model_cards.load_cards(root / "models")
+    rows = measured_rows(root / "submissions") + reported_rows(root / "reference")
+    attach_cards(rows, cards)
+    board = tables(rows)
+    return board, overall(board), cards
 
 
 def fmt(mean: float | None, std: float | None) -> str:
@@ -111,5 +294,17 @@ def fmt(mean: float | None, std: float | None) -> str:
     return f"{mean:.4f}" if std is None else f"{mean:.4f} ± {std:.4f}"
 
 
+def fmt_ci(interval: tuple[float, float] | None) -> str:
+    return "[n/a]" if interval is None else f"[{interval[0]:.4f}, {interval[1]:.4f}]"
+
+
 def fmt_params(parameters: int | None) -> str:
     return "-" if parameters is None else f"{parameters / 1e6:.1f}M"
+
+
+def fmt_compute(card: dict | None) -> tuple[str, str]:
+    """(forward GFLOPs, training-step MiB) at 5 s, from the card."""
+    compute = (card or {}).get("compute")
+    if not compute:
+        return "-", "-"
+    return f"{compute['gflops_forward_5s']:.3f}", f"{compute['train_step_memory_mib_5s']:.0f}"

@@ -11,6 +11,7 @@ from lumamba_bench.data.store import data_root
 from lumamba_bench.errors import LumambaError
 from lumamba_bench.harness.checkpoints import find_pretrained, load_encoder_weights
 from lumamba_bench.harness.pretrain import PretrainConfig, lr_at, pretrain
+from lumamba_bench.leaderboard.cards import read_card, write_pretraining_card
 from lumamba_bench.models import build_encoder
 
 
@@ -33,6 +34,9 @@ def test_pretrain_writes_checkpoints_and_registers_a_loadable_encoder(small_demo
     encoder = build_encoder(model)
     sha = load_encoder_weights(encoder, result.registered)
     assert sha == card["encoder_sha256"]
+    model_card = read_card(write_pretraining_card(result.registered))  # what `lumamba-bench pretrain` writes
+    assert model_card["name"] == model and model_card["weights"]["sha256"] == sha
+    assert model_card["pretraining"]["corpora"] == ["demo"] == model_card["pretraining"]["test_subjects_excluded_for"]
 
 
 def test_resume_continues_bit_for_bit(small_demo, tmp_path):

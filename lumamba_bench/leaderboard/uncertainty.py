@@ -1,0 +1,231 @@
+"""Bootstrap confidence intervals and paired bootstrap tests from stored predictions.
+
+The resampling unit is the recording for file-level tasks (TUAB: every window carries its
+recording's label, so windows of one recording are not independent evidence) and the window
+otherwise. A replicate draws units with replacement within each class (a stratified bootstrap,
+as pROC does for AUROC intervals: every resample keeps the test set's class counts, so AUROC is
+defined in every one, even on a small test set); it is written as an integer weight per unit
+(multinomial counts), so each metric is computed for a whole block of replicates at once
+with weighted formulas that equal scikit-learn's on the expanded resample (the tests hold them
+to a direct loop). The seeds of one submission share each replicate's draw and the metric is
+averaged over seeds inside a replicate, as the board's mean is. Fixed seed: same inputs, same
+interval.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from lumamba_bench.harness.metrics import BINARY, MULTICLASS, MULTILABEL, recording_level
+
+REPLICATES = 2000
+SEED = 20_261_202
+LEVEL = 0.95
+BLOCK_CELLS = 4_000_000  # replicates x windows per block: bounds memory on large test sets
+
+
+@dataclass
+class Predictions:
+    """One submission's test predictions: per seed, unit index, label and probabilities."""
+
+    task_type: str
+    seeds: list[dict]  # {"units": (n,) int, "labels": (n,) or (n, K), "probs": (n, K), "recordings": (n,) str}
+    units: np.ndarray  # the unit keys (sorted, unique) that "units" indexes
+    strata: np.ndarray | None = None  # each unit's class (single-label tasks), for stratified draws
+
+
+def from_table(table: dict, task_type: str, by_recording: bool, units: np.ndarray | None = None) -> Predictions:
+    """Group a predictions table (columns seed, recording_id, window_index, label, probs) by seed,
+    with units keyed by recording (``by_recording``) or by (recording, window)."""
+    recordings = np.asarray(table["recording_id"], dtype=str)
+    windows = np.asarray(table["window_index"], dtype=np.int64)
+    keys = recordings if by_recording else np.char.add(np.char.add(recordings, "#"), windows.astype(str))
+    if units is None:
+        units = np.unique(keys)
+    index = np.searchsorted(units, keys)
+    if (index >= len(units)).any() or (units[np.minimum(index, len(units) - 1)] != keys).any():
+        raise ValueError("predictions hold a unit outside the shared unit set")
+    labels, probs = np.asarray(table["label"]), np.asarray(table["probs"], dtype=np.float64)
+    seed_column = np.asarray(table["seed"])
+    seeds = []
+    for seed in np.unique(seed_column):
+        rows = seed_column == seed
+        seeds.append(
+            {"units": index[rows], "labels": labels[rows], "probs": probs[rows], "recordings": recordings[rows]}
+        )
+    strata = None
+    if labels.ndim == 1:  # single-label: a unit's class (a file-level task's recordings carry one label)
+        strata = np.full(len(units), -1, dtype=np.int64)
+        strata[index] = labels
+        if (strata[index] != labels).any():
+            raise ValueError("windows of one recording carry different labels: not a file-level task")
+    return Predictions(task_type, seeds, units, strata)
+
+
+def draw_counts(
+    n_units: int, replicates: int = REPLICATES, seed: int = SEED, strata: np.ndarray | None = None
+) -> np.ndarray:
+    """(replicates, n_units) bootstrap counts: how often each unit is drawn in each replicate;
+    with ``strata``, units are drawn within each stratum, whose size stays fixed."""
+    rng = np.random.default_rng(seed)
+    if strata is None:
+        return rng.multinomial(n_units, np.full(n_units, 1.0 / n_units), size=replicates)
+    counts = np.zeros((replicates, n_units), dtype=np.int64)
+    for stratum in np.unique(strata):
+        members = np.flatnonzero(strata == stratum)
+        counts[:, members] = rng.multinomial(len(members), np.full(len(members), 1.0 / len(members)), size=replicates)
+    return counts
+
+
+# Weighted metrics, vectorised over replicates: ``weights`` is (R, n), NaN where undefined.
+
+
+def _grouped(scores: np.ndarray, positive: np.ndarray, weights: np.ndarray):
+    """Positive and negative weight per group of tied scores, groups in descending score order."""
+    order = np.argsort(-scores, kind="mergesort")
+    ranked = scores[order]
+    starts = np.flatnonzero(np.r_[True, ranked[1:] != ranked[:-1]])
+    w = weights[:, order]
+    is_positive = positive[order].astype(bool)
+    pos = np.add.reduceat(np.where(is_positive, w, 0.0), starts, axis=1)
+    neg = np.add.reduceat(np.where(is_positive, 0.0, w), starts, axis=1)
+    return pos, neg
+
+
+def _divide(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    out = np.full(np.broadcast(a, b).shape, np.nan)
+    np.divide(a, b, out=out, where=b > 0)
+    return out
+
+
+def weighted_auroc(scores, positive, weights) -> np.ndarray:
+    """Mann-Whitney AUROC with ties counted half (scikit-learn's roc_auc_score)."""
+    pos, neg = _grouped(scores, positive, weights)
+    p_total, n_total = pos.sum(1), neg.sum(1)
+    below = n_total[:, None] - np.cumsum(neg, axis=1)  # negatives scored strictly lower
+    return _divide((pos * (below + 0.5 * neg)).sum(1), p_total * n_total)
+
+
+def weighted_average_precision(scores, positive, weights) -> np.ndarray:
+    """Step-wise average precision over distinct thresholds (scikit-learn's average_precision_score)."""
+    pos, neg = _grouped(scores, positive, weights)
+    tp, fp = np.cumsum(pos, axis=1), np.cumsum(neg, axis=1)
+    precision = np.nan_to_num(_divide(tp, tp + fp))
+    value = _divide((pos * precision).sum(1), pos.sum(1))
+    return np.where(neg.sum(1) > 0, value, np.nan)  # one class only: undefined, as the board reports it
+
+
+def weighted_balanced_accuracy(labels, predicted, n_classes: int, weights) -> np.ndarray:
+    """Mean recall over the classes present in the resample (scikit-learn's balanced_accuracy_score)."""
+    classes = np.arange(n_classes)
+    truth = (labels[:, None] == classes).astype(np.float64)
+    hit = truth * (predicted[:, None] == classes)
+    support, correct = weights @ truth, weights @ hit
+    recall = _divide(correct, support)
+    present = support > 0
+    return _divide(np.where(present, recall, 0.0).sum(1), present.sum(1).astype(np.float64))
+
+
+def _macro(values: list[np.ndarray]) -> np.ndarray:
+    stacked = np.stack(values, axis=1)
+    defined = ~np.isnan(stacked)
+    return _divide(np.where(defined, stacked, 0.0).sum(1), defined.sum(1).astype(np.float64))
+
+
+def metric_replicates(task_type: str, labels, probs, weights: np.ndarray, metric: str) -> np.ndarray:
+    """``metric`` (a board column) of every replicate whose per-item weights are ``weights``."""
+    labels, probs = np.asarray(labels), np.asarray(probs, dtype=np.float64)
+    if task_type == BINARY:
+        positive = labels == 1
+        if metric == "auroc":
+            return weighted_auroc(probs[:, 1], positive, weights)
+        if metric == "aupr":
+            return weighted_average_precision(probs[:, 1], positive, weights)
+        if metric == "aupr_macro":
+            negative = weighted_average_precision(probs[:, 0], ~positive, weights)
+            return (weighted_average_precision(probs[:, 1], positive, weights) + negative) / 2
+        if metric == "balanced_accuracy":
+            return weighted_balanced_accuracy(labels, probs.argmax(1), 2, weights)
+    elif task_type == MULTICLASS:
+        classes = range(probs.shape[1])
+        if metric == "balanced_accuracy":
+            return weighted_balanced_accuracy(labels, probs.argmax(1), probs.shape[1], weights)
+        # Classes absent from a resample have no AUROC / AUPR (NaN) and drop out of the macro
+        # mean, as compute_metrics keeps only the classes present; one class only: undefined.
+        if metric == "auroc_macro":
+            return _macro([weighted_auroc(probs[:, k], labels == k, weights) for k in classes])
+        if metric == "aupr_macro":
+            return _macro([weighted_average_precision(probs[:, k], labels == k, weights) for k in classes])
+    elif task_type == MULTILABEL:
+        columns = range(probs.shape[1])
+        if metric == "auroc_macro":
+            return _macro([weighted_auroc(probs[:, k], labels[:, k] == 1, weights) for k in columns])
+        if metric == "aupr_macro":
+            return _macro([weighted_average_precision(probs[:, k], labels[:, k] == 1, weights) for k in columns])
+    raise ValueError(f"no bootstrap for {metric!r} on a {task_type} task")
+
+
+def _seed_items(seed: dict, level: str):
+    """(unit of each item, labels, probs) at window level or, for file-level tasks, per recording
+    (mean window probability, as the harness's recording-level metrics)."""
+    if level == "window":
+        return seed["units"], seed["labels"], seed["probs"]
+    ids, labels, probs = recording_level(seed["recordings"], seed["labels"], seed["probs"])
+    first = {rec: unit for rec, unit in zip(seed["recordings"], seed["units"], strict=True)}
+    return np.array([first[i] for i in ids]), labels, probs
+
+
+def seed_mean_replicates(
+    predictions: Predictions, metric: str, counts: np.ndarray, level: str = "window"
+) -> np.ndarray:
+    """The seed-averaged metric in every replicate of ``counts`` (R, n_units), block by block."""
+    total = np.zeros(len(counts))
+    for seed in predictions.seeds:
+        units, labels, probs = _seed_items(seed, level)
+        block = max(1, BLOCK_CELLS // max(1, len(units)))
+        values = [
+            metric_replicates(predictions.task_type, labels, probs, counts[i : i + block, units].astype(float), metric)
+            for i in range(0, len(counts), block)
+        ]
+        total += np.concatenate(values)
+    return total / len(predictions.seeds)
+
+
+def point_estimate(predictions: Predictions, metric: str, level: str = "window") -> float:
+    """The seed-averaged metric on the test set itself (every unit drawn once)."""
+    ones = np.ones((1, len(predictions.units)), dtype=np.int64)
+    return float(seed_mean_replicates(predictions, metric, ones, level)[0])
+
+
+def confidence_interval(
+    predictions: Predictions, metric: str, level: str = "window", replicates: int = REPLICATES
+) -> tuple[float, float] | None:
+    """Percentile bootstrap interval (95%) of the seed-averaged metric; None when undefined in
+    more than 1% of the replicates (a resample missing a class)."""
+    counts = draw_counts(len(predictions.units), replicates, strata=predictions.strata)
+    values = seed_mean_replicates(predictions, metric, counts, level)
+    if np.isnan(values).mean() > 0.01:
+        return None
+    low, high = np.nanpercentile(values, [50 * (1 - LEVEL), 50 * (1 + LEVEL)])
+    return float(low), float(high)
+
+
+def paired_p_value(
+    first: Predictions, second: Predictions, metric: str, level: str = "window", replicates: int = REPLICATES
+) -> float | None:
+    """Two-sided paired bootstrap p-value for "the two have the same metric" on one test set:
+    both are scored on the same resampled units in every replicate; p is twice the smaller tail
+    of the difference's distribution around 0 (add-one smoothed)."""
+    if len(first.units) != len(second.units) or (first.units != second.units).any():
+        raise ValueError("a paired test needs the same test units in both submissions")
+    counts = draw_counts(len(first.units), replicates, strata=first.strata)
+    difference = seed_mean_replicates(first, metric, counts, level) - seed_mean_replicates(
+        second, metric, counts, level
+    )
+    difference = difference[~np.isnan(difference)]
+    if len(difference) < 0.99 * replicates:
+        return None
+    tail = min((difference <= 0).sum(), (difference >= 0).sum())
+    return float(min(1.0, 2 * (tail + 1) / (len(difference) + 1)))
