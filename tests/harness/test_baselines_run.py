@@ -53,10 +53,9 @@ def test_unseen_montage_protocol_trains_on_one_set_and_tests_on_another(small_de
     assert set(montage["test"]) < set(montage["train"])
     assert results["summary"]["auroc"]["n"] == 1
 
-    from lumamba_bench.leaderboard.submission import SubmissionError, check
+    from lumamba_bench.leaderboard.submission import check
 
-    with pytest.raises(SubmissionError, match="unseen-montage"):
-        check(results)
+    check(results)  # a real unseen-montage results file passes every board rule (its own table)
 
 
 def test_fixed_topology_encoder_refuses_a_montage_shift(small_demo, tmp_path):

@@ -152,3 +152,14 @@ def test_a_small_unbalanced_test_set_still_has_an_interval():
     assert predictions.strata.tolist() == [1, 1] + [0] * 8
     low, high = U.confidence_interval(predictions, "auroc")
     assert 0 <= low <= U.point_estimate(predictions, "auroc") <= high <= 1
+
+
+def test_unit_pair_auroc_equals_the_direct_weighted_auroc():
+    table = _table(np.random.default_rng(9), "binary", recordings=14, ties=True)
+    predictions = U.from_table(table, "binary", by_recording=True)
+    counts = U.draw_counts(len(predictions.units), 25, 2, predictions.strata)
+    seed = predictions.seeds[0]
+    weights = counts[:, seed["units"]].astype(float)
+    direct = U.weighted_auroc(seed["probs"][:, 1], seed["labels"] == 1, weights)
+    pairs = U._auroc_by_unit_pairs("binary", "auroc", seed["units"], seed["labels"], seed["probs"], counts)
+    np.testing.assert_allclose(pairs, direct, rtol=1e-12)
