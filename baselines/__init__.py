@@ -1,3 +1,5 @@
-"""Baseline encoders, written from their papers and plugged into the same registry as LuMamba."""
+"""Baseline encoders, written from their papers and plugged into the same registry as LuMamba.
 
-from lumamba_bench.baselines import femba, labram, luna  # noqa: F401 - each registers itself
+Each module registers its encoders with ``@register_encoder``; the registry imports every module
+of this package on first use, so a new baseline is one new module.
+"""

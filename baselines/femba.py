@@ -21,15 +21,15 @@ import re
 from dataclasses import asdict, dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from lumamba_bench.data.preprocess import SFREQ
 from lumamba_bench.errors import LumambaError
 from lumamba_bench.models.mamba import PostNormBiMambaBlock
 from lumamba_bench.models.normalisation import NormalisedInput
 from lumamba_bench.models.published import PREFIXES, rename
 from lumamba_bench.models.registry import register_encoder
-from lumamba_bench.objectives.reconstruction import batch_cell_mask
+from lumamba_bench.objectives.reconstruction import batch_cell_mask, masked_smooth_l1
 
 
 @dataclass
@@ -47,7 +47,7 @@ class FembaConfig:
 
 class Femba(NormalisedInput, nn.Module):
     family = "femba"
-    sfreq = 256.0
+    sfreq = SFREQ
     fixed_topology = True  # built per montage: num_channels and num_samples
 
     def __init__(self, config: FembaConfig | None = None, **overrides):
@@ -156,7 +156,7 @@ class FembaReconstruction(nn.Module):
         mask = mask.to(x.device)
         prediction = self.decoder(enc(x, coords, mask), enc.rows)
         samples = enc.sample_mask(mask)  # (B, C, T)
-        masked = F.smooth_l1_loss(prediction[samples], enc.normalise(x)[samples])
+        masked = masked_smooth_l1(prediction, enc.normalise(x), samples)
         return {"loss": masked, "masked": masked.detach()}
 
 

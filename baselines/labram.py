@@ -35,6 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from lumamba_bench.data.channels import is_known, position, spelled_name
+from lumamba_bench.data.preprocess import SFREQ
 from lumamba_bench.errors import LumambaError
 from lumamba_bench.models.normalisation import NormalisedInput
 from lumamba_bench.models.published import rename
@@ -160,7 +161,7 @@ class LabramConfig:
 
 class Labram(NormalisedInput, nn.Module):
     family = "labram"
-    sfreq = 256.0  # what it is fed; it resamples to ``config.model_sfreq`` itself
+    sfreq = SFREQ  # what it is fed; it resamples to ``config.model_sfreq`` itself
 
     def __init__(self, config: LabramConfig | None = None, **overrides):
         super().__init__()

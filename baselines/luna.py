@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from lumamba_bench.data.preprocess import SFREQ
 from lumamba_bench.errors import LumambaError
 from lumamba_bench.models.luna import FRONT_END_IGNORED, FRONT_END_KEYS, LunaFrontEnd, UnifiedEncoder
 from lumamba_bench.models.registry import register_encoder
@@ -96,7 +97,7 @@ class LunaConfig:
 
 class Luna(UnifiedEncoder):
     family = "luna"
-    sfreq = 256.0
+    sfreq = SFREQ
 
     def __init__(self, config: LunaConfig | None = None, **overrides):
         super().__init__()

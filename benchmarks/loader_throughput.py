@@ -26,9 +26,9 @@ def main() -> None:
 
     from lumamba_bench.data.channels import positions
     from lumamba_bench.data.loader import MontageBatchSampler, ShardDataset, batches_of
-    from lumamba_bench.data.manifest import write_json_atomic
     from lumamba_bench.data.montages import TCP_NAMES
     from lumamba_bench.data.shards import FORMAT_VERSION
+    from lumamba_bench.files import write_json_atomic
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "synthetic"

@@ -102,8 +102,13 @@ def prepare(
         list[str] | None,
         typer.Option(help="Leave out the subjects of these prepared recipes (tueg: --exclude-subjects-of tuab)."),
     ] = None,
+    allow_partial: Annotated[
+        bool,
+        typer.Option("--allow-partial", help="Prepare a copy with fewer files than the corpus release has (recorded)."),
+    ] = False,
 ) -> None:
-    """Turn a raw corpus into windowed Parquet shards (resumes an interrupted run)."""
+    """Turn a raw corpus into windowed Parquet shards (resumes an interrupted run). A copy whose
+    file counts differ from the corpus release the recipe declares is refused, unless --allow-partial."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from lumamba_bench.data.prepare import prepare as run_prepare
@@ -148,7 +153,12 @@ def prepare(
             limit=limit,
             on_start=on_start,
             on_result=on_result,
+            allow_partial=allow_partial,
         )
+    completeness = summary.manifest["recipe"].get("completeness")
+    if completeness and not completeness["complete"]:
+        found, expected = sum(completeness["found"].values()), sum(completeness["expected"].values())
+        console.print(Text(f"warning: a partial copy ({found:,} of {expected:,} files), as allowed", style="yellow"))
     if summary.journal_bytes_dropped:
         console.print(
             Text(

@@ -1,28 +1,32 @@
-"""Corpus recipes: raw recordings -> windowed Parquet shards. ``get_recipe(name)`` is the entry."""
+"""Corpus recipes: raw recordings -> windowed Parquet shards. ``get_recipe(name)`` is the entry.
+
+A recipe is a ``Recipe`` subclass in a module of this package, marked ``@register_recipe``
+(``recipes/base.py``); every module here is imported on first use, so adding a corpus is adding
+one module.
+"""
 
 from __future__ import annotations
 
-from lumamba_bench.recipes.apava import APAVA
-from lumamba_bench.recipes.base import Recipe
-from lumamba_bench.recipes.demo import Demo
-from lumamba_bench.recipes.tdbrain import TDBrain
-from lumamba_bench.recipes.tuab import TUAB
-from lumamba_bench.recipes.tuar import TUAR, TUARMultilabel
-from lumamba_bench.recipes.tueg import TUEG
-from lumamba_bench.recipes.tusl import TUSL
+import importlib
+import pkgutil
 
 from lumamba_bench.errors import LumambaError
+from lumamba_bench.recipes.base import REGISTERED, Recipe
 
-_ALL = (Demo, TUAB, TUAR, TUARMultilabel, TUSL, TUEG, APAVA, TDBrain)
-_RECIPES: dict[str, type[Recipe]] = {cls.name: cls for cls in _ALL}
+
+def _load_all() -> None:
+    for module in pkgutil.iter_modules(__path__):
+        importlib.import_module(f"{__name__}.{module.name}")
 
 
 def list_recipes() -> list[str]:
-    return sorted(_RECIPES)
+    _load_all()
+    return sorted(REGISTERED)
 
 
 def get_recipe(name: str) -> Recipe:
+    _load_all()
     try:
-        return _RECIPES[name.lower()]()
+        return REGISTERED[name.lower()]()
     except KeyError:
         raise LumambaError(f"unknown recipe {name!r}; known recipes: {', '.join(list_recipes())}") from None

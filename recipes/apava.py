@@ -22,10 +22,10 @@ from pathlib import Path
 
 import numpy as np
 import scipy.io
-from lumamba_bench.recipes.base import Discovery, Recipe, Recording
 
 from lumamba_bench.data.preprocess import Preprocessing, Windows, process
 from lumamba_bench.errors import LumambaError, RecordingError
+from lumamba_bench.recipes.base import Discovery, Recipe, Recording, register_recipe
 
 ALZHEIMER = frozenset({1, 3, 6, 8, 9, 11, 12, 13, 15, 17, 19, 21})
 VAL = frozenset({15, 16, 19, 20})
@@ -77,6 +77,7 @@ def read_apava_mat(path: Path) -> tuple[np.ndarray, float, list[str]]:
     return stacked.astype(np.float32), sfreq, names
 
 
+@register_recipe
 class APAVA(Recipe):
     name = "apava"
     version = "1"

@@ -39,6 +39,19 @@ class Discovery:
     recordings: list[Recording]
     ignored: list[str] = field(default_factory=list)  # files that are not recordings of this corpus
     excluded: dict[str, str] = field(default_factory=dict)  # recordings left out on purpose: path -> reason
+    completeness: dict | None = None  # files found against the recipe's expected counts (prepare fills it)
+
+
+REGISTERED: dict[str, type[Recipe]] = {}
+
+
+def register_recipe(cls: type[Recipe]) -> type[Recipe]:
+    """Class decorator: make a recipe available to ``get_recipe`` under its ``name``."""
+    taken = REGISTERED.get(cls.name)
+    if not cls.name or (taken is not None and taken.__qualname__ != cls.__qualname__):
+        raise ValueError(f"recipe name {cls.name!r} is empty or taken by {taken}")
+    REGISTERED[cls.name] = cls
+    return cls
 
 
 class Recipe(ABC):
@@ -57,6 +70,12 @@ class Recipe(ABC):
     finetune_defaults: dict = {}  # FinetuneSettings overrides for this task (e.g. fewer epochs for the demo)
     part_of: tuple[str, ...] = ()  # larger corpora that hold this one's recordings (TUAB's are in TUEG)
     synthetic: bool = False  # generated data (the demo): never counted in the overall ranking
+    corpus_version: str = ""  # the release the layout and the expected counts are for
+    expected_files: dict[str, int] = {}  # recording files per count_group in a complete copy; {} = not declared
+
+    def count_group(self, recording: Recording) -> str:
+        """The group of ``expected_files`` a recording counts in (e.g. TUAB's ``train/normal``)."""
+        return "all"
 
     @abstractmethod
     def discover(self, source: Path) -> Discovery:

@@ -8,15 +8,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from lumamba_bench.recipes.base import register_recipe
 from lumamba_bench.recipes.demo_corpus import write_demo_corpus
 from lumamba_bench.recipes.tuab import TUAB
 
 
+@register_recipe
 class Demo(TUAB):
     name = "demo"
     version = "1"
     part_of = ()  # synthetic: generated here, part of no corpus
     synthetic = True
+    corpus_version = ""
+    expected_files = {}  # generated here, at whatever size asked for
     summary = "synthetic TUAB-layout EEG (34 subjects, 1 min each): 22 TCP bipolar, 5 s, normal/abnormal"
     source_layout = "written by `lumamba-bench demo-data DIR` (TUAB layout); default: generated"
     split_salt = "lumamba-bench/demo/v1"

@@ -15,8 +15,9 @@ from pathlib import Path
 import numpy as np
 
 from lumamba_bench.data.channels import position
+from lumamba_bench.files import atomic_path
 
-SFREQ = 250  # Hz, TUH's most common rate: preparation has to resample to 256 Hz.
+SOURCE_SFREQ = 250  # Hz, TUH's most common rate: preparation has to resample to 256 Hz.
 
 # TUH 01_tcp_ar channel labels, including the non-EEG channels the real files carry.
 EEG_LABELS = [
@@ -31,7 +32,7 @@ def _pink_noise(rng: np.random.Generator, n_channels: int, n_samples: int, expon
     spectrum = rng.standard_normal((n_channels, n_samples // 2 + 1)) + 1j * rng.standard_normal(
         (n_channels, n_samples // 2 + 1)
     )
-    freqs = np.fft.rfftfreq(n_samples, d=1.0 / SFREQ)
+    freqs = np.fft.rfftfreq(n_samples, d=1.0 / SOURCE_SFREQ)
     freqs[0] = freqs[1]
     noise = np.fft.irfft(spectrum / freqs ** (exponent / 2.0), n=n_samples, axis=1)
     return noise / noise.std(axis=1, keepdims=True)
@@ -40,7 +41,7 @@ def _pink_noise(rng: np.random.Generator, n_channels: int, n_samples: int, expon
 def _band_noise(rng: np.random.Generator, n_samples: int, low: float, high: float) -> np.ndarray:
     """Unit-variance Gaussian noise band-limited to [low, high] Hz (polymorphic rhythm)."""
     spectrum = np.fft.rfft(rng.standard_normal(n_samples))
-    freqs = np.fft.rfftfreq(n_samples, d=1.0 / SFREQ)
+    freqs = np.fft.rfftfreq(n_samples, d=1.0 / SOURCE_SFREQ)
     spectrum[(freqs < low) | (freqs > high)] = 0
     signal = np.fft.irfft(spectrum, n=n_samples)
     return signal / signal.std()
@@ -54,8 +55,8 @@ def _slow_envelope(rng: np.random.Generator, n_samples: int, rate_hz: float) -> 
 
 def synthesize_recording(rng: np.random.Generator, abnormal: bool, duration_s: float) -> np.ndarray:
     """(21, N) referential EEG in microvolts for the labels in ``EEG_LABELS``."""
-    n = int(round(duration_s * SFREQ))
-    t = np.arange(n) / SFREQ
+    n = int(round(duration_s * SOURCE_SFREQ))
+    t = np.arange(n) / SOURCE_SFREQ
     pos = np.stack([position(label) for label in EEG_LABELS])
     n_ch = len(EEG_LABELS)
 
@@ -98,19 +99,18 @@ def _write_edf(path: Path, data_uv: np.ndarray, extra: np.ndarray, subject: str)
     from edfio import Edf, EdfSignal
 
     signals = [
-        EdfSignal(row, SFREQ, label=f"EEG {label}-REF", physical_dimension="uV",
+        EdfSignal(row, SOURCE_SFREQ, label=f"EEG {label}-REF", physical_dimension="uV",
                   physical_range=(-5000.0, 5000.0))
         for label, row in zip(EEG_LABELS, data_uv, strict=False)
     ] + [
-        EdfSignal(row, SFREQ, label=label, physical_dimension="uV",
+        EdfSignal(row, SOURCE_SFREQ, label=label, physical_dimension="uV",
                   physical_range=(-5000.0, 5000.0))
         for label, row in zip(EXTRA_LABELS, extra, strict=False)
     ]  # fmt: skip
     edf = Edf(signals)
     edf.patient = edf.patient.__class__(code=subject)
-    tmp = path.with_suffix(".edf.tmp")
-    edf.write(tmp)
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        edf.write(tmp)
 
 
 def subjects(n_train_per_class: int = 12, n_eval_per_class: int = 5):
@@ -147,7 +147,7 @@ def write_demo_corpus(
         rng = np.random.default_rng([seed, index])
         data = synthesize_recording(rng, abnormal=label == "abnormal", duration_s=duration_s)
         n = data.shape[1]
-        ekg = 400.0 * np.sin(2 * np.pi * 1.1 * np.arange(n) / SFREQ) ** 31  # QRS-like spikes
+        ekg = 400.0 * np.sin(2 * np.pi * 1.1 * np.arange(n) / SOURCE_SFREQ) ** 31  # QRS-like spikes
         extra = np.stack([data[12] * 0.9, data[13] * 0.9, ekg, np.zeros(n)])
         _write_edf(path, data, extra, subject)
     return paths

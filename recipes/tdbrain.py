@@ -21,10 +21,10 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow.csv as pacsv
-from lumamba_bench.recipes.base import Discovery, Recipe, Recording
 
 from lumamba_bench.data.preprocess import Preprocessing
 from lumamba_bench.errors import LumambaError, RecordingError
+from lumamba_bench.recipes.base import Discovery, Recipe, Recording, register_recipe
 
 PARTICIPANTS = "TDBRAIN_participants_V2.tsv"
 CHANNELS = (
@@ -54,6 +54,7 @@ def _eyes_closed(value: str) -> bool:
         return False
 
 
+@register_recipe
 class TDBrain(Recipe):
     name = "tdbrain"
     version = "1"

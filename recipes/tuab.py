@@ -12,15 +12,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lumamba_bench.recipes.base import Discovery, Recipe, Recording
+from lumamba_bench.recipes.base import Discovery, Recipe, Recording, register_recipe
 from lumamba_bench.recipes.splits import assign_split
-
-from lumamba_bench.errors import LumambaError
+from lumamba_bench.recipes.tuh_files import tuh_files, tuh_subject
 
 LABELS = {"normal": 0, "abnormal": 1}
 FOLDER_SPLIT = {"eval": "test"}
 
 
+@register_recipe
 class TUAB(Recipe):
     name = "tuab"
     version = "1"
@@ -29,14 +29,17 @@ class TUAB(Recipe):
     source_layout = "edf/{train,eval}/{normal,abnormal}/01_tcp_ar/*.edf (TUAB v3.0.1)"
     label_names = ("normal", "abnormal")
     split_salt = "lumamba-bench/tuab/v1"
+    corpus_version = "v3.0.1"
+    # TUAB v3.0.1 as released (2,993 EDF files; braindecode's TUHAbnormal checks the same total)
+    expected_files = {"train/normal": 1371, "train/abnormal": 1346, "eval/normal": 150, "eval/abnormal": 126}
+
+    def count_group(self, recording: Recording) -> str:
+        return "/".join(Path(recording.recording_id).parts[1:3])  # edf/<train|eval>/<label>/...
 
     def discover(self, source: Path) -> Discovery:
-        edf_root = source / "edf"
         recordings, ignored = [], []
-        if not edf_root.is_dir():
-            raise LumambaError(f"{source} has no edf/ folder: expected {self.source_layout}")
-        for path in sorted(p for p in edf_root.rglob("*") if p.is_file()):
-            parts = path.relative_to(edf_root).parts
+        for path in tuh_files(self, source):
+            parts = path.relative_to(source / "edf").parts
             if (
                 path.suffix.lower() != ".edf"
                 or len(parts) != 4
@@ -45,7 +48,7 @@ class TUAB(Recipe):
             ):
                 ignored.append(str(path.relative_to(source)))
                 continue
-            subject = path.stem.split("_")[0]
+            subject = tuh_subject(path)
             split = FOLDER_SPLIT.get(parts[0]) or assign_split(subject, self.split_salt, {"train": 0.8, "val": 0.2})
             recordings.append(
                 Recording(

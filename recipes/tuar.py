@@ -23,12 +23,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from lumamba_bench.recipes import tuh_csv
-from lumamba_bench.recipes.base import Discovery, Recipe, Recording
-from lumamba_bench.recipes.splits import assign_split
 
 from lumamba_bench.data.preprocess import Windows
-from lumamba_bench.errors import LumambaError
+from lumamba_bench.recipes import tuh_csv
+from lumamba_bench.recipes.base import Discovery, Recipe, Recording, register_recipe
+from lumamba_bench.recipes.splits import assign_split
+from lumamba_bench.recipes.tuh_files import tuh_files, tuh_subject
 
 ARTIFACT_CLASSES = ("chew", "elec", "eyem", "musc", "shiv")
 CODES: dict[str, str | None] = {
@@ -41,16 +41,13 @@ COVERAGE = 0.30  # a window is labelled with an artifact that covers at least th
 
 def discover_tuh_annotated(recipe: Recipe, source: Path, salt: str) -> Discovery:
     """EDF files anywhere under ``edf/``, split 80/10/10 by subject (shared by TUAR and TUSL)."""
-    edf_root = source / "edf"
-    if not edf_root.is_dir():
-        raise LumambaError(f"{source} has no edf/ folder: expected {recipe.source_layout}")
     recordings, ignored = [], []
-    for path in sorted(p for p in edf_root.rglob("*") if p.is_file()):
+    for path in tuh_files(recipe, source):
         if path.suffix.lower() != ".edf":
             if path.suffix.lower() != ".csv" or not path.with_suffix(".edf").exists():
                 ignored.append(str(path.relative_to(source)))
             continue
-        subject = path.stem.split("_")[0]
+        subject = tuh_subject(path)
         recordings.append(
             Recording(
                 path=path,
@@ -62,6 +59,7 @@ def discover_tuh_annotated(recipe: Recipe, source: Path, salt: str) -> Discovery
     return Discovery(recordings, ignored)
 
 
+@register_recipe
 class TUAR(Recipe):
     name = "tuar"
     version = "1"
@@ -96,6 +94,7 @@ class TUAR(Recipe):
         return (fractions["any"] >= COVERAGE).astype(np.int16), notes
 
 
+@register_recipe
 class TUARMultilabel(TUAR):
     name = "tuar-multilabel"
     summary = "as tuar, one bit per artifact class (chew, elec, eyem, musc, shiv), >=30% of window"

@@ -17,28 +17,17 @@ and an interrupted run resumes from its journal.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
-from lumamba_bench.recipes.base import Discovery, Recipe, Recording
 
 from lumamba_bench.data.edf import read_edf
 from lumamba_bench.data.manifest import read_manifest
 from lumamba_bench.data.montages import derive_bipolar, tcp_electrodes
-from lumamba_bench.errors import LumambaError
+from lumamba_bench.recipes.base import Discovery, Recipe, Recording, register_recipe
+from lumamba_bench.recipes.tuh_files import tuh_files, tuh_subject
 
 MIN_BIPOLAR_CHANNELS = 20
-
-
-def walk_files(root: Path):
-    """Every file under ``root`` in sorted order, streamed (os.scandir, one folder at a time)."""
-    entries = sorted(os.scandir(root), key=lambda e: e.name)
-    for entry in entries:
-        if entry.is_dir(follow_symlinks=False):
-            yield from walk_files(Path(entry.path))
-        elif entry.is_file():
-            yield Path(entry.path)
 
 
 def subjects_of(recipe_name: str, data_root: Path) -> set[str]:
@@ -47,6 +36,7 @@ def subjects_of(recipe_name: str, data_root: Path) -> set[str]:
     return set(manifest["subjects"])
 
 
+@register_recipe
 class TUEG(Recipe):
     name = "tueg"
     version = "1"
@@ -64,16 +54,13 @@ class TUEG(Recipe):
                 self.excluded_subjects.setdefault(subject, recipe_name)
 
     def discover(self, source: Path) -> Discovery:
-        edf_root = source / "edf"
-        if not edf_root.is_dir():
-            raise LumambaError(f"{source} has no edf/ folder: expected {self.source_layout}")
         discovery = Discovery([])
-        for path in walk_files(edf_root):
+        for path in tuh_files(self, source):
             relative = str(path.relative_to(source))
             if path.suffix.lower() != ".edf":
                 discovery.ignored.append(relative)
                 continue
-            subject = path.stem.split("_")[0]
+            subject = tuh_subject(path)
             if subject in self.excluded_subjects:
                 discovery.excluded[relative] = f"subject {subject} is in {self.excluded_subjects[subject]}"
                 continue

@@ -13,11 +13,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from lumamba_bench.recipes import tuh_csv
-from lumamba_bench.recipes.base import Discovery, Recipe, Recording
-from lumamba_bench.recipes.tuar import discover_tuh_annotated
 
 from lumamba_bench.data.preprocess import Windows
+from lumamba_bench.recipes import tuh_csv
+from lumamba_bench.recipes.base import Discovery, Recipe, Recording, register_recipe
+from lumamba_bench.recipes.tuar import discover_tuh_annotated
 
 LABELS = ("unannotated", "bckg", "seiz", "slow")
 SEIZURE_CODES = ("seiz", "fnsz", "gnsz", "spsz", "cpsz", "absz", "tnsz", "cnsz", "tcsz", "atsz", "mysz", "nesz")
@@ -25,6 +25,7 @@ CODES: dict[str, str | None] = {"bckg": "bckg", "slow": "slow", **{code: "seiz" 
 PRIORITY = ("seiz", "slow", "bckg")  # most specific first
 
 
+@register_recipe
 class TUSL(Recipe):
     name = "tusl"
     version = "1"

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 from corpora import write_tuab_fixture
+
 from lumamba_bench.recipes.demo_corpus import write_demo_corpus
 
 
@@ -31,11 +32,10 @@ def tuab_source(tmp_path) -> tuple[Path, dict[str, int]]:
 @pytest.fixture(scope="session")
 def demo_split(demo_source, tmp_path_factory) -> dict:
     """A prepared demo dataset: its folder, manifest sha256 and test windows -> labels."""
-    from lumamba_bench.recipes import get_recipe
-
     from lumamba_bench.data.prepare import prepare
-    from lumamba_bench.harness.checkpoints import sha256_of
+    from lumamba_bench.files import sha256_of
     from lumamba_bench.leaderboard.submission import test_windows
+    from lumamba_bench.recipes import get_recipe
 
     folder = tmp_path_factory.mktemp("prepared") / "demo"
     prepare(get_recipe("demo"), demo_source, folder)
@@ -60,10 +60,9 @@ def board(tmp_path):
 @pytest.fixture
 def small_demo(demo_source) -> Path:
     """The small demo corpus prepared into this test's data root as `demo`."""
-    from lumamba_bench.recipes import get_recipe
-
     from lumamba_bench.data.prepare import prepare
     from lumamba_bench.data.store import data_root
+    from lumamba_bench.recipes import get_recipe
 
     prepare(get_recipe("demo"), demo_source, data_root() / "demo")
     return data_root() / "demo"

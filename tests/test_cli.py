@@ -29,7 +29,7 @@ def test_prepare_with_skipped_files_exits_3_and_lists_them(tuab_source, tmp_path
     source, _ = tuab_source
     bad = source / "edf/eval/normal/01_tcp_ar/zzzzzzzz_s001_t000.edf"
     bad.write_bytes(b"0       not an edf at all")
-    result = _run("prepare", "tuab", "--source", str(source), "--data-root", str(tmp_path / "root"))
+    result = _run("prepare", "tuab", "--source", str(source), "--allow-partial", "--data-root", str(tmp_path / "root"))
     assert result.exit_code == 3
     assert "1 skipped" in result.output and "zzzzzzzz_s001_t000.edf" in result.output
 
@@ -93,7 +93,7 @@ def test_prepare_tueg_excluding_tuab_subjects(tuab_source, tmp_path):
     write_tueg_fixture(tmp_path / "tueg")
     args = ["prepare", "tueg", "--source", str(tmp_path / "tueg"), "--exclude-subjects-of", "tuab"]
     assert "tuab is not prepared" in str(runner.invoke(app, args).exception)
-    assert _run("prepare", "tuab", "--source", str(tuab_source[0])).exit_code == 0
+    assert _run("prepare", "tuab", "--source", str(tuab_source[0]), "--allow-partial").exit_code == 0
     result = runner.invoke(app, args)
     assert result.exit_code == 3  # the 17-channel file is skipped
     manifest = json.loads((data_root() / "tueg" / "manifest.json").read_text())

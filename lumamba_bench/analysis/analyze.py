@@ -21,8 +21,6 @@ from lumamba_bench.data.loader import ShardDataset
 from lumamba_bench.data.manifest import read_manifest
 from lumamba_bench.data.prepare import ensure_prepared
 from lumamba_bench.errors import LumambaError
-from lumamba_bench.harness.checkpoints import load_encoder_weights
-from lumamba_bench.models.registry import build_for_dataset
 from lumamba_bench.recipes import get_recipe
 
 
@@ -80,10 +78,7 @@ def load_encoder(model: str, checkpoint: Path | None, manifest: dict, data_root:
 
     resolved = resolve_model(model, checkpoint, data_root)
     torch.manual_seed(0)
-    encoder = build_for_dataset(resolved.architecture, manifest)
-    if resolved.weights is not None:
-        load_encoder_weights(encoder, resolved.weights)
-    return encoder
+    return resolved.build(manifest)
 
 
 def analyze_encoder(

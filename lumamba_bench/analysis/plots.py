@@ -11,6 +11,8 @@ matplotlib.use("Agg")  # files only, never a window
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from lumamba_bench.data.preprocess import SFREQ
+
 _PROFILE_PANELS = {
     "flops": ("gflops", "forward GFLOPs per window", True),
     "memory": ("memory_mib", "training-step peak memory (MiB, one window)", True),
@@ -72,7 +74,7 @@ def query_topomaps(attention: np.ndarray, channels: list[str], coords: np.ndarra
     """One scalp map per learned query of its attention over the channels (MNE topomaps)."""
     import mne
 
-    info = mne.create_info(channels, sfreq=256.0, ch_types="eeg")
+    info = mne.create_info(channels, sfreq=SFREQ, ch_types="eeg")
     montage = mne.channels.make_dig_montage(ch_pos=dict(zip(channels, coords, strict=True)), coord_frame="head")
     info.set_montage(montage)
     queries = attention.shape[0]

@@ -28,13 +28,13 @@ import torch
 
 from lumamba_bench.analysis.flops import count_forward_flops
 from lumamba_bench.analysis.memory import peak_step_memory
+from lumamba_bench.data.preprocess import SFREQ
 from lumamba_bench.errors import LumambaError
 from lumamba_bench.models.registry import build_encoder, build_for_input, encoder_spec, parse_model_name
 from lumamba_bench.models.scan import scan_report
 
 DEFAULT_MODELS = ("lumamba", "luna-base", "labram-base", "femba-tiny")
 REFERENCE = "lumamba"
-SFREQ = 256.0
 # What the LuMamba paper reports at equal sequence length (FLOPs; longest input in equal memory).
 PAPER_FLOPS_RATIO = {"luna-base": 26.0, "labram-base": 377.0}
 PAPER_LENGTH_RATIO = {"luna-base": 12.0, "labram-base": 501.0}

@@ -10,14 +10,13 @@ Any problem is one ``LumambaError`` naming the shard and saying how to rebuild.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pyarrow.parquet as pq
 
 from lumamba_bench.data.lock import check_no_writer
-from lumamba_bench.data.shards import sha256_file
 from lumamba_bench.errors import LumambaError
+from lumamba_bench.files import sha256_of, write_text_atomic
 
 CACHE = ".verified.json"
 SHARD_KEYS = ("file", "split", "montage", "rows", "sha256")
@@ -69,7 +68,7 @@ def verify_shards(dataset_dir: Path | str, manifest: dict, use_cache: bool = Tru
         if known and known.get("stamp") == stamp and known.get("sha256") == entry["sha256"] and "rows" in known:
             fresh[entry["file"]] = known  # an unchanged file: same hash, same footer
         else:
-            digest = sha256_file(path)
+            digest = sha256_of(path)
             hashed += 1
             if digest != entry["sha256"]:
                 raise LumambaError(
@@ -86,9 +85,7 @@ def verify_shards(dataset_dir: Path | str, manifest: dict, use_cache: bool = Tru
             )
     if hashed:
         try:
-            tmp = cache_path.with_name(f".{CACHE}.tmp")
-            tmp.write_text(json.dumps(fresh))
-            os.replace(tmp, cache_path)
+            write_text_atomic(cache_path, json.dumps(fresh))
         except OSError:
             pass  # a read-only data root: checked, just not cached
     return hashed

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 from lumamba_bench.data.shards import FORMAT_VERSION
@@ -97,17 +96,6 @@ def validate_manifest(manifest: dict, path: Path) -> None:
     if error is not None:
         where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
         raise LumambaError(f"{path} is not a valid manifest: at {where}: {error.message}; re-run prepare with --force")
-
-
-def write_json_atomic(path: Path, payload: dict) -> None:
-    """Write JSON through a temporary file and rename it into place (never half a file)."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w") as handle:
-        json.dump(payload, handle, indent=2, sort_keys=False)
-        handle.write("\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
 
 
 def read_manifest(dataset: Path, recipe: str | None = None) -> dict:

@@ -25,10 +25,10 @@ import numpy as np
 from lumamba_bench import __version__
 from lumamba_bench.data.channels import positions
 from lumamba_bench.data.lock import writer_lock
-from lumamba_bench.data.manifest import write_json_atomic
 from lumamba_bench.data.parallel import ordered_map
-from lumamba_bench.data.shards import FORMAT_VERSION, ShardBuffer, sha256_file, write_table_atomic
+from lumamba_bench.data.shards import FORMAT_VERSION, ShardBuffer, write_table_atomic
 from lumamba_bench.errors import LumambaError, RecordingError
+from lumamba_bench.files import sha256_of, write_json_atomic
 from lumamba_bench.recipes.base import SPLITS, Discovery, Recipe, Recording
 
 ROWS_PER_SHARD = 2048
@@ -128,7 +128,7 @@ def process_recording(recipe: Recipe, recording: Recording) -> RecordingResult:
         if problem:
             raise RecordingError(f"{recording.path.name}: {problem} ({recording.path})")
         result.size = recording.path.stat().st_size
-        result.fingerprint = "sha256:" + sha256_file(recording.path)
+        result.fingerprint = "sha256:" + sha256_of(recording.path)
         data, sfreq, channels = recipe.read(recording)
         result.channels, result.source_sfreq = list(channels), float(sfreq)
         windows = recipe.windows(data, sfreq)
@@ -254,8 +254,11 @@ def prepare(
     rows_per_shard: int = ROWS_PER_SHARD,
     on_result: Callable[[RecordingResult], None] | None = None,
     on_start: Callable[[int, int], None] | None = None,
+    allow_partial: bool = False,
 ) -> PrepareSummary:
-    """Prepare ``recipe`` from ``source`` into ``out_dir``; see the module docstring for resume."""
+    """Prepare ``recipe`` from ``source`` into ``out_dir``; see the module docstring for resume.
+    A source with other file counts than the recipe's corpus version declares is refused unless
+    ``allow_partial`` (recorded in the manifest)."""
     source = Path(source)
     if not source.exists():
         raise LumambaError(f"source folder {source} does not exist")
@@ -267,6 +270,7 @@ def prepare(
             f"no recordings found in {source} ({len(discovery.ignored)} unrelated files); "
             f"expected {recipe.source_layout}"
         )
+    discovery.completeness = check_complete(recipe, source, discovery, allow_partial)
     recordings = _limit(discovery.recordings, limit)
 
     try:
@@ -290,6 +294,32 @@ def prepare(
             f"cannot write {where}: {error.strerror or error}; what was committed is kept: "
             "fix this and run the same command again (it resumes)"
         ) from None
+
+
+def check_complete(recipe: Recipe, source: Path, discovery: Discovery, allow_partial: bool) -> dict | None:
+    """Recording files found per group against the counts of a complete copy of the corpus
+    version (None where the recipe declares none). A partial copy is an error listing the counts,
+    unless ``allow_partial``: then the counts go into the manifest."""
+    if not recipe.expected_files:
+        return None
+    found = Counter(recipe.count_group(r) for r in discovery.recordings)
+    expected = dict(recipe.expected_files)
+    complete = {g: found.get(g, 0) for g in expected} == expected and set(found) <= set(expected)
+    record = {
+        "corpus_version": recipe.corpus_version,
+        "expected": expected,
+        "found": {g: found.get(g, 0) for g in sorted(set(expected) | set(found))},
+        "complete": complete,
+        "allow_partial": allow_partial,
+    }
+    if not complete and not allow_partial:
+        counts = ", ".join(f"{g} {found.get(g, 0):,} of {n:,}" for g, n in expected.items())
+        raise LumambaError(
+            f"{source} is not a complete {recipe.name.upper()} {recipe.corpus_version}: "
+            f"{sum(found.values()):,} of {sum(expected.values()):,} recording files ({counts}); "
+            "finish the download, or pass --allow-partial to prepare it anyway (recorded in the manifest)"
+        )
+    return record
 
 
 def _prepare_locked(
@@ -426,7 +456,7 @@ def _resume_state(journal: Journal, recipe: Recipe, out_dir: Path) -> dict:
             )
         if record["type"] == "shard":
             path = out_dir / "shards" / record["file"]
-            if not path.exists() or sha256_file(path) != record["sha256"]:
+            if not path.exists() or sha256_of(path) != record["sha256"]:
                 raise LumambaError(
                     f"shard {path} is missing or changed since it was written; re-run with --force to rebuild"
                 )
@@ -474,7 +504,8 @@ def build_manifest(
     ordered_files = sorted(files.values(), key=lambda f: f["recording_id"])
     return {
         "format_version": FORMAT_VERSION,
-        "recipe": {"name": recipe.name, "version": recipe.version, "summary": recipe.summary},
+        "recipe": {"name": recipe.name, "version": recipe.version, "summary": recipe.summary}
+        | ({"completeness": discovery.completeness} if discovery.completeness else {}),
         "tool_version": __version__,
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "source_root": str(source),

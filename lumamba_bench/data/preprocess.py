@@ -22,6 +22,7 @@ from lumamba_bench.errors import RecordingError
 
 # Bump when the numbers a given recording produces change; recorded in the manifest, and a data
 # root prepared by another pipeline is refused rather than mixed.
+SFREQ = 256.0  # Hz: the rate of every prepared window, and the one every encoder here takes
 PIPELINE = "mne-fir-then-fft-resample/2"
 
 
@@ -29,7 +30,7 @@ PIPELINE = "mne-fir-then-fft-resample/2"
 class Preprocessing:
     """Everything that decides the numbers in a shard; recorded in the manifest."""
 
-    sfreq: float = 256.0
+    sfreq: float = SFREQ
     l_freq: float = 0.1
     h_freq: float = 75.0
     notch_freq: float | None = 60.0

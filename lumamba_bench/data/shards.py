@@ -8,9 +8,7 @@ its own. Files are written under a temporary name and renamed into place.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,18 +17,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from lumamba_bench.errors import LumambaError
+from lumamba_bench.files import atomic_path, sha256_of
 
 FORMAT_VERSION = 3  # see manifest.OLD_FORMATS for what earlier versions hold
 METADATA_KEY = b"lumamba_bench"
 ROWS_PER_GROUP = 64  # ~7 MB of 22 x 1280 float32 windows: cheap random access
-
-
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def shard_schema(n_values: int, metadata: dict, n_classes: int | None = None) -> pa.Schema:
@@ -102,12 +93,12 @@ class ShardBuffer:
 
 
 def write_table_atomic(table: pa.Table, path: Path) -> str:
-    """Write a shard through a temporary name; returns the file's sha256."""
-    tmp = path.with_name(f".{path.name}.tmp")
+    """Write a shard through a temporary name (never half a shard: a full disk, a kill); returns
+    the file's sha256."""
     small_columns = [name for name in table.column_names if name != "signal"]
     # Signal values: no dictionary or min/max statistics (useless on EEG, and they halve write
     # speed); byte-stream split lets zstd find the shared exponent bytes (~18% smaller).
-    try:
+    with atomic_path(path) as tmp:
         pq.write_table(
             table,
             tmp,
@@ -118,13 +109,7 @@ def write_table_atomic(table: pa.Table, path: Path) -> str:
             use_byte_stream_split=["signal.list.element"],
             write_page_checksum=True,  # CRC32 per page, checked on every read (read_verified)
         )
-        with open(tmp, "rb") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)  # never leave half a shard behind (a full disk, a kill)
-        raise
-    return sha256_file(path)
+    return sha256_of(path)
 
 
 def shard_metadata(path: Path) -> dict:

@@ -9,9 +9,7 @@ weights and the card; ``run --model lumamba-mixed`` looks there.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
-import os
 import shutil
 import warnings
 from pathlib import Path
@@ -21,20 +19,12 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from lumamba_bench.data.manifest import write_json_atomic
 from lumamba_bench.data.store import data_root
 from lumamba_bench.errors import LumambaError
+from lumamba_bench.files import atomic_path, replace_folder, sha256_of, write_json_atomic
 
 WEIGHTS, OPTIMIZER, CARD = "weights.safetensors", "optimizer.pt", "card.json"
 ENCODER_WEIGHTS = "encoder.safetensors"
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _unique_tensors(module: nn.Module) -> dict[str, torch.Tensor]:
@@ -53,8 +43,7 @@ def save_training_checkpoint(folder: Path, module: nn.Module, optimizer: torch.o
     save_file(_unique_tensors(module), tmp / WEIGHTS)
     torch.save(optimizer.state_dict(), tmp / OPTIMIZER)
     write_json_atomic(tmp / CARD, card)
-    shutil.rmtree(folder, ignore_errors=True)
-    os.replace(tmp, folder)
+    replace_folder(tmp, folder)
 
 
 def read_training_card(folder: Path) -> dict:
@@ -196,9 +185,8 @@ def register_pretrained(name: str, encoder: nn.Module, card: dict, root: Path | 
     """Put a finished encoder into the model store under its model name (e.g. ``lumamba-mixed``)."""
     folder = model_store(root) / name
     folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / f".{ENCODER_WEIGHTS}.tmp"
-    save_file(_unique_tensors(encoder), tmp)
-    os.replace(tmp, folder / ENCODER_WEIGHTS)
+    with atomic_path(folder / ENCODER_WEIGHTS) as tmp:
+        save_file(_unique_tensors(encoder), tmp)
     write_json_atomic(folder / CARD, card | {"encoder_sha256": sha256_of(folder / ENCODER_WEIGHTS)})
     return folder / ENCODER_WEIGHTS
 

@@ -10,6 +10,8 @@ from typing import TypeVar
 import torch
 import torch.distributed as dist
 
+from lumamba_bench.ranks import rank_and_world
+
 T = TypeVar("T")
 
 
@@ -59,8 +61,9 @@ def teardown() -> None:
 
 
 def mean_over_ranks(value: torch.Tensor) -> torch.Tensor:
-    if dist.is_available() and dist.is_initialized():
+    world = rank_and_world()[1]
+    if world > 1:
         value = value.detach().clone()
         dist.all_reduce(value)
-        value /= dist.get_world_size()
+        value /= world
     return value

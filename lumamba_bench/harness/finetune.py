@@ -25,7 +25,9 @@ from lumamba_bench.data.loader import MontageBatchSampler, ShardDataset, batches
 from lumamba_bench.errors import LumambaError, TrainingDiverged
 from lumamba_bench.harness import precision
 from lumamba_bench.harness.metrics import BINARY, MULTILABEL, compute_metrics
+from lumamba_bench.harness.optim import clip_gradients, warmup_cosine
 from lumamba_bench.models.heads import AttentionPoolingHead
+from lumamba_bench.ranks import rank_and_world
 
 
 @dataclass
@@ -83,19 +85,11 @@ def probabilities(task_type: str, logits: torch.Tensor) -> torch.Tensor:
     return torch.sigmoid(logits) if task_type == MULTILABEL else torch.softmax(logits, dim=-1)
 
 
-def _rank_and_world() -> tuple[int, int]:
-    import torch.distributed as dist
-
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
-
-
 def _gather(local: dict) -> dict:
     """Concatenate every rank's predictions (rank order), so all ranks hold the whole split."""
     import torch.distributed as dist
 
-    _, world = _rank_and_world()
+    _, world = rank_and_world()
     if world == 1:
         return local
     parts: list = [None] * world
@@ -109,7 +103,7 @@ def _gather(local: dict) -> dict:
 def _mean_over_ranks(value: float) -> float:
     import torch.distributed as dist
 
-    _, world = _rank_and_world()
+    _, world = rank_and_world()
     if world == 1:
         return value
     # An object collective: it serves any backend (a CPU tensor all-reduced on an NCCL group fails).
@@ -131,7 +125,7 @@ def predict(
     """Probabilities, labels, recording ids and mean loss over a whole split (under DDP each rank
     scores every world-th batch and the parts are gathered to all ranks)."""
     model.eval()
-    rank, world = _rank_and_world()
+    rank, world = rank_and_world()
     probs, labels, recordings, windows = [], [], [], []
     loss_sum = torch.zeros((), dtype=torch.float64, device=device)  # read back once, after the split: no sync per batch
     pin = torch.device(device).type == "cuda"
@@ -181,7 +175,7 @@ def train_one_seed(
     weights = class_weights(task_type, splits["train"].labels(), num_outputs).to(device)
     optimizer = torch.optim.AdamW(param_groups(model, settings), weight_decay=settings.weight_decay)
     base_lrs = [g["lr"] for g in optimizer.param_groups]
-    rank, world = _rank_and_world()
+    rank, world = rank_and_world()
     trained = model
     if world > 1:  # same seed on every rank: identical initial weights, then averaged gradients
         trained = torch.nn.parallel.DistributedDataParallel(model, find_unused_parameters=True)  # mask token
@@ -202,7 +196,7 @@ def train_one_seed(
         losses = []  # on the device; read back once per epoch (no host sync in the step)
         first_step = step
         for batch in batches_of(splits["train"], list(sampler)[rank::world][:per_rank], settings.workers, pin):
-            scale = 0.5 * (1 + math.cos(math.pi * step / max(1, total)))
+            scale = warmup_cosine(step, total, 0, 1.0)  # no warm-up: the reference's fine-tuning
             for group, base in zip(optimizer.param_groups, base_lrs, strict=True):
                 group["lr"] = base * scale
             signal, coords = batch["signal"].to(device, non_blocking=pin), batch["coords"].to(device, non_blocking=pin)
@@ -211,7 +205,7 @@ def train_one_seed(
                 loss = loss_fn(task_type, logits.float(), batch["label"].to(device, non_blocking=pin), weights)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            clip_gradients(model.parameters())
             optimizer.step()
             losses.append(loss.detach())
             step += 1

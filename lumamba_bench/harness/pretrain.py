@@ -14,6 +14,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -21,15 +22,16 @@ from lumamba_bench import __version__
 from lumamba_bench.data.loader import MontageBatchSampler, ShardDataset, batches_of
 from lumamba_bench.data.manifest import read_manifest
 from lumamba_bench.data.prepare import ensure_prepared
-from lumamba_bench.errors import LumambaError
+from lumamba_bench.errors import LumambaError, TrainingDiverged
+from lumamba_bench.files import sha256_of
 from lumamba_bench.harness import distributed, precision
 from lumamba_bench.harness.checkpoints import (
     latest_checkpoint,
     load_training_checkpoint,
     register_pretrained,
     save_training_checkpoint,
-    sha256_of,
 )
+from lumamba_bench.harness.optim import GRAD_CLIP_NORM, clip_gradients, warmup_cosine
 from lumamba_bench.harness.results import ensure_writable_folder
 from lumamba_bench.models import parse_model_name
 from lumamba_bench.models.registry import build_for_dataset, encoder_spec
@@ -46,7 +48,7 @@ class PretrainConfig:
     lr: float = 5e-4  # reference: 1.25e-4 at batch 2040 on TUEG; small demo batches train faster higher
     weight_decay: float = 0.05
     warmup_epochs: float = 1.0
-    grad_clip: float = 1.0
+    grad_clip: float = GRAD_CLIP_NORM
     lejepa_weight: float = 0.05  # LeJEPA's weight (the reference's lejepa_scaling_factor), mixed or alone
     preset: str = "reference"  # objectives.PRESETS: "reference" (the authors' config) or "paper-text"
     mask_ratio: float | None = None  # None: the preset's
@@ -76,12 +78,11 @@ class PretrainResult:
     objective: nn.Module | None = None  # the trained encoder + pre-training heads
 
 
-def lr_at(step: int, total: int, warmup: int, base: float) -> float:
-    """Linear warm-up to ``base`` then cosine decay to 0."""
-    if warmup and step < warmup:
-        return base * (step + 1) / warmup
-    progress = (step - warmup) / max(1, total - warmup)
-    return base * 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+def step_seed_of(seed: int, step: int, rank: int) -> int:
+    """The seed of one step's random draws on one rank: distinct for every (seed, step, rank), as
+    numpy's SeedSequence hashes the three together (an affine mix such as seed*1e6 + step*101 +
+    rank collides, e.g. (0, 9901, 2) and (1, 0, 0))."""
+    return int(np.random.SeedSequence([seed, step, rank]).generate_state(1, np.uint64)[0] >> 1)
 
 
 def _param_groups(module: nn.Module, weight_decay: float) -> list[dict]:
@@ -208,12 +209,13 @@ def pretrain(config: PretrainConfig, on_step=None) -> PretrainResult:
 
             shutil.rmtree(old, ignore_errors=True)
 
-    def diverged(what: str, value: float, at: int) -> LumambaError:
+    def diverged(what: str, value: float, at: int) -> TrainingDiverged:
         last = latest_checkpoint(run_dir)  # every save follows a flush: nothing diverged was saved
         kept = f"the last good checkpoint is {last}" if last else "no checkpoint was written before it"
-        return LumambaError(
+        return TrainingDiverged(
             f"{what} became {value} at step {at}; {kept} (nothing after it was saved); "
-            "lower --lr or raise --warmup-epochs"
+            "lower --lr or raise --warmup-epochs",
+            history,
         )
 
     pending: list[tuple[dict, torch.Tensor]] = []  # steps whose values are still on the device
@@ -253,15 +255,15 @@ def pretrain(config: PretrainConfig, on_step=None) -> PretrainResult:
         x = batch["signal"].to(ctx.device, non_blocking=pin)
         coords = batch["coords"].to(ctx.device, non_blocking=pin)
         for group in optimizer.param_groups:
-            group["lr"] = lr_at(step, total, warmup, config.lr)
-        step_seed = config.seed * 1_000_003 + step * 101 + ctx.rank
+            group["lr"] = warmup_cosine(step, total, warmup, config.lr)
+        step_seed = step_seed_of(config.seed, step, ctx.rank)
         generator = torch.Generator().manual_seed(step_seed)  # masks, jitter, views
         torch.manual_seed(step_seed)  # dropout: re-seeded every step, so a resumed run repeats it
         with precision.autocast(ctx.device):
             parts = model(x, coords, generator, step=step, channels=batch["channels"])
         optimizer.zero_grad(set_to_none=True)
         parts["loss"].backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(objective.parameters(), config.grad_clip)
+        grad_norm = clip_gradients(objective.parameters(), config.grad_clip)
         # No host sync here: a non-finite loss or gradient is found at the next flush, which comes
         # before any checkpoint, so diverged weights are never saved.
         optimizer.step()

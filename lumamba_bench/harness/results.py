@@ -19,8 +19,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from lumamba_bench import __version__
-from lumamba_bench.data.manifest import write_json_atomic
 from lumamba_bench.errors import LumambaError
+from lumamba_bench.files import atomic_path, write_json_atomic
 
 SCHEMA_VERSION = 1
 
@@ -199,9 +199,8 @@ def write_predictions(rows: list[dict], path: Path) -> Path:
             "probs": pa.array([list(map(float, r["probs"])) for r in rows], pa.list_(pa.float64())),
         }
     )
-    tmp = path.with_name(f".{path.name}.tmp")
-    pq.write_table(table, tmp)
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp)
     return path
 
 

@@ -15,13 +15,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch import nn
 
 from lumamba_bench.data.loader import ShardDataset
-from lumamba_bench.data.manifest import read_manifest, write_json_atomic
+from lumamba_bench.data.manifest import read_manifest
 from lumamba_bench.data.prepare import ensure_prepared
 from lumamba_bench.errors import LumambaError, TrainingDiverged
+from lumamba_bench.files import sha256_of, write_json_atomic
 from lumamba_bench.harness import distributed
-from lumamba_bench.harness.checkpoints import find_pretrained, load_encoder_weights, read_card, sha256_of
+from lumamba_bench.harness.checkpoints import find_pretrained, load_encoder_weights, read_card
 from lumamba_bench.harness.finetune import Classifier, FinetuneSettings, task_type_of, train_one_seed
 from lumamba_bench.harness.metrics import BINARY, REQUIRED, compute_metrics, recording_level
 from lumamba_bench.harness.results import (
@@ -66,6 +68,17 @@ class ResolvedModel:
     weights: Path | None
     sha256: str | None
     card: dict | None
+
+    def build(self, manifest: dict, channels: list | None = None, samples: int | None = None) -> nn.Module:
+        """The encoder for this dataset (or for ``channels`` x ``samples``), with the weights loaded
+        (``-scratch``: randomly initialised, on purpose): the one way run and analyze get one."""
+        if channels is not None:
+            encoder = build_for_input(self.architecture, channels, samples)
+        else:
+            encoder = build_for_dataset(self.architecture, manifest)
+        if self.weights is not None:
+            load_encoder_weights(encoder, self.weights)
+        return encoder
 
 
 def resolve_model(name: str, checkpoint: Path | None, root: Path | None) -> ResolvedModel:
@@ -173,13 +186,8 @@ def run_benchmark(config: RunConfig, on_epoch: Callable[[int, dict], None] | Non
 
     def build() -> Classifier:
         if montage_shift is not None and montage_shift["channels"]:
-            channels, samples = montage_shift["channels"], input_shape(manifest)[1]
-            encoder = build_for_input(resolved.architecture, channels, samples)
-        else:
-            encoder = build_for_dataset(resolved.architecture, manifest)
-        if resolved.weights is not None:
-            load_encoder_weights(encoder, resolved.weights)
-        return Classifier(encoder, outputs)
+            return Classifier(resolved.build(manifest, montage_shift["channels"], input_shape(manifest)[1]), outputs)
+        return Classifier(resolved.build(manifest), outputs)
 
     seeds, predictions = [], []
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")

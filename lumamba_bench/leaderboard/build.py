@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from lumamba_bench.files import write_text_atomic
 from lumamba_bench.harness.results import RESULTS_SCHEMA
 from lumamba_bench.leaderboard.cards import CARD_SCHEMA
 from lumamba_bench.leaderboard.render import html, markdown, to_csv
@@ -29,9 +30,7 @@ def build(root: Path) -> list[Path]:
     written = []
     for name, content in generate(root).items():
         path = Path(root) / name
-        tmp = path.with_name(f".{name}.tmp")
-        tmp.write_text(content, encoding="utf-8")
-        tmp.replace(path)
+        write_text_atomic(path, content)
         written.append(path)
     return written
 

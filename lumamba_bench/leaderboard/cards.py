@@ -198,7 +198,7 @@ def card_from_pretraining(store_card: dict, manifest: dict, encoder_sha256: str,
 
 
 def write_card(card: dict, path: Path) -> Path:
-    from lumamba_bench.data.manifest import write_json_atomic
+    from lumamba_bench.files import write_json_atomic
 
     check_card(card, str(path))
     path.parent.mkdir(parents=True, exist_ok=True)

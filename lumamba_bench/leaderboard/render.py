@@ -154,7 +154,8 @@ h1{font-size:1.6rem}h2{margin-top:2.2rem;border-bottom:1px solid #d0d7de;padding
 th,td{border:1px solid #d0d7de;padding:.3rem .45rem;text-align:left;vertical-align:top}
 th{background:#f6f8fa;cursor:pointer;user-select:none}th[aria-sort=ascending]::after{content:" ▲"}
 th[aria-sort=descending]::after{content:" ▼"}td.num{text-align:right;font-variant-numeric:tabular-nums}
-td.num{white-space:nowrap}td.ref{min-width:22rem}td small{display:block;color:#57606a}tr.reported td{color:#57606a;font-style:italic}
+td.num{white-space:nowrap}td.ref{min-width:22rem}td small{display:block;color:#57606a}
+tr.reported td{color:#57606a;font-style:italic}
 body:not(.show-all) tr.seen{display:none}tr.seen td{background:#fff8c5}.legend span{margin-right:1.2rem}
 .notes{font-size:.85rem;color:#57606a}svg text{font-size:11px;fill:#1b1f24}details{margin:.3rem 0}
 dl{display:grid;grid-template-columns:12rem 1fr;gap:.2rem .8rem;font-size:.85rem}dt{color:#57606a}

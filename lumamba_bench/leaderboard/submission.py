@@ -121,7 +121,7 @@ def test_windows(results: dict, dataset_dir: Path) -> dict[tuple[str, int], obje
     from lumamba_bench.data.integrity import verify_shards
     from lumamba_bench.data.manifest import read_manifest
     from lumamba_bench.data.shards import read_verified
-    from lumamba_bench.harness.checkpoints import sha256_of
+    from lumamba_bench.files import sha256_of
 
     dataset_dir = Path(dataset_dir)
     manifest_path = dataset_dir / "manifest.json"
@@ -316,8 +316,7 @@ def submit(
     ``dataset_dir``) and its model card, then store it under ``root/submissions/<task>/`` with
     its predictions beside it (bootstrap intervals and paired tests are computed from them) and
     its card under ``root/models/`` when the board does not have it yet."""
-    import shutil
-
+    from lumamba_bench.files import copy_atomic, write_json_atomic
     from lumamba_bench.leaderboard.cards import card_for, check_card_matches, write_card
 
     results = read_results(path)
@@ -336,12 +335,8 @@ def submit(
     target = submissions / results["task"]["recipe"] / stored_name(results)  # recipe name: a known, safe slug
     target.parent.mkdir(parents=True, exist_ok=True)
     if predictions is not None:
-        tmp = target.with_name(f".{target.stem}.predictions.tmp")
-        shutil.copyfile(predictions, tmp)
-        tmp.replace(predictions_path(target))
+        copy_atomic(predictions, predictions_path(target))
     if not on_board:
         write_card(model_card, Path(root) / "models" / f"{model_card['name']}.json")
-    tmp = target.with_name(f".{target.name}.tmp")
-    tmp.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
-    tmp.replace(target)
+    write_json_atomic(target, results, sort_keys=True)
     return target

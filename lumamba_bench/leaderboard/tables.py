@@ -261,8 +261,8 @@ class Standing:
 
 def overall(board: list[Table]) -> list[Standing]:
     """Mean rank over the standard-protocol tasks a model has (ranked rows only; a model's best
-    row per task; synthetic tasks such as the demo left out), ordered by the number of tasks first, so a model missing a task is never
-    above one that has it, then by mean rank."""
+    row per task; synthetic tasks such as the demo left out), ordered by the number of tasks
+    first, so a model missing a task is never above one that has it, then by mean rank."""
     from lumamba_bench.recipes import get_recipe
 
     ranks: dict[tuple[str, str], dict[str, int]] = {}

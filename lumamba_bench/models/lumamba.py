@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
+from lumamba_bench.data.preprocess import SFREQ
 from lumamba_bench.models.luna import FRONT_END_IGNORED, FRONT_END_KEYS, LunaFrontEnd, UnifiedEncoder
 from lumamba_bench.models.mamba import PreNormBiMambaBlock
 from lumamba_bench.models.registry import register_encoder
@@ -38,7 +39,7 @@ class LuMambaConfig:
 
 class LuMamba(UnifiedEncoder):
     family = "lumamba"
-    sfreq = 256.0
+    sfreq = SFREQ
 
     # BioFoundation's LuMamba names: the LUNA front end, then mamba_blocks / norm_layers.
     OFFICIAL_KEYS = FRONT_END_KEYS + (

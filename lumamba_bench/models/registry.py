@@ -59,8 +59,15 @@ class ModelName:
 
 
 def _load_builtin() -> None:
-    import lumamba_bench.baselines  # noqa: F401 - registers luna-*, labram-base, femba-tiny
-    import lumamba_bench.models.lumamba  # noqa: F401 - registers itself
+    """Import every module of the baselines package and LuMamba's: each registers itself."""
+    import importlib
+    import pkgutil
+
+    import lumamba_bench.baselines as baselines
+
+    importlib.import_module("lumamba_bench.models.lumamba")
+    for module in pkgutil.iter_modules(baselines.__path__):
+        importlib.import_module(f"{baselines.__name__}.{module.name}")
 
 
 def parse_model_name(name: str) -> ModelName:

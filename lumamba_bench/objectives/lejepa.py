@@ -23,17 +23,17 @@ import torch
 from torch import nn
 
 from lumamba_bench.objectives.draws import to_device
+from lumamba_bench.ranks import rank_and_world
 
 
 def _all_reduce_mean(tensor: torch.Tensor) -> torch.Tensor:
     """Differentiable mean over DDP ranks (identity when not distributed)."""
-    import torch.distributed as dist
-
-    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+    world = rank_and_world()[1]
+    if world == 1:
         return tensor
     from torch.distributed.nn.functional import all_reduce
 
-    return all_reduce(tensor) / dist.get_world_size()
+    return all_reduce(tensor) / world
 
 
 def epps_pulley(proj: torch.Tensor, t_max: float = 5.0, n_points: int = 17) -> torch.Tensor:
@@ -50,13 +50,7 @@ def epps_pulley(proj: torch.Tensor, t_max: float = 5.0, n_points: int = 17) -> t
     ecf_imag = _all_reduce_mean(torch.sin(angles).mean(0))
     gaussian = torch.exp(-0.5 * t**2)
     integrand = ((ecf_real - gaussian) ** 2 + ecf_imag**2) * gaussian
-    return torch.trapezoid(integrand, t, dim=-1) * n * _world_size()
-
-
-def _world_size() -> int:
-    import torch.distributed as dist
-
-    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+    return torch.trapezoid(integrand, t, dim=-1) * n * rank_and_world()[1]
 
 
 def slice_directions(dim: int, num_slices: int, step: int, device=None, dtype=torch.float32) -> torch.Tensor:

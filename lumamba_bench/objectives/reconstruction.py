@@ -52,6 +52,12 @@ def random_cell_mask(
     return mask.reshape(batch, channels, patches)
 
 
+def masked_smooth_l1(prediction: torch.Tensor, target: torch.Tensor, where: torch.Tensor) -> torch.Tensor:
+    """SmoothL1 (beta 1) averaged over the elements ``where`` selects: the reconstruction loss of
+    LUNA, LuMamba and FEMBA alike."""
+    return F.smooth_l1_loss(prediction[where], target[where])
+
+
 def query_specialisation(attention: torch.Tensor) -> torch.Tensor:
     """Mean over all Q x Q entries of (A A^T with a zeroed diagonal)^2; attention: (..., Q, C)."""
     gram = attention @ attention.transpose(-1, -2)
@@ -160,8 +166,8 @@ class ReconstructionObjective(nn.Module):
         prediction = self.decoder(features.tokens, features.location, channels)  # (B, C, S, P)
         target = normalised.reshape(batch, count, length // patch, patch)
         cells = mask.unsqueeze(-1).expand_as(target)
-        masked = F.smooth_l1_loss(prediction[cells], target[cells])
-        visible = F.smooth_l1_loss(prediction[~cells], target[~cells])
+        masked = masked_smooth_l1(prediction, target, cells)
+        visible = masked_smooth_l1(prediction, target, ~cells)
         specialisation = query_specialisation(features.attention)
         loss = masked + self.visible_weight * visible + self.query_weight * specialisation
         return {"loss": loss, "masked": masked.detach(), "visible": visible.detach(), "query": specialisation.detach()}

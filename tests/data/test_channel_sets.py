@@ -50,8 +50,8 @@ def test_bad_sets_are_clear_errors():
 def test_dataset_keeps_only_the_set_with_matching_coordinates(tmp_path):
     from lumamba_bench.data.channels import positions
     from lumamba_bench.data.loader import ShardDataset
-    from lumamba_bench.data.manifest import write_json_atomic
     from lumamba_bench.data.shards import ShardBuffer, write_table_atomic
+    from lumamba_bench.files import write_json_atomic
 
     (tmp_path / "shards").mkdir()
     names = list(TCP_NAMES)

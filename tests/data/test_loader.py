@@ -3,8 +3,8 @@ import pytest
 from corpora import manifest_around
 
 from lumamba_bench.data.loader import MontageBatchSampler, ShardDataset, make_loader
-from lumamba_bench.data.manifest import write_json_atomic
 from lumamba_bench.data.shards import ShardBuffer, write_table_atomic
+from lumamba_bench.files import write_json_atomic
 
 
 def _dataset(root, montages=(("a", 3), ("b", 5)), rows=150):
@@ -84,8 +84,9 @@ def test_missing_split_is_a_clear_error(tmp_path):
 
 
 def test_a_dataset_in_the_old_shard_format_is_refused_with_the_rebuild_command(tmp_path):
-    from lumamba_bench.data.manifest import read_manifest, write_json_atomic
+    from lumamba_bench.data.manifest import read_manifest
     from lumamba_bench.errors import LumambaError
+    from lumamba_bench.files import write_json_atomic
 
     write_json_atomic(tmp_path / "manifest.json", {"format_version": 1, "shards": []})
     with pytest.raises(LumambaError, match=r"shard format 1 \(electrode coordinates in MNE's MRI frame.*--force"):

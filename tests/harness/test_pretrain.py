@@ -10,7 +10,8 @@ from pretraining import small_config
 from lumamba_bench.data.store import data_root
 from lumamba_bench.errors import LumambaError
 from lumamba_bench.harness.checkpoints import find_pretrained, load_encoder_weights
-from lumamba_bench.harness.pretrain import PretrainConfig, lr_at, pretrain
+from lumamba_bench.harness.optim import warmup_cosine as lr_at
+from lumamba_bench.harness.pretrain import PretrainConfig, pretrain
 from lumamba_bench.leaderboard.cards import read_card, write_pretraining_card
 from lumamba_bench.models import build_encoder
 
@@ -200,3 +201,12 @@ def test_losses_read_back_every_few_steps_are_the_losses_of_every_step(small_dem
     strip = [{k: v for k, v in r.items() if k != "seconds"} for r in every.history]
     assert strip == [{k: v for k, v in r.items() if k != "seconds"} for r in batched.history]
     assert [r["step"] for r in batched.history] == [0, 1, 2, 3, 4]
+
+
+def test_step_seeds_never_collide_across_seeds_steps_and_ranks():
+    from lumamba_bench.harness.pretrain import step_seed_of
+
+    seeds = {step_seed_of(seed, step, rank) for seed in range(3) for step in range(5000) for rank in range(4)}
+    assert len(seeds) == 3 * 5000 * 4
+    assert step_seed_of(0, 9901, 2) != step_seed_of(1, 0, 0)  # the affine mix used before made these equal
+    assert step_seed_of(0, 5, 1) == step_seed_of(0, 5, 1)

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 import scipy.signal
 import torch
+
 from lumamba_bench.baselines.labram import resample_fft
 from lumamba_bench.baselines.luna import apply_rotary, rotary_angles
-
 from lumamba_bench.data.channels import positions
 from lumamba_bench.data.montages import TCP_NAMES
 from lumamba_bench.errors import LumambaError

@@ -4,10 +4,10 @@ import numpy as np
 import scipy.io
 from corpora import APAVA_CHANNELS, write_apava_fixture, write_apava_mat
 from helpers import assert_no_subject_leak, files_by_id, shard_rows
-from lumamba_bench.recipes import get_recipe
-from lumamba_bench.recipes.apava import ALZHEIMER, TEST, VAL
 
 from lumamba_bench.data.prepare import prepare
+from lumamba_bench.recipes import get_recipe
+from lumamba_bench.recipes.apava import ALZHEIMER, TEST, VAL
 
 
 def test_apava_participants_labels_splits_and_windows(tmp_path):

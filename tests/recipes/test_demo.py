@@ -1,14 +1,14 @@
 import hashlib
 
 import numpy as np
-from lumamba_bench.recipes import get_recipe
-from lumamba_bench.recipes.demo_corpus import write_demo_corpus
 from scipy import signal as sps
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
 from lumamba_bench.data.prepare import prepare
 from lumamba_bench.data.shards import read_windows
+from lumamba_bench.recipes import get_recipe
+from lumamba_bench.recipes.demo_corpus import write_demo_corpus
 
 
 def test_demo_corpus_is_deterministic(tmp_path):

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+
 from lumamba_bench.recipes.splits import assign_split, hash_fraction
 
 

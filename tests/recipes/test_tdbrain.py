@@ -2,10 +2,10 @@
 
 from corpora import write_tdbrain_fixture
 from helpers import assert_no_subject_leak, files_by_id, shard_rows
-from lumamba_bench.recipes import get_recipe
-from lumamba_bench.recipes.tdbrain import TEST, TRAIN, VAL
 
 from lumamba_bench.data.prepare import prepare
+from lumamba_bench.recipes import get_recipe
+from lumamba_bench.recipes.tdbrain import TEST, TRAIN, VAL
 
 
 def test_tdbrain_ids_labels_splits_and_exclusions(tmp_path):

@@ -13,11 +13,11 @@ from corpora import (
     write_tusl_fixture,
 )
 from helpers import assert_no_subject_leak, files_by_id, shard_rows
-from lumamba_bench.recipes import get_recipe, tuh_csv
-from lumamba_bench.recipes.splits import assign_split
 
 from lumamba_bench.data.prepare import prepare
 from lumamba_bench.errors import RecordingError
+from lumamba_bench.recipes import get_recipe, tuh_csv
+from lumamba_bench.recipes.splits import assign_split
 
 
 @pytest.fixture(scope="module")

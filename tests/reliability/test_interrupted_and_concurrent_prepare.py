@@ -9,12 +9,12 @@ import sys
 
 import pytest
 from corpora import tuh_signals, write_tuh_edf
-from lumamba_bench.recipes import get_recipe
 
 from lumamba_bench.data.loader import ShardDataset
 from lumamba_bench.data.lock import writer_lock
 from lumamba_bench.data.prepare import Journal, prepare
 from lumamba_bench.errors import LumambaError
+from lumamba_bench.recipes import get_recipe
 
 
 def _source(root):
@@ -36,7 +36,7 @@ def _state(out):
 def test_a_journal_cut_at_every_byte_of_its_last_record_resumes_to_the_clean_result(tmp_path):
     source = _source(tmp_path / "src")
     clean = tmp_path / "clean"
-    prepare(get_recipe("tuab"), source, clean, rows_per_shard=1)
+    prepare(get_recipe("tuab"), source, clean, rows_per_shard=1, allow_partial=True)
     expected = _state(clean)
     raw = (clean / "journal.jsonl").read_bytes()
     last_start = raw.rstrip(b"\n").rfind(b"\n") + 1
@@ -47,7 +47,7 @@ def test_a_journal_cut_at_every_byte_of_its_last_record_resumes_to_the_clean_res
         shutil.copytree(clean, cut_dir)
         (cut_dir / "manifest.json").unlink()
         (cut_dir / "journal.jsonl").write_bytes(raw[:offset])
-        summary = prepare(get_recipe("tuab"), source, cut_dir, rows_per_shard=1)
+        summary = prepare(get_recipe("tuab"), source, cut_dir, rows_per_shard=1, allow_partial=True)
         assert summary.journal_bytes_dropped == offset - last_start
         assert _state(cut_dir) == expected, offset
         assert (cut_dir / "journal.jsonl").read_bytes() == raw  # repaired, never appended onto
@@ -56,7 +56,8 @@ def test_a_journal_cut_at_every_byte_of_its_last_record_resumes_to_the_clean_res
 def test_a_cut_shard_record_redoes_that_shard_to_the_same_bytes(tmp_path):
     source = _source(tmp_path / "src")
     clean = tmp_path / "clean"
-    prepare(get_recipe("tuab"), source, clean)  # the shard is flushed last: its record ends the journal
+    # the shard is flushed last: its record ends the journal
+    prepare(get_recipe("tuab"), source, clean, allow_partial=True)
     expected = _state(clean)
     raw = (clean / "journal.jsonl").read_bytes()
     last_start = raw.rstrip(b"\n").rfind(b"\n") + 1
@@ -65,34 +66,34 @@ def test_a_cut_shard_record_redoes_that_shard_to_the_same_bytes(tmp_path):
         cut = tmp_path / f"cut{offset}"
         shutil.copytree(clean, cut)
         (cut / "journal.jsonl").write_bytes(raw[:offset])
-        prepare(get_recipe("tuab"), source, cut)
+        prepare(get_recipe("tuab"), source, cut, allow_partial=True)
         assert _state(cut) == expected
 
 
 def test_a_damaged_line_before_the_last_is_an_error_not_a_silent_restart(tmp_path):
     source = _source(tmp_path / "src")
     out = tmp_path / "out"
-    prepare(get_recipe("tuab"), source, out, rows_per_shard=1)
+    prepare(get_recipe("tuab"), source, out, rows_per_shard=1, allow_partial=True)
     lines = (out / "journal.jsonl").read_bytes().split(b"\n")
     lines[1] = lines[1][:40]
     (out / "journal.jsonl").write_bytes(b"\n".join(lines))
     with pytest.raises(LumambaError, match="journal.jsonl line 2 is damaged.*--force"):
         Journal(out / "journal.jsonl").read()
     with pytest.raises(LumambaError, match="line 2 is damaged"):
-        prepare(get_recipe("tuab"), source, out)
+        prepare(get_recipe("tuab"), source, out, allow_partial=True)
 
 
 def test_a_second_writer_is_refused_naming_the_first_and_readers_wait(tmp_path, demo_source):
     out = tmp_path / "demo"
-    prepare(get_recipe("demo"), demo_source, out)
+    prepare(get_recipe("demo"), demo_source, out, allow_partial=True)
     with writer_lock(out):  # this process is "the first prepare"
         with pytest.raises(LumambaError, match=f"being prepared by another process \\(pid {os.getpid()}\\)"):
-            prepare(get_recipe("demo"), demo_source, out)
+            prepare(get_recipe("demo"), demo_source, out, allow_partial=True)
         with pytest.raises(LumambaError, match=f"being prepared right now \\(pid {os.getpid()}\\).*not complete"):
             ShardDataset(out, "train")
     assert len(ShardDataset(out, "train")) > 0  # released: readable again
     (out / ".prepare.lock").write_text("999999999\n")  # a lock file left by a killed run
-    prepare(get_recipe("demo"), demo_source, out)  # not held by anyone: taken over
+    prepare(get_recipe("demo"), demo_source, out, allow_partial=True)  # not held by anyone: taken over
 
 
 def test_two_concurrent_prepares_never_mix_or_duplicate_shards(tmp_path, demo_source):
@@ -124,7 +125,7 @@ def test_a_file_where_the_dataset_folder_should_be_is_one_line(tmp_path, demo_so
     blocker = tmp_path / "demo"
     blocker.write_text("not a folder")
     with pytest.raises(LumambaError, match=f"cannot write {blocker}.*run the same command again"):
-        prepare(get_recipe("demo"), demo_source, blocker)
+        prepare(get_recipe("demo"), demo_source, blocker, allow_partial=True)
 
 
 def test_a_full_disk_leaves_no_half_shard_and_the_run_resumes(tmp_path, demo_source, monkeypatch):
@@ -133,7 +134,7 @@ def test_a_full_disk_leaves_no_half_shard_and_the_run_resumes(tmp_path, demo_sou
     import pyarrow.parquet as pq
 
     clean = tmp_path / "clean"
-    prepare(get_recipe("demo"), demo_source, clean, rows_per_shard=16)
+    prepare(get_recipe("demo"), demo_source, clean, rows_per_shard=16, allow_partial=True)
     out = tmp_path / "out"
     real_write, calls = pq.write_table, []
 
@@ -147,8 +148,8 @@ def test_a_full_disk_leaves_no_half_shard_and_the_run_resumes(tmp_path, demo_sou
 
     monkeypatch.setattr(pq, "write_table", write_until_full)
     with pytest.raises(LumambaError, match="No space left on device.*run the same command again"):
-        prepare(get_recipe("demo"), demo_source, out, rows_per_shard=16)
+        prepare(get_recipe("demo"), demo_source, out, rows_per_shard=16, allow_partial=True)
     assert not list((out / "shards").glob(".*.tmp"))
     monkeypatch.setattr(pq, "write_table", real_write)
-    prepare(get_recipe("demo"), demo_source, out, rows_per_shard=16)
+    prepare(get_recipe("demo"), demo_source, out, rows_per_shard=16, allow_partial=True)
     assert _state(out) == _state(clean)
