@@ -16,6 +16,7 @@ import numpy as np
 from lumamba_bench.data.edf import read_edf
 from lumamba_bench.data.montages import TCP_NAMES, derive_bipolar, tcp_electrodes
 from lumamba_bench.data.preprocess import Preprocessing, Windows, process
+from lumamba_bench.errors import LumambaError
 
 SPLITS = ("train", "val", "test")
 
@@ -42,6 +43,7 @@ class Discovery:
     completeness: dict | None = None  # files found against the recipe's expected counts (prepare fills it)
 
 
+BINARY, MULTICLASS, MULTILABEL = "binary", "multiclass", "multilabel"  # the task types
 REGISTERED: dict[str, type[Recipe]] = {}
 
 
@@ -72,6 +74,23 @@ class Recipe(ABC):
     synthetic: bool = False  # generated data (the demo): never counted in the overall ranking
     corpus_version: str = ""  # the release the layout and the expected counts are for
     expected_files: dict[str, int] = {}  # recording files per count_group in a complete copy; {} = not declared
+
+    @property
+    def task_type(self) -> str | None:
+        """binary, multiclass or multilabel: the one derivation of a task's type (None for an
+        unlabelled pre-training corpus such as TUEG)."""
+        if self.n_classes_multilabel:
+            return MULTILABEL
+        if len(self.label_names) < 2:
+            return None
+        return BINARY if len(self.label_names) == 2 else MULTICLASS
+
+    @property
+    def outputs(self) -> int:
+        """How many outputs a classifier head needs: one per class (binary: two, softmax)."""
+        if self.task_type is None:
+            raise LumambaError(f"{self.name} has no labels to fine-tune on")
+        return len(self.label_names)
 
     def count_group(self, recording: Recording) -> str:
         """The group of ``expected_files`` a recording counts in (e.g. TUAB's ``train/normal``)."""

@@ -21,7 +21,6 @@ import torch
 
 from lumamba_bench.analysis.analyze import AnalyzeConfig, analyze_encoder
 from lumamba_bench.data.loader import ShardDataset
-from lumamba_bench.data.manifest import read_manifest
 from lumamba_bench.data.prepare import ensure_prepared
 from lumamba_bench.harness.finetune import Classifier, FinetuneSettings, task_type_of, train_one_seed
 from lumamba_bench.harness.metrics import compute_metrics
@@ -69,7 +68,7 @@ def _pretrained_encoder(config: DialConfig, weight: float, out: Path) -> tuple[t
 
 def _downstream_auroc(encoder: torch.nn.Module, dataset_dir: Path, splits: dict, config: DialConfig) -> float | None:
     recipe = get_recipe(config.task)
-    task_type, outputs = task_type_of(read_manifest(dataset_dir), multilabel=recipe.n_classes_multilabel is not None)
+    task_type, outputs = task_type_of(recipe)
     settings = replace(FinetuneSettings(**recipe.finetune_defaults), protocol=config.protocol)
     if config.finetune_epochs is not None:
         settings = replace(settings, epochs=config.finetune_epochs)

@@ -24,7 +24,7 @@ from torch import nn
 from lumamba_bench.data.loader import MontageBatchSampler, ShardDataset, batches_of
 from lumamba_bench.errors import LumambaError, TrainingDiverged
 from lumamba_bench.harness import precision
-from lumamba_bench.harness.metrics import BINARY, MULTILABEL, compute_metrics
+from lumamba_bench.harness.metrics import MULTILABEL, compute_metrics
 from lumamba_bench.harness.optim import clip_gradients, warmup_cosine
 from lumamba_bench.models.heads import AttentionPoolingHead
 from lumamba_bench.ranks import rank_and_world
@@ -246,11 +246,7 @@ def train_one_seed(
     return SeedOutcome(seed, best_epoch, log, test)
 
 
-def task_type_of(manifest: dict, multilabel: bool) -> tuple[str, int]:
-    """(task type, number of model outputs) from a prepared dataset's manifest."""
-    classes = len(manifest["label_names"])
-    if multilabel:
-        return MULTILABEL, classes
-    if classes < 2:
-        raise LumambaError(f"{manifest['recipe']['name']} has no labels to fine-tune on")
-    return (BINARY, 2) if classes == 2 else ("multiclass", classes)
+def task_type_of(recipe) -> tuple[str, int]:
+    """(task type, number of model outputs) of a recipe's task; an unlabelled corpus is an error."""
+    outputs = recipe.outputs  # raises for an unlabelled corpus
+    return recipe.task_type, outputs

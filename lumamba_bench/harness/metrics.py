@@ -10,15 +10,79 @@ reason in ``undefined``; it never crashes a run.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
 from sklearn import metrics as skm
 
-BINARY, MULTICLASS, MULTILABEL = "binary", "multiclass", "multilabel"
-REQUIRED = {
-    BINARY: ("balanced_accuracy", "auroc", "aupr", "aupr_macro"),
-    MULTICLASS: ("balanced_accuracy", "auroc_macro", "auroc_weighted", "aupr_macro", "aupr_weighted", "cohen_kappa"),
-    MULTILABEL: ("auroc_macro", "aupr_macro"),
-}
+from lumamba_bench.recipes.base import BINARY, MULTICLASS, MULTILABEL
+
+TASK_TYPES = (BINARY, MULTICLASS, MULTILABEL)
+
+
+@dataclass(frozen=True)
+class Metric:
+    """What the rest of the package knows about a metric: the results schema, the submission
+    checks, the board's columns and ranking and the page all read this registry.
+
+    ``required_from``: the metric-set version from which every results file of those task types
+    must report it (None: optional); raising the set's version keeps older files valid.
+    ``columns``: task type -> position among the board's columns (0 ranks the table)."""
+
+    name: str
+    task_types: tuple[str, ...]
+    low: float = 0.0
+    high: float = 1.0
+    higher_is_better: bool = True
+    aggregate: str = "mean and sample std over seeds"
+    required_from: int | None = 1
+    columns: dict = field(default_factory=dict)
+
+
+METRIC_SET_VERSION = 1  # the set of required metrics results files are written with now
+METRICS: dict[str, Metric] = {}
+
+
+def register_metric(metric: Metric) -> Metric:
+    METRICS[metric.name] = metric
+    return metric
+
+
+register_metric(Metric("balanced_accuracy", (BINARY, MULTICLASS), columns={BINARY: 2, MULTICLASS: 2}))
+register_metric(Metric("auroc", (BINARY,), columns={BINARY: 0}))
+register_metric(Metric("aupr", (BINARY,), columns={BINARY: 1}))
+register_metric(Metric("auroc_macro", (MULTICLASS, MULTILABEL), columns={MULTICLASS: 0, MULTILABEL: 0}))
+register_metric(Metric("auroc_weighted", (MULTICLASS,)))
+register_metric(Metric("aupr_macro", TASK_TYPES, columns={MULTICLASS: 1, MULTILABEL: 1}))
+register_metric(Metric("aupr_weighted", (MULTICLASS,)))
+register_metric(Metric("cohen_kappa", (MULTICLASS,), low=-1.0))
+
+
+def required(task_type: str, version: int = METRIC_SET_VERSION) -> tuple[str, ...]:
+    """The metrics a results file of ``task_type`` written under metric-set ``version`` must report."""
+    return tuple(
+        m.name
+        for m in METRICS.values()
+        if task_type in m.task_types and m.required_from is not None and m.required_from <= version
+    )
+
+
+def board_columns(task_type: str) -> tuple[str, ...]:
+    """The board's metric columns for a task type, the ranking metric first."""
+    shown = [m for m in METRICS.values() if task_type in m.columns]
+    return tuple(m.name for m in sorted(shown, key=lambda m: m.columns[task_type]))
+
+
+def metric_range(name: str) -> tuple[float, float]:
+    """Valid values of a metric; unregistered per-class metrics (``auroc_class3``) are in [0, 1]."""
+    metric = METRICS.get(name)
+    return (0.0, 1.0) if metric is None else (metric.low, metric.high)
+
+
+def higher_is_better(name: str) -> bool:
+    metric = METRICS.get(name)
+    return True if metric is None else metric.higher_is_better
+
 
 
 def _guarded(name: str, fn, undefined: dict) -> float | None:

@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 from lumamba_bench import __version__
 from lumamba_bench.errors import LumambaError
 from lumamba_bench.files import atomic_path, write_json_atomic
+from lumamba_bench.harness.metrics import METRIC_SET_VERSION, TASK_TYPES
 
 SCHEMA_VERSION = 1
 
@@ -47,6 +48,7 @@ RESULTS_SCHEMA: dict = {
     ],
     "properties": {
         "schema_version": {"const": SCHEMA_VERSION},
+        "metric_set": {"type": "integer", "minimum": 1, "maximum": METRIC_SET_VERSION},  # absent: set 1
         "model": {
             "type": "object",
             "required": ["name", "architecture", "family", "objective", "scratch", "parameters", "checkpoint"],
@@ -76,7 +78,7 @@ RESULTS_SCHEMA: dict = {
             "type": "object",
             "required": ["name", "recipe", "recipe_version", "type", "label_names", "manifest_sha256"],
             "properties": {
-                "type": {"enum": ["binary", "multiclass", "multilabel"]},
+                "type": {"enum": list(TASK_TYPES)},
                 "manifest_sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
                 "label_names": {"type": "array", "items": {"type": "string"}},
             },

@@ -25,7 +25,7 @@ from lumamba_bench.files import sha256_of, write_json_atomic
 from lumamba_bench.harness import distributed
 from lumamba_bench.harness.checkpoints import find_pretrained, load_encoder_weights, read_card
 from lumamba_bench.harness.finetune import Classifier, FinetuneSettings, task_type_of, train_one_seed
-from lumamba_bench.harness.metrics import BINARY, REQUIRED, compute_metrics, recording_level
+from lumamba_bench.harness.metrics import BINARY, METRIC_SET_VERSION, compute_metrics, recording_level, required
 from lumamba_bench.harness.results import (
     SCHEMA_VERSION,
     ensure_writable_folder,
@@ -153,7 +153,7 @@ def _montage_shift(config: RunConfig, splits: dict, architecture: str) -> dict |
 def _test_metrics(task_type: str, test: dict) -> tuple[dict, dict]:
     if len(test["labels"]) == 0:
         reason = "the test split is empty"
-        return {m: None for m in REQUIRED[task_type]}, {m: reason for m in REQUIRED[task_type]}
+        return {m: None for m in required(task_type)}, {m: reason for m in required(task_type)}
     scored = compute_metrics(task_type, test["labels"], test["probs"])
     return scored["metrics"], scored["undefined"]
 
@@ -168,7 +168,7 @@ def run_benchmark(config: RunConfig, on_epoch: Callable[[int, dict], None] | Non
     ctx = distributed.setup(config.device)
     dataset_dir = distributed.main_first(ctx, lambda: ensure_prepared(recipe.name, config.data_root))
     manifest = read_manifest(dataset_dir, recipe.name)
-    task_type, outputs = task_type_of(manifest, multilabel=recipe.n_classes_multilabel is not None)
+    task_type, outputs = task_type_of(recipe)
     splits = _splits(dataset_dir, manifest, config)
     montage_shift = _montage_shift(config, splits, resolved.architecture)
     defaults = FinetuneSettings(**recipe.finetune_defaults)
@@ -252,6 +252,7 @@ def run_benchmark(config: RunConfig, on_epoch: Callable[[int, dict], None] | Non
     classifier = build()
     results = {
         "schema_version": SCHEMA_VERSION,
+        "metric_set": METRIC_SET_VERSION,
         "model": {
             "name": resolved.name,
             "architecture": resolved.architecture,

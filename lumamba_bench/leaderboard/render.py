@@ -12,10 +12,10 @@ import io
 import math
 from html import escape
 
+from lumamba_bench.harness.metrics import TASK_TYPES, board_columns
 from lumamba_bench.leaderboard.cards import RANKED_OVERLAPS, summary
 from lumamba_bench.leaderboard.tables import (
     ALPHA,
-    COLUMNS,
     Row,
     Standing,
     Table,
@@ -119,7 +119,7 @@ def _md(text: str) -> str:
 
 
 def to_csv(board: list[Table]) -> str:
-    metrics = sorted({m for cols in COLUMNS.values() for m in cols})
+    metrics = sorted({m for kind in TASK_TYPES for m in board_columns(kind)})
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     stats = ("mean", "std", "ci_low", "ci_high", "recording_mean", "recording_ci_low", "recording_ci_high")

@@ -14,13 +14,12 @@ from pathlib import Path
 import numpy as np
 
 from lumamba_bench.errors import LumambaError
-from lumamba_bench.harness.metrics import REQUIRED, compute_metrics
+from lumamba_bench.harness.metrics import compute_metrics, metric_range, required
 from lumamba_bench.harness.results import RESULTS_SCHEMA, SCHEMA_VERSION, summarise
 
 MAX_BYTES = 5 * 1024 * 1024  # a results file is a few kB; anything this large is not one
 MAX_PREDICTION_BYTES = 200 * 1024 * 1024
 TOLERANCE = 1e-6
-SIGNED_METRICS = {"cohen_kappa"}  # in [-1, 1]; every other metric is in [0, 1]
 
 
 class SubmissionError(LumambaError):
@@ -81,16 +80,16 @@ def check(results: dict, name: str = "results") -> None:
             f"{name}: label names {task['label_names']}; {recipe.name} has {list(recipe.label_names)}"
         )
     _check_parameters(results["model"], name)
-    required = REQUIRED[task["type"]]
+    needed = required(task["type"], results.get("metric_set", 1))  # files before metric sets: set 1
     for seed in results["seeds"]:
         metrics = seed["metrics"]
-        for metric in required:
+        for metric in needed:
             if metric not in metrics:
                 raise SubmissionError(f"{name}: seed {seed['seed']} lacks the required metric {metric!r}")
         for metric, value in metrics.items():
-            low = -1.0 if metric in SIGNED_METRICS else 0.0
-            if value is not None and not low <= value <= 1.0:
-                raise SubmissionError(f"{name}: seed {seed['seed']} {metric} = {value} is outside [{low:g}, 1]")
+            low, high = metric_range(metric)
+            if value is not None and not low <= value <= high:
+                raise SubmissionError(f"{name}: seed {seed['seed']} {metric} = {value} is outside [{low:g}, {high:g}]")
     for metric, stated in results["summary"].items():
         for key in ("mean", "std"):
             value = stated.get(key)
@@ -100,7 +99,7 @@ def check(results: dict, name: str = "results") -> None:
     if len(set(seeds)) != len(seeds):
         raise SubmissionError(f"{name}: seeds repeat ({seeds})")
     expected = summarise([s["metrics"] for s in results["seeds"]])
-    for metric in required:
+    for metric in needed:
         if metric not in results["summary"]:
             raise SubmissionError(f"{name}: summary lacks the required metric {metric!r}")
     for metric, stated in results["summary"].items():

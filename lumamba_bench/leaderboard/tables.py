@@ -16,25 +16,18 @@ from pathlib import Path
 import numpy as np
 
 from lumamba_bench.errors import LumambaError
+from lumamba_bench.harness.metrics import board_columns, higher_is_better
 from lumamba_bench.leaderboard import cards as model_cards
 from lumamba_bench.leaderboard import uncertainty
 from lumamba_bench.leaderboard.submission import content_hash, load_stored, predictions_path
 
-COLUMNS = {  # task type -> displayed metrics, primary (ranking) metric first
-    "binary": ("auroc", "aupr", "balanced_accuracy"),
-    "multiclass": ("auroc_macro", "aupr_macro", "balanced_accuracy"),
-    "multilabel": ("auroc_macro", "aupr_macro"),
-}
 ALPHA = 0.05
 
 
-def task_type(recipe_name: str) -> str:
+def task_type(recipe_name: str) -> str | None:
     from lumamba_bench.recipes import get_recipe
 
-    recipe = get_recipe(recipe_name)
-    if recipe.n_classes_multilabel:
-        return "multilabel"
-    return "binary" if len(recipe.label_names) == 2 else "multiclass"
+    return get_recipe(recipe_name).task_type
 
 
 def file_level(task: str) -> bool:
@@ -187,9 +180,12 @@ def attach_cards(rows: list[Row], cards: dict[str, dict]) -> None:
 
 
 def _order_key(primary: str):
+    sign = -1.0 if higher_is_better(primary) else 1.0
+
     def key(row: Row) -> tuple:
         score = row.score(primary)
-        return (not row.ranked, score is None, -(score or 0.0), row.source, row.model, row.extra.get("sha256", ""))
+        value = sign * (score or 0.0)
+        return (not row.ranked, score is None, value, row.source, row.model, row.extra.get("sha256", ""))
 
     return key
 
@@ -201,7 +197,7 @@ def tables(rows: list[Row]) -> list[Table]:
         grouped.setdefault((row.task, row.track), []).append(row)
     out = []
     for task, track in sorted(grouped):
-        metrics = COLUMNS[task_type(task)]
+        metrics = board_columns(task_type(task))
         ordered = sorted(grouped[task, track], key=_order_key(metrics[0]))
         rank = 0
         for row in ordered:

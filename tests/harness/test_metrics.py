@@ -81,3 +81,27 @@ def test_a_class_with_a_single_test_window_counts_as_present():
     result = compute_metrics("multiclass", y, probs)
     per_class = [skm.roc_auc_score(y == k, probs[:, k]) for k in (0, 1, 2)]
     assert result["metrics"]["auroc_macro"] == pytest.approx(np.mean(per_class))
+
+
+def test_the_metric_registry_drives_requirements_columns_ranges_and_ranking():
+    from lumamba_bench.harness import metrics as registry
+    from lumamba_bench.leaderboard.tables import Row, tables
+
+    assert registry.required("binary") == ("balanced_accuracy", "auroc", "aupr", "aupr_macro")
+    assert registry.board_columns("multiclass") == ("auroc_macro", "aupr_macro", "balanced_accuracy")
+    assert registry.metric_range("cohen_kappa") == (-1.0, 1.0) and registry.metric_range("auroc_class3") == (0.0, 1.0)
+    toy = registry.Metric("toy_error", ("binary",), low=0.0, high=10.0, higher_is_better=False, required_from=2,
+                          columns={})  # fmt: skip
+    registry.register_metric(toy)
+    try:
+        assert "toy_error" not in registry.required("binary")  # files of metric set 1 stay valid
+        assert registry.required("binary", version=2)[-1] == "toy_error"
+        assert registry.metric_range("toy_error") == (0.0, 10.0)
+        rows = [Row("tuab", name, "reported", None, {"toy_error": (v, None)}) for name, v in (("a", 3.0), ("b", 1.0))]
+        for row in rows:
+            row.overlap = "none"
+        registry.METRICS["toy_error"] = registry.Metric(**{**toy.__dict__, "columns": {"binary": -1}})
+        (table,) = tables(rows)
+        assert table.metrics[0] == "toy_error" and [r.model for r in table.rows] == ["b", "a"]  # lower is better
+    finally:
+        registry.METRICS.pop("toy_error")
