@@ -18,15 +18,15 @@ convolution rebuild the window from the tokens; SmoothL1 on the masked samples.
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from lumamba_bench.data.preprocess import SFREQ
 from lumamba_bench.errors import LumambaError
+from lumamba_bench.models.base import Encoder
 from lumamba_bench.models.mamba import PostNormBiMambaBlock
-from lumamba_bench.models.normalisation import NormalisedInput
 from lumamba_bench.models.published import PREFIXES, rename
 from lumamba_bench.models.registry import register_encoder
 from lumamba_bench.objectives.reconstruction import batch_cell_mask, masked_smooth_l1
@@ -45,7 +45,7 @@ class FembaConfig:
     input_normalisation: str = "femba-quartile"  # BioFoundation's FEMBA configs (models/normalisation.py)
 
 
-class Femba(NormalisedInput, nn.Module):
+class Femba(Encoder):
     family = "femba"
     sfreq = SFREQ
     fixed_topology = True  # built per montage: num_channels and num_samples
@@ -69,8 +69,8 @@ class Femba(NormalisedInput, nn.Module):
     def layer_groups(self) -> list[list[nn.Parameter]]:
         return [[*self.patch_embed.parameters(), self.pos_embed]] + [list(b.parameters()) for b in self.blocks]
 
-    def config_dict(self) -> dict:
-        return asdict(self.config)
+    def input_granularity(self) -> int:
+        return self.config.cell[1]
 
     def forward(self, x: torch.Tensor, coords: torch.Tensor | None = None, mask=None, channels=None) -> torch.Tensor:
         """x: (B, C, T) microvolts -> tokens (B, T / 16, C / 2 * E). Coordinates and names are not used.
@@ -166,4 +166,6 @@ register_encoder(
     family="femba",
     pretrain_objective="recon",
     note="fixed channel count (built per montage); masked 2x16-cell reconstruction",
+    weights="https://huggingface.co/PulpBio/FEMBA",
+    licence="CC BY-ND 4.0",
 )(lambda **overrides: Femba(FembaConfig(**overrides)))

@@ -26,8 +26,9 @@ or from scratch (``labram-base-scratch``).
 
 from __future__ import annotations
 
+import math
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -37,7 +38,7 @@ from torch import nn
 from lumamba_bench.data.channels import is_known, position, spelled_name
 from lumamba_bench.data.preprocess import SFREQ
 from lumamba_bench.errors import LumambaError
-from lumamba_bench.models.normalisation import NormalisedInput
+from lumamba_bench.models.base import Encoder
 from lumamba_bench.models.published import rename
 from lumamba_bench.models.registry import register_encoder
 
@@ -159,7 +160,7 @@ class LabramConfig:
     input_normalisation: str = "scale-0.01"  # microvolts -> 0.1 mV, LaBraM's unit (models/normalisation.py)
 
 
-class Labram(NormalisedInput, nn.Module):
+class Labram(Encoder):
     family = "labram"
     sfreq = SFREQ  # what it is fed; it resamples to ``config.model_sfreq`` itself
 
@@ -184,8 +185,11 @@ class Labram(NormalisedInput, nn.Module):
         first = [self.cls_token, self.pos_embed, self.time_embed, *self.patch_embed.parameters()]
         return [first] + [list(b.parameters()) for b in self.blocks] + [list(self.norm.parameters())]
 
-    def config_dict(self) -> dict:
-        return asdict(self.config)
+    def input_granularity(self) -> int:
+        return int(self.sfreq)  # whole seconds: it resamples each second to one 200-sample patch
+
+    def length_overrides(self, samples: int) -> dict:
+        return {"max_seconds": max(self.config.max_seconds, math.ceil(samples / self.sfreq))}
 
     def nearest_rows(self, coords: torch.Tensor) -> torch.Tensor:
         """(B, C, 3) -> (B, C) rows of ``pos_embed``: the nearest vocabulary electrode."""
@@ -286,4 +290,6 @@ register_encoder(
     paper="LaBraM, Jiang et al., ICLR 2024 (arXiv:2405.18765)",
     family="labram",
     note="no pre-training here (VQ-tokenizer objective): published weights or -scratch",
+    weights="https://github.com/935963004/LaBraM",
+    licence="as stated with the weights",
 )(lambda **overrides: Labram(LabramConfig(**overrides)))

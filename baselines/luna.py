@@ -141,10 +141,11 @@ def _luna(**defaults):
 
 
 PAPER = "LUNA, Döner et al., NeurIPS 2025 (arXiv:2510.22257)"
-register_encoder("luna-base", paper=PAPER, family="luna", pretrain_objective="recon")(_luna())
-register_encoder("luna-large", paper=PAPER, family="luna", pretrain_objective="recon")(
+WEIGHTS = {"weights": "https://huggingface.co/PulpBio/LUNA", "licence": "CC BY-ND 4.0"}
+register_encoder("luna-base", paper=PAPER, family="luna", pretrain_objective="recon", **WEIGHTS)(_luna())
+register_encoder("luna-large", paper=PAPER, family="luna", pretrain_objective="recon", **WEIGHTS)(
     _luna(embed_dim=96, num_queries=6, depth=10)
 )
-register_encoder("luna-huge", paper=PAPER, family="luna", pretrain_objective="recon")(
+register_encoder("luna-huge", paper=PAPER, family="luna", pretrain_objective="recon", **WEIGHTS)(
     _luna(embed_dim=128, num_queries=8, depth=24)
 )

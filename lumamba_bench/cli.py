@@ -748,7 +748,7 @@ def models(
     for column in ("architecture", "parameters", "with head", "input", "in the model store"):
         table.add_column(column, overflow="fold", no_wrap=column != "in the model store")
     about = Table(title="pre-training and papers")
-    for column in ("architecture", "family", "pre-training", "paper"):
+    for column in ("architecture", "family", "pre-training", "paper", "published weights (licence)"):
         about.add_column(column, overflow="fold", no_wrap=column == "architecture")
     breakdown = Table(title="parameters per module")
     for column in ("architecture", "module", "parameters"):
@@ -772,7 +772,8 @@ def models(
             breakdown.add_row(name, module, f"{count:,}")
         counts = (f"{params:,}", f"{params + head_params:,}")
         table.add_row(name, *counts, encoder.config.input_normalisation, ", ".join(stored) or "none")
-        about.add_row(name, spec.family, objectives + (f"; {spec.note}" if spec.note else ""), spec.paper)
+        weights = f"{spec.weights} ({spec.licence})" if spec.weights else "-"
+        about.add_row(name, spec.family, objectives + (f"; {spec.note}" if spec.note else ""), spec.paper, weights)
     console.print(table)
     console.print(about)
     if modules:

@@ -80,6 +80,12 @@ def read_apava_mat(path: Path) -> tuple[np.ndarray, float, list[str]]:
 @register_recipe
 class APAVA(Recipe):
     name = "apava"
+    citation = (
+        "Smith, Abasolo & Escudero, Accounting for the complex hierarchical topology of EEG phase-based "
+        "functional connectivity in network binarisation, PLOS ONE 12(10), 2017"
+    )
+    licence = "the authors' public release used by Medformer (terms as stated there)"
+    url = "https://github.com/DL4mHealth/Medformer"
     version = "1"
     summary = "16 channels, 5 s trials, Alzheimer's vs healthy (23 subjects); fixed subject split val 4, test 4"
     source_layout = "a folder of .mat files, one per subject (struct `data`: label, trial)"

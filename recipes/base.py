@@ -73,6 +73,10 @@ class Recipe(ABC):
     part_of: tuple[str, ...] = ()  # larger corpora that hold this one's recordings (TUAB's are in TUEG)
     synthetic: bool = False  # generated data (the demo): never counted in the overall ranking
     corpus_version: str = ""  # the release the layout and the expected counts are for
+    citation: str = ""  # the corpus's paper
+    licence: str = ""  # the terms it is distributed under
+    url: str = ""  # where to get it
+    main_score: str | None = None  # the metric that ranks the task (None: its task type's, harness/metrics.py)
     expected_files: dict[str, int] = {}  # recording files per count_group in a complete copy; {} = not declared
 
     @property

@@ -57,6 +57,12 @@ def _eyes_closed(value: str) -> bool:
 @register_recipe
 class TDBrain(Recipe):
     name = "tdbrain"
+    citation = (
+        "van Dijk et al., The two decades brainclinics research archive for insights in neurophysiology "
+        "(TDBRAIN) database, Scientific Data 9:333, 2022"
+    )
+    licence = "Brainclinics Foundation data-use terms (after registering)"
+    url = "https://brainclinics.com/resources/"
     version = "1"
     summary = "26 channels, 1.25 s windows, Parkinson's vs healthy (eyes closed); reference id split"
     source_layout = f"{PARTICIPANTS} + derivatives/<id>/ses-1/eeg/<id>_ses-1_task-restEC_eeg.csv"

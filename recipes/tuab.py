@@ -14,7 +14,7 @@ from pathlib import Path
 
 from lumamba_bench.recipes.base import Discovery, Recipe, Recording, register_recipe
 from lumamba_bench.recipes.splits import assign_split
-from lumamba_bench.recipes.tuh_files import tuh_files, tuh_subject
+from lumamba_bench.recipes.tuh_files import TUEG_CITATION, TUH_LICENCE, TUH_URL, tuh_files, tuh_subject
 
 LABELS = {"normal": 0, "abnormal": 1}
 FOLDER_SPLIT = {"eval": "test"}
@@ -23,6 +23,12 @@ FOLDER_SPLIT = {"eval": "test"}
 @register_recipe
 class TUAB(Recipe):
     name = "tuab"
+    citation = (
+        "Lopez de Diego, Automated interpretation of abnormal adult electroencephalograms, MS thesis, "
+        "Temple University, 2017; " + TUEG_CITATION
+    )
+    licence = TUH_LICENCE
+    url = TUH_URL
     version = "1"
     part_of = ("tueg",)  # TUH corpora are drawn from the TUH EEG Corpus
     summary = "22 TCP bipolar, 5 s windows, normal/abnormal per file; eval=test, train 80/20 by subject"

@@ -28,7 +28,7 @@ from lumamba_bench.data.preprocess import Windows
 from lumamba_bench.recipes import tuh_csv
 from lumamba_bench.recipes.base import Discovery, Recipe, Recording, register_recipe
 from lumamba_bench.recipes.splits import assign_split
-from lumamba_bench.recipes.tuh_files import tuh_files, tuh_subject
+from lumamba_bench.recipes.tuh_files import TUH_LICENCE, TUH_URL, tuh_files, tuh_subject
 
 ARTIFACT_CLASSES = ("chew", "elec", "eyem", "musc", "shiv")
 CODES: dict[str, str | None] = {
@@ -62,6 +62,11 @@ def discover_tuh_annotated(recipe: Recipe, source: Path, salt: str) -> Discovery
 @register_recipe
 class TUAR(Recipe):
     name = "tuar"
+    citation = (
+        "Hamid et al., The Temple University Artifact Corpus: an annotated corpus of EEG artifacts, IEEE SPMB 2020"
+    )
+    licence = TUH_LICENCE
+    url = TUH_URL
     version = "1"
     part_of = ("tueg",)  # TUH corpora are drawn from the TUH EEG Corpus
     summary = "22 TCP bipolar, 5 s windows, artifact (>=30% of window) vs clean; 80/10/10 by subject (ref.: by file)"

@@ -25,7 +25,7 @@ from lumamba_bench.data.edf import read_edf
 from lumamba_bench.data.manifest import read_manifest
 from lumamba_bench.data.montages import derive_bipolar, tcp_electrodes
 from lumamba_bench.recipes.base import Discovery, Recipe, Recording, register_recipe
-from lumamba_bench.recipes.tuh_files import tuh_files, tuh_subject
+from lumamba_bench.recipes.tuh_files import TUEG_CITATION, TUH_LICENCE, TUH_URL, tuh_files, tuh_subject
 
 MIN_BIPOLAR_CHANNELS = 20
 
@@ -39,6 +39,9 @@ def subjects_of(recipe_name: str, data_root: Path) -> set[str]:
 @register_recipe
 class TUEG(Recipe):
     name = "tueg"
+    citation = TUEG_CITATION
+    licence = TUH_LICENCE
+    url = TUH_URL
     version = "1"
     summary = "unlabelled pre-training corpus: 22 TCP bipolar (>=20 derivable), 5 s windows, all train"
     source_layout = "edf/**/*.edf (TUEG v2.0.1)"

@@ -10,6 +10,12 @@ from pathlib import Path
 from lumamba_bench.errors import LumambaError
 from lumamba_bench.recipes.base import Recipe
 
+TUH_LICENCE = (
+    "TUH EEG Corpus data-use agreement (free after signing), Neural Engineering Data Consortium, Temple University"
+)
+TUH_URL = "https://isip.piconepress.com/projects/nedc/html/tuh_eeg/"
+TUEG_CITATION = "Obeid & Picone, The Temple University Hospital EEG Data Corpus, Front. Neurosci. 10:196, 2016"
+
 
 def tuh_files(recipe: Recipe, source: Path) -> Iterator[Path]:
     """Every file under ``source/edf``, in sorted path order; an error naming the expected

@@ -18,6 +18,7 @@ from lumamba_bench.data.preprocess import Windows
 from lumamba_bench.recipes import tuh_csv
 from lumamba_bench.recipes.base import Discovery, Recipe, Recording, register_recipe
 from lumamba_bench.recipes.tuar import discover_tuh_annotated
+from lumamba_bench.recipes.tuh_files import TUH_LICENCE, TUH_URL
 
 LABELS = ("unannotated", "bckg", "seiz", "slow")
 SEIZURE_CODES = ("seiz", "fnsz", "gnsz", "spsz", "cpsz", "absz", "tnsz", "cnsz", "tcsz", "atsz", "mysz", "nesz")
@@ -28,6 +29,12 @@ PRIORITY = ("seiz", "slow", "bckg")  # most specific first
 @register_recipe
 class TUSL(Recipe):
     name = "tusl"
+    citation = (
+        "von Weltin et al., Electroencephalographic slowing: a primary source of error in automatic seizure "
+        "detection, IEEE SPMB 2017"
+    )
+    licence = TUH_LICENCE
+    url = TUH_URL
     version = "1"
     part_of = ("tueg",)  # TUH corpora are drawn from the TUH EEG Corpus
     summary = "22 TCP bipolar, 5 s windows, majority label of unannotated/bckg/seiz/slow; 80/10/10 by subject"

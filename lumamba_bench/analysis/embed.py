@@ -32,7 +32,7 @@ def embed_split(
     workers: int = 0,
 ) -> Embedded:
     encoder.eval().to(device)
-    has_front_end = hasattr(encoder, "front_end") and hasattr(encoder, "forward_features")
+    has_front_end = encoder.has_front_end
     embeddings, labels, recordings = [], [], []
     sums: dict[str, torch.Tensor] = {}
     counts: dict[str, int] = {}

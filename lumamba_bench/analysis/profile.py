@@ -30,7 +30,7 @@ from lumamba_bench.analysis.flops import count_forward_flops
 from lumamba_bench.analysis.memory import peak_step_memory
 from lumamba_bench.data.preprocess import SFREQ
 from lumamba_bench.errors import LumambaError
-from lumamba_bench.models.registry import build_encoder, build_for_input, encoder_spec, parse_model_name
+from lumamba_bench.models.registry import build_encoder, build_for_input, parse_model_name
 from lumamba_bench.models.scan import scan_report
 
 DEFAULT_MODELS = ("lumamba", "luna-base", "labram-base", "femba-tiny")
@@ -105,11 +105,7 @@ def parameter_count(model: str) -> int:
 
 def granularity(model: str) -> int:
     """Samples a window length must be a multiple of for this encoder."""
-    encoder = _on_meta(model)
-    if encoder_spec(parse_model_name(model).architecture).family == "labram":
-        return int(SFREQ)
-    size = getattr(encoder, "patch_size", None) or getattr(getattr(encoder, "config", None), "cell", (1, 1))[1]
-    return int(size)
+    return int(_on_meta(model).input_granularity())
 
 
 def common_granularity(models: list[str]) -> int:
@@ -122,10 +118,7 @@ def samples_for(seconds: float, step: int) -> int:
 
 
 def build_for_length(model: str, channels: int, samples: int) -> torch.nn.Module:
-    overrides = {}
-    if encoder_spec(parse_model_name(model).architecture).family == "labram":
-        overrides["max_seconds"] = max(16, math.ceil(samples / SFREQ))
-    return build_for_input(model, channels, samples, **overrides)
+    return build_for_input(model, channels, samples, **_on_meta(model).length_overrides(samples))
 
 
 def _inputs(batch: int, channels: int, samples: int, coords: torch.Tensor, device, seed: int):

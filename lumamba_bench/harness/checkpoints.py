@@ -153,7 +153,7 @@ def load_encoder_weights(encoder: nn.Module, path: Path) -> str:
             raise LumambaError(f"{path} is not a readable checkpoint ({error})") from None
         tensors = _unwrap_state_dict(tensors, path)
     own = set(_unique_tensors(encoder))
-    if set(tensors) != own and hasattr(encoder, "looks_official") and encoder.looks_official(tensors):
+    if set(tensors) != own and encoder.looks_official(tensors):
         tensors, ignored = encoder.official_state_dict(tensors)
         if ignored:
             shown = ", ".join(ignored[:5]) + ("..." if len(ignored) > 5 else "")

@@ -60,7 +60,7 @@ def param_groups(model: Classifier, settings: FinetuneSettings) -> list[dict]:
             p.requires_grad_(False)
         return groups
     layers = (
-        model.encoder.layer_groups() if hasattr(model.encoder, "layer_groups") else [list(model.encoder.parameters())]
+        model.encoder.layer_groups()
     )
     for i, params in enumerate(layers):
         groups.append({"params": params, "lr": settings.lr * settings.layer_decay ** (len(layers) - i)})

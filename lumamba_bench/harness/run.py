@@ -35,7 +35,7 @@ from lumamba_bench.harness.results import (
     write_results,
 )
 from lumamba_bench.models import build_encoder, parse_model_name
-from lumamba_bench.models.registry import build_for_dataset, build_for_input, encoder_spec, input_shape
+from lumamba_bench.models.registry import build_for_dataset, build_for_input, check_rate, encoder_spec, input_shape
 from lumamba_bench.recipes import get_recipe
 
 
@@ -74,6 +74,7 @@ class ResolvedModel:
         (``-scratch``: randomly initialised, on purpose): the one way run and analyze get one."""
         if channels is not None:
             encoder = build_for_input(self.architecture, channels, samples)
+            check_rate(encoder, manifest)
         else:
             encoder = build_for_dataset(self.architecture, manifest)
         if self.weights is not None:
@@ -139,7 +140,7 @@ def _montage_shift(config: RunConfig, splits: dict, architecture: str) -> dict |
     counts = {len(n) for n in train.channel_names.values()}
     test_counts = set() if test is None else {len(n) for n in test.channel_names.values()}
     with torch.device("meta"):  # the attribute only: nothing allocated
-        fixed = getattr(build_encoder(architecture), "fixed_topology", False)
+        fixed = build_encoder(architecture).fixed_topology
     if fixed:
         if len(counts) != 1 or (test_counts and test_counts != counts):
             raise LumambaError(

@@ -233,7 +233,7 @@ def _encoder_size(architecture: str) -> int | None:
         return None
     with torch.device("meta"):
         encoder = build_encoder(architecture)
-    return None if getattr(encoder, "fixed_topology", False) else sum(p.numel() for p in encoder.parameters())
+    return None if encoder.fixed_topology else sum(p.numel() for p in encoder.parameters())
 
 
 def _check_parameters(model: dict, name: str) -> None:

@@ -218,7 +218,10 @@ def add_intervals(table: Table) -> None:
             continue
         for level in levels:
             for metric in table.metrics:
-                row.ci[level, metric] = uncertainty.confidence_interval(row.predictions, metric, level)
+                try:
+                    row.ci[level, metric] = uncertainty.confidence_interval(row.predictions, metric, level)
+                except uncertainty.NoBootstrap:
+                    row.ci[level, metric] = None  # shown as [n/a]
 
 
 def add_paired_tests(table: Table) -> None:

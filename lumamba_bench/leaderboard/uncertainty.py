@@ -26,6 +26,10 @@ LEVEL = 0.95
 BLOCK_CELLS = 4_000_000  # replicates x windows per block: bounds memory on large test sets
 
 
+class NoBootstrap(ValueError):
+    """A metric without a weighted form here: the board shows it without an interval."""
+
+
 @dataclass
 class Predictions:
     """One submission's test predictions: per seed, unit index, label and probabilities."""
@@ -165,7 +169,7 @@ def metric_replicates(task_type: str, labels, probs, weights: np.ndarray, metric
             return _macro([weighted_auroc(probs[:, k], labels[:, k] == 1, weights) for k in columns])
         if metric == "aupr_macro":
             return _macro([weighted_average_precision(probs[:, k], labels[:, k] == 1, weights) for k in columns])
-    raise ValueError(f"no bootstrap for {metric!r} on a {task_type} task")
+    raise NoBootstrap(f"no bootstrap for {metric!r} on a {task_type} task")
 
 
 PAIR_CELLS = 4_000_000  # positive units x negative units: above this, the direct weighted AUROC

@@ -65,6 +65,12 @@ class LuMamba(UnifiedEncoder):
         self.norm = nn.Identity()  # the reference deletes LUNA's final norm
 
 
-@register_encoder("lumamba", objectives=("recon", "lejepa", "mixed"), paper="LuMamba, arXiv:2603.19100")
+@register_encoder(
+    "lumamba",
+    objectives=("recon", "lejepa", "mixed"),
+    paper="LuMamba, arXiv:2603.19100",
+    weights="https://huggingface.co/PulpBio/LuMamba",
+    licence="as stated with the weights",
+)
 def lumamba_tiny(**overrides) -> LuMamba:
     return LuMamba(LuMambaConfig(**overrides))

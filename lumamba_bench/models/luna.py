@@ -23,13 +23,13 @@ end against the authors' code.
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lumamba_bench.models.normalisation import NormalisedInput
+from lumamba_bench.models.base import Encoder
 from lumamba_bench.models.published import PREFIXES, rename
 
 
@@ -227,13 +227,14 @@ class LunaFrontEnd(nn.Module):
         )
 
 
-class UnifiedEncoder(NormalisedInput, nn.Module):
+class UnifiedEncoder(Encoder):
     """An encoder built as LUNA front end -> temporal ``blocks`` -> ``norm`` (LuMamba, LUNA).
 
     Subclasses set ``config`` (a dataclass with ``input_normalisation``), ``front_end``,
     ``blocks`` and ``norm`` (``nn.Identity`` where the reference has no final norm); the temporal
     blocks are what differs (bi-Mamba or RoPE transformer)."""
 
+    has_front_end = True
     OFFICIAL_KEYS: tuple[tuple[str, str], ...] = ()  # set by each family: front end + its blocks
     OFFICIAL_IGNORED: dict[str, str] = {}
 
@@ -258,8 +259,8 @@ class UnifiedEncoder(NormalisedInput, nn.Module):
             + [list(self.norm.parameters())]
         )
 
-    def config_dict(self) -> dict:
-        return asdict(self.config)
+    def input_granularity(self) -> int:
+        return self.patch_size
 
     def forward_features(
         self,

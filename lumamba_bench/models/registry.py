@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from torch import nn
 
 from lumamba_bench.errors import LumambaError
+from lumamba_bench.models.base import Encoder
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,8 @@ class EncoderSpec:
     family: str
     pretrain_objective: str | None = None  # what `pretrain --model NAME` runs for a name without objective
     note: str = ""  # one line for the `models` table (what is and is not supported)
+    weights: str = ""  # where published weights are (URL), if any
+    licence: str = ""  # of those weights
 
 
 _ENCODERS: dict[str, EncoderSpec] = {}
@@ -35,11 +38,17 @@ def register_encoder(
     family: str | None = None,
     pretrain_objective: str | None = None,
     note: str = "",
+    weights: str = "",
+    licence: str = "",
 ):
+    """Decorator: register an encoder factory (returning an ``Encoder``) under ``name``, with what
+    a user needs to know about it (timm's pretrained config, in spirit)."""
+
     def decorate(factory: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         _ENCODERS[name] = EncoderSpec(
-            name, factory, tuple(objectives), paper, family or name.split("-")[0], pretrain_objective, note
-        )
+            name, factory, tuple(objectives), paper, family or name.split("-")[0], pretrain_objective, note,
+            weights, licence,
+        )  # fmt: skip
         return factory
 
     return decorate
@@ -111,14 +120,17 @@ def list_model_names() -> list[str]:
 def build_encoder(name: str, **overrides) -> nn.Module:
     """The architecture behind a model name, randomly initialised (weights are loaded elsewhere)."""
     parsed = parse_model_name(name)
-    return _ENCODERS[parsed.architecture].factory(**overrides)
+    encoder = _ENCODERS[parsed.architecture].factory(**overrides)
+    if not isinstance(encoder, Encoder):
+        raise TypeError(f"{parsed.architecture}'s factory returned a {type(encoder).__name__}, not an Encoder")
+    return encoder
 
 
 def build_for_input(name: str, channels: int, samples: int, **overrides) -> nn.Module:
     """``build_encoder`` for data of a given shape: encoders whose size depends on the montage
     (``fixed_topology``, e.g. FEMBA) are built for ``channels`` x ``samples``."""
     encoder = build_encoder(name, **overrides)
-    if getattr(encoder, "fixed_topology", False):
+    if encoder.fixed_topology:
         encoder = build_encoder(name, num_channels=channels, num_samples=samples, **overrides)
     return encoder
 
@@ -127,9 +139,20 @@ def build_for_dataset(name: str, manifest: dict) -> nn.Module:
     """``build_encoder`` for a prepared dataset: fixed-topology encoders get its montage's shape;
     the others are built once, whatever montages the dataset mixes."""
     encoder = build_encoder(name)
-    if getattr(encoder, "fixed_topology", False):
+    check_rate(encoder, manifest)
+    if encoder.fixed_topology:
         encoder = build_encoder(name, **dict(zip(("num_channels", "num_samples"), input_shape(manifest), strict=True)))
     return encoder
+
+
+def check_rate(encoder: Encoder, manifest: dict) -> None:
+    """A dataset at another sampling rate than the encoder takes is refused, naming both."""
+    rate = float(manifest["preprocessing"]["sfreq"])
+    if rate != encoder.sfreq:
+        raise LumambaError(
+            f"{manifest['recipe']['name']} is prepared at {rate:g} Hz; {type(encoder).__name__} takes "
+            f"{encoder.sfreq:g} Hz input"
+        )
 
 
 def input_shape(manifest: dict) -> tuple[int, int]:

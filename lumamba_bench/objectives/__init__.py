@@ -37,9 +37,10 @@ def build_objective(
     settings = PRESETS[preset] | {
         k: v for k, v in (("mask_ratio", mask_ratio), ("num_slices", num_slices)) if v is not None
     }
-    if name == "recon" and hasattr(encoder, "reconstruction_objective"):
-        return encoder.reconstruction_objective(mask_ratio)  # its own masking and decoder (FEMBA)
-    if name in ("lejepa", "mixed") and not hasattr(encoder, "front_end"):
+    own = encoder.reconstruction_objective(mask_ratio) if name == "recon" else None
+    if own is not None:
+        return own  # its own masking and decoder (FEMBA)
+    if name in ("lejepa", "mixed") and not encoder.has_front_end:
         raise LumambaError(f"the {name} objective needs a LUNA front end (lumamba, luna-*)")
     reconstruction = ReconstructionObjective(encoder, mask_ratio=settings["mask_ratio"])
     lejepa = LeJEPAObjective(
