@@ -96,6 +96,15 @@ class Recipe(ABC):
             raise LumambaError(f"{self.name} has no labels to fine-tune on")
         return len(self.label_names)
 
+    def default_source(self, data_root: Path) -> Path | None:
+        """Where a corpus this package generates lives (the demo, written on first use); None:
+        the user's own copy is needed (``--source``)."""
+        return None
+
+    def exclude_subjects_of(self, recipe_names: list[str], data_root: Path) -> None:
+        """Leave out the subjects of prepared recipes (pre-training corpora only: TUEG)."""
+        raise LumambaError(f"--exclude-subjects-of applies to pre-training corpora (tueg), not {self.name}")
+
     def count_group(self, recording: Recording) -> str:
         """The group of ``expected_files`` a recording counts in (e.g. TUAB's ``train/normal``)."""
         return "all"

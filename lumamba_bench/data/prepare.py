@@ -566,10 +566,22 @@ def ensure_prepared(recipe_name: str, root: Path | str | None = None) -> Path:
     folder = data_root(root) / recipe.name
     if (folder / "manifest.json").exists():
         return folder
-    if not hasattr(recipe, "default_source"):
+    source = recipe.default_source(data_root(root))
+    if source is None:
         raise LumambaError(
             f"{recipe.name} is not prepared; run `lumamba-bench prepare {recipe.name} --source DIR`"
             f" (DIR holding {recipe.source_layout})"
         )
-    prepare(recipe, recipe.default_source(data_root(root)), folder)
+    prepare(recipe, source, folder)
     return folder
+
+
+def resolve_source(recipe: Recipe, source: Path | None, root: Path) -> Path:
+    """The folder ``prepare`` reads: the one given, or the corpus this package generates (the
+    demo); an error naming the layout otherwise."""
+    if source is not None:
+        return Path(source)
+    generated = recipe.default_source(root)
+    if generated is None:
+        raise LumambaError(f"`prepare {recipe.name}` needs --source: the folder holding {recipe.source_layout}")
+    return generated

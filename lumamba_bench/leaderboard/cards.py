@@ -215,17 +215,10 @@ def summary(card: dict) -> str:
 
 def encoder_facts(architecture: str) -> tuple[str, int, str]:
     """(family, encoder parameters, input normalisation) of a registered architecture."""
-    import torch
+    from lumamba_bench.models.registry import encoder_facts
 
-    from lumamba_bench.models.registry import build_encoder, encoder_spec
-
-    with torch.device("meta"):
-        encoder = build_encoder(architecture)
-    return (
-        encoder_spec(architecture).family,
-        sum(p.numel() for p in encoder.parameters()),
-        encoder.config.input_normalisation,
-    )
+    facts = encoder_facts(architecture)
+    return facts.family, facts.parameters, facts.input_normalisation
 
 
 def write_pretraining_card(weights: Path, data_root: Path | None = None) -> Path:

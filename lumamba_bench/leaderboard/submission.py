@@ -225,15 +225,12 @@ def check_predictions(results: dict, predictions: Path, windows: dict | None = N
 def _encoder_size(architecture: str) -> int | None:
     """Parameters of a registered architecture (built on the meta device, once); None where the
     size depends on the montage (fixed-topology FEMBA) or the architecture is not registered."""
-    import torch
-
-    from lumamba_bench.models.registry import build_encoder, list_encoders
+    from lumamba_bench.models.registry import encoder_facts, list_encoders
 
     if architecture not in list_encoders():
         return None
-    with torch.device("meta"):
-        encoder = build_encoder(architecture)
-    return None if encoder.fixed_topology else sum(p.numel() for p in encoder.parameters())
+    facts = encoder_facts(architecture)
+    return None if facts.fixed_topology else facts.parameters
 
 
 def _check_parameters(model: dict, name: str) -> None:

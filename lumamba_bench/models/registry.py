@@ -166,3 +166,51 @@ def input_shape(manifest: dict) -> tuple[int, int]:
             "a fixed-topology encoder needs one channel count"
         )
     return counts[0], samples
+
+
+@dataclass(frozen=True)
+class EncoderFacts:
+    """What `models`, the leaderboard and model cards state about an architecture, counted on
+    the meta device (nothing allocated; luna-huge is 303M parameters)."""
+
+    name: str
+    family: str
+    parameters: int
+    head_parameters: int  # the attention-pooling head `run` adds for a two-class task
+    input_normalisation: str
+    fixed_topology: bool
+    modules: tuple[tuple[str, int], ...]  # parameters per top-level and second-level module
+
+
+def encoder_facts(architecture: str) -> EncoderFacts:
+    import torch
+
+    from lumamba_bench.models.heads import AttentionPoolingHead
+
+    with torch.device("meta"):
+        encoder = build_encoder(architecture)
+        head = AttentionPoolingHead(encoder.embed_dim, 2)
+    return EncoderFacts(
+        architecture,
+        encoder_spec(architecture).family,
+        sum(p.numel() for p in encoder.parameters()),
+        sum(p.numel() for p in head.parameters()),
+        encoder.config.input_normalisation,
+        encoder.fixed_topology,
+        tuple(parameters_per_module(encoder)),
+    )
+
+
+def parameters_per_module(encoder: nn.Module, depth: int = 2) -> list[tuple[str, int]]:
+    """(module path cut at ``depth`` with layer indices folded into ``*``, parameters), in order:
+    for comparing with the reference code's module sizes."""
+    import re
+
+    counts: dict[str, int] = {}
+    for name, parameter in encoder.named_parameters():
+        module = name.split(".")[:-1]
+        parts = module[:depth] if len(module) >= depth else name.split(".")  # a shallow parameter stands alone
+        path = re.sub(r"\.\d+(?=\.|$)", ".*", ".".join(parts))
+        counts[path] = counts.get(path, 0) + parameter.numel()
+    return list(counts.items())
+
