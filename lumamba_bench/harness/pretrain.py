@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -117,6 +118,56 @@ def changed_settings(card: dict, config: PretrainConfig, manifest_sha: str) -> l
 
 
 def pretrain(config: PretrainConfig, on_step=None) -> PretrainResult:
+    """Pre-train, checkpointing every ``checkpoint_every`` steps; resume from the last checkpoint
+    when asked; register the finished encoder in the model store."""
+    run = _start(config, on_step)
+    if config.resume or config.resume_with_changes:
+        _resume(run)
+    _train(run)
+    registered = None
+    if run.step == run.total and config.register and run.ctx.is_main:
+        registered = register_pretrained(config.model, run.encoder, _card(run), config.data_root)
+    if run.ctx.world_size > 1:
+        torch.distributed.barrier()
+    return PretrainResult(run.run_dir, run.step, run.total, run.history, registered, run.objective)
+
+
+@dataclass
+class _Run:
+    """The state of one pre-training run, shared by the steps below."""
+
+    config: PretrainConfig
+    ctx: distributed.Context
+    architecture: str
+    objective_name: str
+    run_dir: Path
+    dataset: ShardDataset
+    sampler: MontageBatchSampler
+    per_rank: int
+    encoder: nn.Module
+    objective: nn.Module
+    model: nn.Module  # the objective, DDP-wrapped under torchrun
+    optimizer: torch.optim.Optimizer
+    manifest_sha: str
+    on_step: object = None
+    step: int = 0
+    history: list = field(default_factory=list)
+    change_log: list = field(default_factory=list)
+    pending: list = field(default_factory=list)  # (record, values on the device) since the last flush
+    part_names: list = field(default_factory=list)
+    interval_started: float = 0.0
+
+    @property
+    def total(self) -> int:
+        return self.config.epochs * self.per_rank
+
+    @property
+    def warmup(self) -> int:
+        return int(round(self.config.warmup_epochs * self.per_rank))
+
+
+def _objective_of(config: PretrainConfig) -> tuple[str, str]:
+    """(architecture, objective) a model name pre-trains; an error for names that cannot be."""
     parsed = parse_model_name(config.model)
     spec = encoder_spec(parsed.architecture)
     objective_name = parsed.objective or spec.pretrain_objective
@@ -124,6 +175,12 @@ def pretrain(config: PretrainConfig, on_step=None) -> PretrainResult:
         if spec.objectives:
             raise LumambaError(f"pretrain needs a model name with an objective, e.g. {parsed.architecture}-mixed")
         raise LumambaError(f"{parsed.architecture} cannot be pre-trained here: {spec.note or 'no objective'}")
+    return parsed.architecture, objective_name
+
+
+def _start(config: PretrainConfig, on_step) -> _Run:
+    """Data, encoder, objective and optimizer of a fresh run."""
+    architecture, objective_name = _objective_of(config)
     run_dir = Path(config.out or Path("runs") / "pretrain" / config.model)
     ensure_writable_folder(run_dir, "--out")
     ctx = distributed.setup(config.device)
@@ -137,10 +194,7 @@ def pretrain(config: PretrainConfig, on_step=None) -> PretrainResult:
             f"{config.corpus} has {len(dataset)} training windows: fewer than one batch of "
             f"{config.batch_size} per process; lower --batch-size"
         )
-    total = config.epochs * per_rank
-    warmup = int(round(config.warmup_epochs * per_rank))
-
-    encoder = build_for_dataset(parsed.architecture, read_manifest(dataset_dir))
+    encoder = build_for_dataset(architecture, read_manifest(dataset_dir))
     objective = build_objective(
         objective_name,
         encoder,
@@ -154,133 +208,139 @@ def pretrain(config: PretrainConfig, on_step=None) -> PretrainResult:
     if ctx.world_size > 1:
         model = torch.nn.parallel.DistributedDataParallel(objective, find_unused_parameters=True)
     optimizer = torch.optim.AdamW(_param_groups(objective, config.weight_decay), lr=config.lr)
-
-    step, history = 0, []
-    if config.resume or config.resume_with_changes:
-        checkpoint = latest_checkpoint(run_dir)
-        if checkpoint is None:
-            raise LumambaError(f"--resume: no checkpoint in {run_dir}")
-        card = load_training_checkpoint(checkpoint, objective, optimizer)
-        if card.get("model") != config.model:
-            raise LumambaError(f"{checkpoint} is a {card.get('model')} checkpoint, not {config.model}")
-        step, history = card["step"], card["history"]
-        changes = changed_settings(card, config, sha256_of(Path(dataset_dir) / "manifest.json"))
-        if changes and not config.resume_with_changes:
-            raise LumambaError(
-                f"--resume: {checkpoint} was trained with other settings ({'; '.join(changes)}); resume with "
-                "the same ones, or pass --resume-with-changes to change them (recorded in the card)"
-            )
-        change_log = list(card.get("resumed_with_changes", []))
-        if changes:
-            change_log.append({"step": step, "changes": changes})
-    else:
-        change_log = []
     manifest_sha = sha256_of(Path(dataset_dir) / "manifest.json")
+    return _Run(config, ctx, architecture, objective_name, run_dir, dataset, sampler, per_rank, encoder, objective,
+                model, optimizer, manifest_sha, on_step)  # fmt: skip
 
-    def card(now_step: int) -> dict:
-        return {
-            "model": config.model,
-            "architecture": parsed.architecture,
-            "objective": objective_name,
-            "encoder_config": encoder.config_dict(),
-            "input_normalisation": encoder.config.input_normalisation,
-            "objective_settings": objective_settings(objective),
-            "parameters": sum(p.numel() for p in encoder.parameters()),
-            "hyperparameters": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(config).items()},
-            "corpus": config.corpus,
-            "manifest_sha256": manifest_sha,
-            "step": now_step,
-            "total_steps": total,
-            "world_size": ctx.world_size,
-            "scan_backend": scan_report(ctx.device),
-            "precision": precision.active(),
-            "history": history,
-            "resumed_with_changes": change_log,
-            "tool_version": __version__,
-            "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        }
 
-    def save(now_step: int) -> None:
-        if not ctx.is_main:
-            return
-        save_training_checkpoint(run_dir / f"step-{now_step:07d}", objective, optimizer, card(now_step))
-        for old in sorted(run_dir.glob("step-*"))[: -config.keep_checkpoints]:
-            import shutil
-
-            shutil.rmtree(old, ignore_errors=True)
-
-    def diverged(what: str, value: float, at: int) -> TrainingDiverged:
-        last = latest_checkpoint(run_dir)  # every save follows a flush: nothing diverged was saved
-        kept = f"the last good checkpoint is {last}" if last else "no checkpoint was written before it"
-        return TrainingDiverged(
-            f"{what} became {value} at step {at}; {kept} (nothing after it was saved); "
-            "lower --lr or raise --warmup-epochs",
-            history,
+def _resume(run: _Run) -> None:
+    """Continue from the run folder's last checkpoint; other settings are refused unless
+    ``resume_with_changes`` (then each change is recorded in the card)."""
+    config = run.config
+    checkpoint = latest_checkpoint(run.run_dir)
+    if checkpoint is None:
+        raise LumambaError(f"--resume: no checkpoint in {run.run_dir}")
+    card = load_training_checkpoint(checkpoint, run.objective, run.optimizer)
+    if card.get("model") != config.model:
+        raise LumambaError(f"{checkpoint} is a {card.get('model')} checkpoint, not {config.model}")
+    run.step, run.history = card["step"], card["history"]
+    changes = changed_settings(card, config, run.manifest_sha)
+    if changes and not config.resume_with_changes:
+        raise LumambaError(
+            f"--resume: {checkpoint} was trained with other settings ({'; '.join(changes)}); resume with "
+            "the same ones, or pass --resume-with-changes to change them (recorded in the card)"
         )
+    run.change_log = list(card.get("resumed_with_changes", []))
+    if changes:
+        run.change_log.append({"step": run.step, "changes": changes})
 
-    pending: list[tuple[dict, torch.Tensor]] = []  # steps whose values are still on the device
-    interval_started = time.perf_counter()
 
-    def flush() -> None:
-        """One device-to-host transfer for the steps since the last flush: check them, log them."""
-        nonlocal interval_started
-        if not pending:
-            return
-        values = distributed.mean_over_ranks(torch.stack([v for _, v in pending])).cpu()
-        seconds = (time.perf_counter() - interval_started) / len(pending)
-        for (record, _), row in zip(pending, values.tolist(), strict=True):
-            grad_norm, *parts = row
-            if not math.isfinite(parts[0]):  # parts[0] is the loss
-                raise diverged("loss", parts[0], record["step"])
-            if not math.isfinite(grad_norm):
-                raise diverged("gradients", grad_norm, record["step"])
-            record |= {"grad_norm": grad_norm, "seconds": seconds} | dict(zip(part_names, parts, strict=True))
-            history.append(record)
-            if on_step is not None and ctx.is_main:
-                on_step(record, total)
-        pending.clear()
-        interval_started = time.perf_counter()
+def _card(run: _Run) -> dict:
+    """Everything needed to trust and resume a checkpoint of this run at its current step."""
+    config = run.config
+    return {
+        "model": config.model,
+        "architecture": run.architecture,
+        "objective": run.objective_name,
+        "encoder_config": run.encoder.config_dict(),
+        "input_normalisation": run.encoder.config.input_normalisation,
+        "objective_settings": objective_settings(run.objective),
+        "parameters": sum(p.numel() for p in run.encoder.parameters()),
+        "hyperparameters": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(config).items()},
+        "corpus": config.corpus,
+        "manifest_sha256": run.manifest_sha,
+        "step": run.step,
+        "total_steps": run.total,
+        "world_size": run.ctx.world_size,
+        "scan_backend": scan_report(run.ctx.device),
+        "precision": precision.active(),
+        "history": run.history,
+        "resumed_with_changes": run.change_log,
+        "tool_version": __version__,
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+    }
 
-    objective.train()
+
+def _save(run: _Run) -> None:
+    if not run.ctx.is_main:
+        return
+    save_training_checkpoint(run.run_dir / f"step-{run.step:07d}", run.objective, run.optimizer, _card(run))
+    for old in sorted(run.run_dir.glob("step-*"))[: -run.config.keep_checkpoints]:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _diverged(run: _Run, what: str, value: float, at: int) -> TrainingDiverged:
+    last = latest_checkpoint(run.run_dir)  # every save follows a flush: nothing diverged was saved
+    kept = f"the last good checkpoint is {last}" if last else "no checkpoint was written before it"
+    return TrainingDiverged(
+        f"{what} became {value} at step {at}; {kept} (nothing after it was saved); "
+        "lower --lr or raise --warmup-epochs",
+        run.history,
+    )
+
+
+def _flush(run: _Run) -> None:
+    """One device-to-host transfer for the steps since the last flush: check them, log them."""
+    if not run.pending:
+        return
+    values = distributed.mean_over_ranks(torch.stack([v for _, v in run.pending])).cpu()
+    seconds = (time.perf_counter() - run.interval_started) / len(run.pending)
+    for (record, _), row in zip(run.pending, values.tolist(), strict=True):
+        grad_norm, *parts = row
+        if not math.isfinite(parts[0]):  # parts[0] is the loss
+            raise _diverged(run, "loss", parts[0], record["step"])
+        if not math.isfinite(grad_norm):
+            raise _diverged(run, "gradients", grad_norm, record["step"])
+        record |= {"grad_norm": grad_norm, "seconds": seconds} | dict(zip(run.part_names, parts, strict=True))
+        run.history.append(record)
+        if run.on_step is not None and run.ctx.is_main:
+            run.on_step(record, run.total)
+    run.pending.clear()
+    run.interval_started = time.perf_counter()
+
+
+def _train(run: _Run) -> None:
+    """Steps until the end (or ``max_steps``), flushing every ``log_every`` steps and before
+    every checkpoint."""
+    config, ctx = run.config, run.ctx
+    run.objective.train()
+    run.interval_started = time.perf_counter()
     stream, stream_epoch = None, -1
     pin = ctx.device.type == "cuda"
-    stop = total if config.max_steps is None else min(total, config.max_steps)
-    part_names: list[str] = []
-    while step < stop:
-        epoch, index = divmod(step, per_rank)
+    stop = run.total if config.max_steps is None else min(run.total, config.max_steps)
+    while run.step < stop:
+        epoch, index = divmod(run.step, run.per_rank)
         if epoch != stream_epoch:  # this epoch's batches from where the run stands (a resume starts mid-epoch)
-            order = _epoch_batches(sampler, epoch, ctx, per_rank)[index:]
-            stream, stream_epoch = batches_of(dataset, order, config.workers, pin), epoch
-        batch = next(stream)
-        x = batch["signal"].to(ctx.device, non_blocking=pin)
-        coords = batch["coords"].to(ctx.device, non_blocking=pin)
-        for group in optimizer.param_groups:
-            group["lr"] = warmup_cosine(step, total, warmup, config.lr)
-        step_seed = step_seed_of(config.seed, step, ctx.rank)
-        generator = torch.Generator().manual_seed(step_seed)  # masks, jitter, views
-        torch.manual_seed(step_seed)  # dropout: re-seeded every step, so a resumed run repeats it
-        with precision.autocast(ctx.device):
-            parts = model(x, coords, generator, step=step, channels=batch["channels"])
-        optimizer.zero_grad(set_to_none=True)
-        parts["loss"].backward()
-        grad_norm = clip_gradients(objective.parameters(), config.grad_clip)
-        # No host sync here: a non-finite loss or gradient is found at the next flush, which comes
-        # before any checkpoint, so diverged weights are never saved.
-        optimizer.step()
-        part_names = ["loss", *(k for k in parts if k != "loss")]
-        values = torch.stack([grad_norm.float(), *(parts[k].detach().float() for k in part_names)])
-        pending.append(({"step": step, "epoch": epoch, "lr": optimizer.param_groups[0]["lr"]}, values))
-        step += 1
-        checkpoint_due = step % config.checkpoint_every == 0 or step == stop
-        if len(pending) >= config.log_every or checkpoint_due:
-            flush()
+            order = _epoch_batches(run.sampler, epoch, ctx, run.per_rank)[index:]
+            stream, stream_epoch = batches_of(run.dataset, order, config.workers, pin), epoch
+        _step(run, next(stream), epoch, pin)
+        run.step += 1
+        checkpoint_due = run.step % config.checkpoint_every == 0 or run.step == stop
+        if len(run.pending) >= config.log_every or checkpoint_due:
+            _flush(run)
         if checkpoint_due:
-            save(step)
-    flush()
+            _save(run)
+    _flush(run)
 
-    registered = None
-    if step == total and config.register and ctx.is_main:
-        registered = register_pretrained(config.model, encoder, card(step), config.data_root)
-    if ctx.world_size > 1:
-        torch.distributed.barrier()
-    return PretrainResult(run_dir, step, total, history, registered, objective)
+
+def _step(run: _Run, batch: dict, epoch: int, pin: bool) -> None:
+    """One optimisation step; its loss parts and gradient norm stay on the device (pending)."""
+    config, ctx, optimizer = run.config, run.ctx, run.optimizer
+    x = batch["signal"].to(ctx.device, non_blocking=pin)
+    coords = batch["coords"].to(ctx.device, non_blocking=pin)
+    for group in optimizer.param_groups:
+        group["lr"] = warmup_cosine(run.step, run.total, run.warmup, config.lr)
+    step_seed = step_seed_of(config.seed, run.step, ctx.rank)
+    generator = torch.Generator().manual_seed(step_seed)  # masks, jitter, views
+    torch.manual_seed(step_seed)  # dropout: re-seeded every step, so a resumed run repeats it
+    with precision.autocast(ctx.device):
+        parts = run.model(x, coords, generator, step=run.step, channels=batch["channels"])
+    optimizer.zero_grad(set_to_none=True)
+    parts["loss"].backward()
+    grad_norm = clip_gradients(run.objective.parameters(), config.grad_clip)
+    # No host sync here: a non-finite loss or gradient is found at the next flush, which comes
+    # before any checkpoint, so diverged weights are never saved.
+    optimizer.step()
+    run.part_names = ["loss", *(k for k in parts if k != "loss")]
+    values = torch.stack([grad_norm.float(), *(parts[k].detach().float() for k in run.part_names)])
+    run.pending.append(({"step": run.step, "epoch": epoch, "lr": optimizer.param_groups[0]["lr"]}, values))
