@@ -35,7 +35,14 @@ from lumamba_bench.harness.results import (
     write_results,
 )
 from lumamba_bench.models import build_encoder, parse_model_name
-from lumamba_bench.models.registry import build_for_dataset, build_for_input, check_rate, encoder_spec, input_shape
+from lumamba_bench.models.registry import (
+    build_for_dataset,
+    build_for_input,
+    check_rate,
+    encoder_facts,
+    encoder_spec,
+    input_shape,
+)
 from lumamba_bench.recipes import get_recipe
 
 
@@ -160,6 +167,7 @@ def _test_metrics(task_type: str, test: dict) -> tuple[dict, dict]:
 
 
 def run_benchmark(config: RunConfig, on_epoch: Callable[[int, dict], None] | None = None) -> tuple[dict, Path]:
+    """Fine-tune and score ``config.seeds`` seeds; write the results file (and predictions)."""
     started = time.perf_counter()
     if config.protocol not in ("full", "linear"):
         raise LumambaError(f"unknown protocol {config.protocol!r}; use full or linear")
@@ -172,125 +180,42 @@ def run_benchmark(config: RunConfig, on_epoch: Callable[[int, dict], None] | Non
     task_type, outputs = task_type_of(recipe)
     splits = _splits(dataset_dir, manifest, config)
     montage_shift = _montage_shift(config, splits, resolved.architecture)
-    defaults = FinetuneSettings(**recipe.finetune_defaults)
-    chosen = {
-        k: v
-        for k, v in {
-            "epochs": config.epochs,
-            "batch_size": config.batch_size,
-            "lr": config.lr,
-            "patience": config.patience,
-        }.items()
-        if v is not None
-    }
-    settings = replace(defaults, protocol=config.protocol, workers=config.workers, **chosen)
+    settings = _settings(config, recipe)
+    sizes: dict[str, int] = {}
 
     def build() -> Classifier:
         if montage_shift is not None and montage_shift["channels"]:
-            return Classifier(resolved.build(manifest, montage_shift["channels"], input_shape(manifest)[1]), outputs)
-        return Classifier(resolved.build(manifest), outputs)
+            encoder = resolved.build(manifest, montage_shift["channels"], input_shape(manifest)[1])
+        else:
+            encoder = resolved.build(manifest)
+        classifier = Classifier(encoder, outputs)
+        sizes["encoder"] = sum(p.numel() for p in encoder.parameters())  # recorded once built, not rebuilt for it
+        sizes["total"] = sum(p.numel() for p in classifier.parameters())
+        return classifier
 
-    seeds, predictions = [], []
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
     path = Path(config.out) / recipe.name / resolved.name / f"{stamp}.json"
+    seeds, predictions = [], []
     for seed in range(config.seeds):
         try:
             outcome = train_one_seed(
-                build,
-                splits,
-                task_type,
-                outputs,
-                settings,
-                seed,
-                ctx.device,
+                build, splits, task_type, outputs, settings, seed, ctx.device,
                 on_epoch=None if on_epoch is None else (lambda r, s=seed: on_epoch(s, r)),
-            )
+            )  # fmt: skip
         except TrainingDiverged as error:
             if not ctx.is_main:
                 raise
-            partial = path.with_suffix(".partial.json")
-            partial.parent.mkdir(parents=True, exist_ok=True)
-            write_json_atomic(
-                partial,
-                {
-                    "status": "diverged",
-                    "error": str(error),
-                    "model": resolved.name,
-                    "task": recipe.name,
-                    "completed_seeds": seeds,
-                    "failed_seed": {"seed": seed, "log": error.log},
-                },
-            )
+            partial = _write_partial(path, error, resolved.name, recipe.name, seeds, seed)
             raise TrainingDiverged(f"{error}; the log so far is in {partial}", error.log) from None
-        test = outcome.test
-        metrics, undefined = _test_metrics(task_type, test)
-        entry = {
-            "seed": seed,
-            "best_epoch": outcome.best_epoch,
-            "epochs_run": len(outcome.log),
-            "metrics": metrics,
-            "undefined": undefined,
-            "log": outcome.log,
-        }
-        if task_type == BINARY and recipe.file_level_labels and len(test["labels"]):
-            _, labels, probs = recording_level(test["recording_id"], test["labels"], test["probs"])
-            entry["recording_metrics"] = compute_metrics(task_type, labels, probs)["metrics"]
-        seeds.append(entry)
-        if config.save_predictions and len(test["labels"]):
-            predictions += [
-                {
-                    "seed": seed,
-                    "recording_id": r,
-                    "window_index": int(w),
-                    "label": int(y) if np.ndim(y) == 0 else list(map(int, y)),
-                    "probs": p,
-                }
-                for r, w, y, p in zip(
-                    test["recording_id"], test["window_index"], test["labels"], test["probs"], strict=True
-                )
-            ]
-
-    classifier = build()
+        seeds.append(_seed_entry(seed, outcome, task_type, recipe))
+        if config.save_predictions:
+            predictions += _prediction_rows(seed, outcome.test)
     results = {
         "schema_version": SCHEMA_VERSION,
         "metric_set": METRIC_SET_VERSION,
-        "model": {
-            "name": resolved.name,
-            "architecture": resolved.architecture,
-            "family": encoder_spec(resolved.architecture).family,
-            "objective": resolved.objective,
-            "scratch": resolved.scratch,
-            "input_normalisation": classifier.encoder.config.input_normalisation,
-            "parameters": {
-                "encoder": sum(p.numel() for p in classifier.encoder.parameters()),
-                "total": sum(p.numel() for p in classifier.parameters()),
-            },
-            "checkpoint": None
-            if resolved.weights is None
-            else {
-                "path": str(resolved.weights),
-                "sha256": resolved.sha256,
-                "pretraining": None
-                if resolved.card is None
-                else {k: resolved.card.get(k) for k in ("corpus", "manifest_sha256", "step", "objective")},
-            },
-        },
-        "task": {
-            "name": recipe.name,
-            "recipe": recipe.name,
-            "recipe_version": manifest["recipe"]["version"],
-            "type": task_type,
-            "label_names": manifest["label_names"],
-            "manifest_sha256": sha256_of(dataset_dir / "manifest.json"),
-            "windows": {s: manifest["splits"][s]["windows"] for s in ("train", "val", "test")},
-        },
-        "protocol": {
-            "name": settings.protocol,
-            "selection": "lowest validation loss",
-            "class_weighting": "inverse class frequency on train",
-            "hyperparameters": asdict(settings) | {"seeds": list(range(config.seeds))},
-        }
-        | ({} if montage_shift is None else {"montage_shift": montage_shift["record"]}),
+        "model": _model_record(resolved, sizes),
+        "task": _task_record(recipe, manifest, task_type, dataset_dir),
+        "protocol": _protocol_record(settings, config.seeds, montage_shift),
         "seeds": seeds,
         "summary": summarise([s["metrics"] for s in seeds]),
         "environment": environment(str(ctx.device), ctx.world_size),
@@ -302,3 +227,95 @@ def run_benchmark(config: RunConfig, on_epoch: Callable[[int, dict], None] | Non
         if config.save_predictions:
             write_predictions(predictions, path.with_suffix(".predictions.parquet"))
     return results, path
+
+
+def _settings(config: RunConfig, recipe) -> FinetuneSettings:
+    """The recipe's fine-tuning defaults, overridden by what the command line set."""
+    chosen = {
+        k: v
+        for k, v in {"epochs": config.epochs, "batch_size": config.batch_size, "lr": config.lr,
+                     "patience": config.patience}.items()  # fmt: skip
+        if v is not None
+    }
+    defaults = FinetuneSettings(**recipe.finetune_defaults)
+    return replace(defaults, protocol=config.protocol, workers=config.workers, **chosen)
+
+
+def _write_partial(path: Path, error: TrainingDiverged, model: str, task: str, seeds: list, seed: int) -> Path:
+    """What a diverged run leaves: the completed seeds and the failed seed's log."""
+    partial = path.with_suffix(".partial.json")
+    partial.parent.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(
+        partial,
+        {"status": "diverged", "error": str(error), "model": model, "task": task, "completed_seeds": seeds,
+         "failed_seed": {"seed": seed, "log": error.log}},
+    )  # fmt: skip
+    return partial
+
+
+def _seed_entry(seed: int, outcome, task_type: str, recipe) -> dict:
+    test = outcome.test
+    metrics, undefined = _test_metrics(task_type, test)
+    entry = {
+        "seed": seed,
+        "best_epoch": outcome.best_epoch,
+        "epochs_run": len(outcome.log),
+        "metrics": metrics,
+        "undefined": undefined,
+        "log": outcome.log,
+    }
+    if task_type == BINARY and recipe.file_level_labels and len(test["labels"]):
+        _, labels, probs = recording_level(test["recording_id"], test["labels"], test["probs"])
+        entry["recording_metrics"] = compute_metrics(task_type, labels, probs)["metrics"]
+    return entry
+
+
+def _prediction_rows(seed: int, test: dict) -> list[dict]:
+    return [
+        {"seed": seed, "recording_id": r, "window_index": int(w),
+         "label": int(y) if np.ndim(y) == 0 else list(map(int, y)), "probs": p}
+        for r, w, y, p in zip(test["recording_id"], test["window_index"], test["labels"], test["probs"], strict=True)
+    ]  # fmt: skip
+
+
+def _model_record(resolved: ResolvedModel, sizes: dict) -> dict:
+    card = resolved.card
+    return {
+        "name": resolved.name,
+        "architecture": resolved.architecture,
+        "family": encoder_spec(resolved.architecture).family,
+        "objective": resolved.objective,
+        "scratch": resolved.scratch,
+        "input_normalisation": encoder_facts(resolved.architecture).input_normalisation,
+        "parameters": {"encoder": sizes["encoder"], "total": sizes["total"]},
+        "checkpoint": None
+        if resolved.weights is None
+        else {
+            "path": str(resolved.weights),
+            "sha256": resolved.sha256,
+            "pretraining": None
+            if card is None
+            else {k: card.get(k) for k in ("corpus", "manifest_sha256", "step", "objective")},
+        },
+    }
+
+
+def _task_record(recipe, manifest: dict, task_type: str, dataset_dir: Path) -> dict:
+    return {
+        "name": recipe.name,
+        "recipe": recipe.name,
+        "recipe_version": manifest["recipe"]["version"],
+        "type": task_type,
+        "label_names": manifest["label_names"],
+        "manifest_sha256": sha256_of(dataset_dir / "manifest.json"),
+        "windows": {s: manifest["splits"][s]["windows"] for s in ("train", "val", "test")},
+    }
+
+
+def _protocol_record(settings: FinetuneSettings, seeds: int, montage_shift: dict | None) -> dict:
+    return {
+        "name": settings.protocol,
+        "selection": "lowest validation loss",
+        "class_weighting": "inverse class frequency on train",
+        "hyperparameters": asdict(settings) | {"seeds": list(range(seeds))},
+    } | ({} if montage_shift is None else {"montage_shift": montage_shift["record"]})
