@@ -101,79 +101,81 @@ def compute_metrics(task_type: str, y_true: np.ndarray, probs: np.ndarray) -> di
     """Metrics of class probabilities ``probs`` (N, K) against labels ``y_true`` ((N,) or (N, K) multi-hot)."""
     y_true, probs = np.asarray(y_true), np.asarray(probs, dtype=np.float64)
     undefined: dict[str, str] = {}
-    out: dict[str, float | None] = {}
     if task_type == MULTILABEL:
-        aurocs, auprs = [], []
-        for k in range(y_true.shape[1]):
-            aurocs.append(
-                _guarded(
-                    f"auroc_class{k}",
-                    lambda k=k: _single_class_check(y_true[:, k]) or skm.roc_auc_score(y_true[:, k], probs[:, k]),
-                    undefined,
-                )
-            )
-            auprs.append(
-                _guarded(
-                    f"aupr_class{k}",
-                    lambda k=k: (
-                        _single_class_check(y_true[:, k]) or skm.average_precision_score(y_true[:, k], probs[:, k])
-                    ),
-                    undefined,
-                )
-            )
-            out[f"auroc_class{k}"], out[f"aupr_class{k}"] = aurocs[-1], auprs[-1]
-        defined = [v for v in aurocs if v is not None]
-        out["auroc_macro"] = float(np.mean(defined)) if defined else None
-        defined = [v for v in auprs if v is not None]
-        out["aupr_macro"] = float(np.mean(defined)) if defined else None
-        return {"metrics": out, "undefined": undefined}
+        out = _multilabel(y_true, probs, undefined)
+    elif task_type == BINARY:
+        out = _binary(y_true, probs, undefined)
+    else:
+        out = _multiclass(y_true, probs, undefined)
+    return {"metrics": out, "undefined": undefined}
 
+
+def _multilabel(y_true: np.ndarray, probs: np.ndarray, undefined: dict) -> dict:
+    """Per-class AUROC / AUPR (threshold-free) and their means over the classes where defined."""
+    out: dict[str, float | None] = {}
+    for k in range(y_true.shape[1]):
+        column, scores = y_true[:, k], probs[:, k]
+        out[f"auroc_class{k}"] = _guarded(
+            f"auroc_class{k}", lambda c=column, p=scores: _single_class_check(c) or skm.roc_auc_score(c, p), undefined
+        )
+        out[f"aupr_class{k}"] = _guarded(
+            f"aupr_class{k}",
+            lambda c=column, p=scores: _single_class_check(c) or skm.average_precision_score(c, p),
+            undefined,
+        )
+    for name in ("auroc", "aupr"):
+        defined = [out[f"{name}_class{k}"] for k in range(y_true.shape[1]) if out[f"{name}_class{k}"] is not None]
+        out[f"{name}_macro"] = float(np.mean(defined)) if defined else None
+    return out
+
+
+def _binary(y_true: np.ndarray, probs: np.ndarray, undefined: dict) -> dict:
+    out: dict[str, float | None] = {}
     predicted = probs.argmax(axis=1)
     out["balanced_accuracy"] = _guarded(
         "balanced_accuracy", lambda: skm.balanced_accuracy_score(y_true, predicted), undefined
     )
-    if task_type == BINARY:
-        out["auroc"] = _guarded(
-            "auroc", lambda: _single_class_check(y_true) or skm.roc_auc_score(y_true, probs[:, 1]), undefined
-        )
-        out["aupr"] = _guarded(
-            "aupr", lambda: _single_class_check(y_true) or skm.average_precision_score(y_true, probs[:, 1]), undefined
-        )
-        negative = _guarded(
-            "aupr_negative",
-            lambda: _single_class_check(y_true) or skm.average_precision_score(1 - y_true, probs[:, 0]),
-            undefined,
-        )
-        out["aupr_macro"] = None if out["aupr"] is None or negative is None else (out["aupr"] + negative) / 2
-        if out["aupr_macro"] is None:
-            undefined.setdefault("aupr_macro", undefined.get("aupr", "undefined"))
-        return {"metrics": out, "undefined": undefined}
+    out["auroc"] = _guarded(
+        "auroc", lambda: _single_class_check(y_true) or skm.roc_auc_score(y_true, probs[:, 1]), undefined
+    )
+    out["aupr"] = _guarded(
+        "aupr", lambda: _single_class_check(y_true) or skm.average_precision_score(y_true, probs[:, 1]), undefined
+    )
+    negative = _guarded(
+        "aupr_negative",
+        lambda: _single_class_check(y_true) or skm.average_precision_score(1 - y_true, probs[:, 0]),
+        undefined,
+    )
+    out["aupr_macro"] = None if out["aupr"] is None or negative is None else (out["aupr"] + negative) / 2
+    if out["aupr_macro"] is None:
+        undefined.setdefault("aupr_macro", undefined.get("aupr", "undefined"))
+    return out
 
-    # One-vs-rest over the classes present in y_true: a class with no test window (TUSL's rare
-    # "unannotated") has no AUROC, and would otherwise make the macro average undefined.
+
+def _multiclass(y_true: np.ndarray, probs: np.ndarray, undefined: dict) -> dict:
+    """One-vs-rest over the classes present in y_true: a class with no test window (TUSL's rare
+    "unannotated") has no AUROC, and would otherwise make the macro average undefined."""
+    out: dict[str, float | None] = {}
+    predicted = probs.argmax(axis=1)
+    out["balanced_accuracy"] = _guarded(
+        "balanced_accuracy", lambda: skm.balanced_accuracy_score(y_true, predicted), undefined
+    )
     classes = np.arange(probs.shape[1])
     onehot = (y_true[:, None] == classes[None]).astype(int)
     present = onehot.sum(0) > 0
     for average in ("macro", "weighted"):
-        out[f"auroc_{average}"] = _guarded(
-            f"auroc_{average}",
-            lambda a=average: (
-                _single_class_check(y_true) or skm.roc_auc_score(onehot[:, present], probs[:, present], average=a)
-            ),
-            undefined,
-        )
-        out[f"aupr_{average}"] = _guarded(
-            f"aupr_{average}",
-            lambda a=average: (
-                _single_class_check(y_true)
-                or skm.average_precision_score(onehot[:, present], probs[:, present], average=a)
-            ),
-            undefined,
-        )
+        for name, score in (("auroc", skm.roc_auc_score), ("aupr", skm.average_precision_score)):
+            out[f"{name}_{average}"] = _guarded(
+                f"{name}_{average}",
+                lambda a=average, f=score: (
+                    _single_class_check(y_true) or f(onehot[:, present], probs[:, present], average=a)
+                ),
+                undefined,
+            )
     if not present.all():
         undefined["absent_classes"] = f"classes {classes[~present].tolist()} have no window; macro metrics omit them"
     out["cohen_kappa"] = _guarded("cohen_kappa", lambda: skm.cohen_kappa_score(y_true, predicted), undefined)
-    return {"metrics": out, "undefined": undefined}
+    return out
 
 
 def _single_class_check(y: np.ndarray) -> None:

@@ -51,9 +51,16 @@ def read_results(path: Path) -> dict:
 
 def check(results: dict, name: str = "results") -> None:
     """Every rule a submission must meet; raises ``SubmissionError`` at the first broken one."""
-    import jsonschema
+    _check_schema(results, name)
+    _check_task(results["task"], name)
+    _check_parameters(results["model"], name)
+    needed = required(results["task"]["type"], results.get("metric_set", 1))  # files before metric sets: set 1
+    _check_seeds(results["seeds"], needed, name)
+    _check_summary(results, needed, name)
 
-    from lumamba_bench.recipes import get_recipe, list_recipes
+
+def _check_schema(results: dict, name: str) -> None:
+    import jsonschema
 
     version = results.get("schema_version")
     if version != SCHEMA_VERSION:
@@ -63,7 +70,12 @@ def check(results: dict, name: str = "results") -> None:
     except jsonschema.ValidationError as error:
         where = "/".join(str(p) for p in error.absolute_path) or "top level"
         raise SubmissionError(f"{name}: schema violation at {where}: {error.message}") from None
-    task = results["task"]
+
+
+def _check_task(task: dict, name: str) -> None:
+    """A known recipe at its current version, with its task type and label names."""
+    from lumamba_bench.recipes import get_recipe, list_recipes
+
     if task["recipe"] not in list_recipes() or task["name"] != task["recipe"]:
         raise SubmissionError(f"{name}: unknown task {task['recipe']!r}; known: {', '.join(list_recipes())}")
     recipe = get_recipe(task["recipe"])
@@ -71,17 +83,17 @@ def check(results: dict, name: str = "results") -> None:
         raise SubmissionError(
             f"{name}: {recipe.name} recipe version {task['recipe_version']!r}; the current version is {recipe.version}"
         )
-    from lumamba_bench.leaderboard.tables import task_type
-
-    if task["type"] != task_type(recipe.name):
-        raise SubmissionError(f"{name}: task type {task['type']!r}; {recipe.name} is {task_type(recipe.name)}")
+    if task["type"] != recipe.task_type:
+        raise SubmissionError(f"{name}: task type {task['type']!r}; {recipe.name} is {recipe.task_type}")
     if list(task["label_names"]) != list(recipe.label_names):
         raise SubmissionError(
             f"{name}: label names {task['label_names']}; {recipe.name} has {list(recipe.label_names)}"
         )
-    _check_parameters(results["model"], name)
-    needed = required(task["type"], results.get("metric_set", 1))  # files before metric sets: set 1
-    for seed in results["seeds"]:
+
+
+def _check_seeds(seeds: list[dict], needed: tuple[str, ...], name: str) -> None:
+    """Every seed reports the required metrics, each in its range; no seed twice."""
+    for seed in seeds:
         metrics = seed["metrics"]
         for metric in needed:
             if metric not in metrics:
@@ -90,19 +102,24 @@ def check(results: dict, name: str = "results") -> None:
             low, high = metric_range(metric)
             if value is not None and not low <= value <= high:
                 raise SubmissionError(f"{name}: seed {seed['seed']} {metric} = {value} is outside [{low:g}, {high:g}]")
-    for metric, stated in results["summary"].items():
+    numbers = [s["seed"] for s in seeds]
+    if len(set(numbers)) != len(numbers):
+        raise SubmissionError(f"{name}: seeds repeat ({numbers})")
+
+
+def _check_summary(results: dict, needed: tuple[str, ...], name: str) -> None:
+    """The summary is finite and is what the seeds' metrics give (mean, sample std, count)."""
+    summary = results["summary"]
+    for metric, stated in summary.items():
         for key in ("mean", "std"):
             value = stated.get(key)
             if value is not None and not np.isfinite(value):
                 raise SubmissionError(f"{name}: summary {metric} {key} = {value} is not a number")
-    seeds = [s["seed"] for s in results["seeds"]]
-    if len(set(seeds)) != len(seeds):
-        raise SubmissionError(f"{name}: seeds repeat ({seeds})")
-    expected = summarise([s["metrics"] for s in results["seeds"]])
     for metric in needed:
-        if metric not in results["summary"]:
+        if metric not in summary:
             raise SubmissionError(f"{name}: summary lacks the required metric {metric!r}")
-    for metric, stated in results["summary"].items():
+    expected = summarise([s["metrics"] for s in results["seeds"]])
+    for metric, stated in summary.items():
         want = expected.get(metric)
         if want is None:
             raise SubmissionError(f"{name}: summary has {metric!r}, which no seed reports")
