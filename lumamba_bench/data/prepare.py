@@ -335,15 +335,34 @@ def _prepare_locked(
     on_result: Callable[[RecordingResult], None] | None,
     on_start: Callable[[int, int], None] | None,
 ) -> PrepareSummary:
-    shard_dir = out_dir / "shards"
     journal = Journal(out_dir / "journal.jsonl")
+    state, dropped = _begin(recipe, out_dir, journal, discovery, force)
+    todo = [r for r in recordings if r.recording_id not in state["committed"]]
+    if on_start is not None:
+        on_start(len(recordings), len(recordings) - len(todo))
+    shards = _ShardWriter(recipe, out_dir / "shards", journal, state["counters"], rows_per_shard)
+    for result in ordered_map(partial(process_recording, recipe), todo, workers=workers):
+        if on_result is not None:
+            on_result(result)
+        if result.status != "ok":
+            journal.append({"type": "skipped", "file": result.entry(source)})
+        else:
+            shards.add(result, source)
+    shards.close()
+    manifest = build_manifest(recipe, source, journal.read(), recordings, discovery, limit)
+    write_json_atomic(out_dir / "manifest.json", manifest)
+    return PrepareSummary(out_dir, manifest, processed=len(todo), journal_bytes_dropped=dropped)
+
+
+def _begin(recipe: Recipe, out_dir: Path, journal: Journal, discovery: Discovery, force: bool) -> tuple[dict, int]:
+    """Start fresh (``force``) or pick up the journal: its repaired state and the bytes of a torn
+    last record cut off. Recordings committed earlier but excluded now are an error."""
     if force and out_dir.exists():
         for name in ("shards", "journal.jsonl", "manifest.json"):
             target = out_dir / name
             shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
-    shard_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "shards").mkdir(parents=True, exist_ok=True)
     dropped = journal.repair()
-
     state = _resume_state(journal, recipe, out_dir)
     now_excluded = state["committed"] & {str(Path(path).with_suffix("")) for path in discovery.excluded}
     if now_excluded:
@@ -353,63 +372,54 @@ def _prepare_locked(
         )
     if not state["records"]:
         journal.append({"type": "settings", **_settings(recipe)})
-    todo = [r for r in recordings if r.recording_id not in state["committed"]]
-    if on_start is not None:
-        on_start(len(recordings), len(recordings) - len(todo))
+    return state, dropped
 
-    buffers: dict[tuple[str, str], ShardBuffer] = {}
-    pending: dict[tuple[str, str], list[dict]] = defaultdict(list)
-    counters: Counter = state["counters"]
 
-    def flush(key: tuple[str, str]) -> None:
-        buffer = buffers[key]
-        name = f"{key[0]}-{key[1]}-{counters[key]:05d}.parquet"
-        digest = write_table_atomic(buffer.to_table(), shard_dir / name)
-        counters[key] += 1
-        entries = [dict(e, shard=name) for e in pending.pop(key)]
-        journal.append(
-            {
-                "type": "shard",
-                "file": name,
-                "split": key[0],
-                "montage": key[1],
-                "channels": buffer.metadata["channels"],
-                "coords": buffer.metadata["coords"],
-                "rows": buffer.rows,
-                "sha256": digest,
-                "files": entries,
-            }
-        )
-        buffer.clear()
+class _ShardWriter:
+    """Windows buffered per (split, montage), written as a shard every ``rows_per_shard`` rows;
+    each shard is journalled (with its files) once it is on disk."""
 
-    for result in ordered_map(partial(process_recording, recipe), todo, workers=workers):
-        if on_result is not None:
-            on_result(result)
-        if result.status != "ok":
-            journal.append({"type": "skipped", "file": result.entry(source)})
-            continue
+    def __init__(self, recipe: Recipe, shard_dir: Path, journal: Journal, counters: Counter, rows_per_shard: int):
+        self.recipe, self.shard_dir, self.journal = recipe, shard_dir, journal
+        self.counters, self.rows_per_shard = counters, rows_per_shard
+        self.buffers: dict[tuple[str, str], ShardBuffer] = {}
+        self.pending: dict[tuple[str, str], list[dict]] = defaultdict(list)
+
+    def add(self, result: RecordingResult, source: Path) -> None:
         rec = result.recording
-        montage = recipe.montage_name(result.channels)
+        montage = self.recipe.montage_name(result.channels)
         key = (rec.split, montage)
-        if key not in buffers:
-            buffers[key] = ShardBuffer(
+        if key not in self.buffers:
+            self.buffers[key] = ShardBuffer(
                 split=rec.split,
                 montage=montage,
                 n_values=result.signal[0].size,
-                n_classes=recipe.n_classes_multilabel,
-                metadata=_shard_metadata(recipe, rec.split, montage, result),
+                n_classes=self.recipe.n_classes_multilabel,
+                metadata=_shard_metadata(self.recipe, rec.split, montage, result),
             )
-        buffers[key].add(rec.recording_id, rec.subject_id, result.signal, result.start_s, result.labels)
-        pending[key].append(result.entry(source, montage=montage))
-        if buffers[key].rows >= rows_per_shard:
-            flush(key)
-    for key in sorted(buffers):
-        if buffers[key].rows:
-            flush(key)
+        self.buffers[key].add(rec.recording_id, rec.subject_id, result.signal, result.start_s, result.labels)
+        self.pending[key].append(result.entry(source, montage=montage))
+        if self.buffers[key].rows >= self.rows_per_shard:
+            self.flush(key)
 
-    manifest = build_manifest(recipe, source, journal.read(), recordings, discovery, limit)
-    write_json_atomic(out_dir / "manifest.json", manifest)
-    return PrepareSummary(out_dir, manifest, processed=len(todo), journal_bytes_dropped=dropped)
+    def flush(self, key: tuple[str, str]) -> None:
+        buffer = self.buffers[key]
+        name = f"{key[0]}-{key[1]}-{self.counters[key]:05d}.parquet"
+        digest = write_table_atomic(buffer.to_table(), self.shard_dir / name)
+        self.counters[key] += 1
+        entries = [dict(e, shard=name) for e in self.pending.pop(key)]
+        self.journal.append(
+            {"type": "shard", "file": name, "split": key[0], "montage": key[1],
+             "channels": buffer.metadata["channels"], "coords": buffer.metadata["coords"], "rows": buffer.rows,
+             "sha256": digest, "files": entries}
+        )  # fmt: skip
+        buffer.clear()
+
+    def close(self) -> None:
+        """Write what is left in every buffer, in a fixed order."""
+        for key in sorted(self.buffers):
+            if self.buffers[key].rows:
+                self.flush(key)
 
 
 def _shard_metadata(recipe: Recipe, split: str, montage: str, result: RecordingResult) -> dict:
@@ -465,6 +475,20 @@ def _resume_state(journal: Journal, recipe: Recipe, out_dir: Path) -> dict:
     return {"records": records, "committed": committed, "counters": counters}
 
 
+def _split_counts(files: list[dict]) -> dict:
+    """Recordings, subjects, windows and windows per label of one split's usable files."""
+    ok = [f for f in files if f["status"] == "ok"]
+    per_label: Counter = Counter()
+    for f in ok:
+        per_label.update(f["label_counts"])
+    return {
+        "recordings": len(ok),
+        "subjects": len({f["subject_id"] for f in ok}),
+        "windows": sum(f["windows"] for f in ok),
+        "windows_per_label": {k: per_label[k] for k in sorted(per_label, key=int)},
+    }
+
+
 def build_manifest(
     recipe: Recipe,
     source: Path,
@@ -487,18 +511,7 @@ def build_manifest(
             files[record["file"]["recording_id"]] = record["file"]
     files = {k: v for k, v in files.items() if k in wanted}
 
-    splits = {}
-    for split in SPLITS:
-        ok = [f for f in files.values() if f["split"] == split and f["status"] == "ok"]
-        per_label: Counter = Counter()
-        for f in ok:
-            per_label.update(f["label_counts"])
-        splits[split] = {
-            "recordings": len(ok),
-            "subjects": len({f["subject_id"] for f in ok}),
-            "windows": sum(f["windows"] for f in ok),
-            "windows_per_label": {k: per_label[k] for k in sorted(per_label, key=int)},
-        }
+    splits = {split: _split_counts([f for f in files.values() if f["split"] == split]) for split in SPLITS}
     known = {f["path"] for f in files.values()} | set(discovery.ignored) | set(discovery.excluded)
     unreadable = unreadable_candidates(source, recipe.recording_suffix, known)
     ordered_files = sorted(files.values(), key=lambda f: f["recording_id"])
