@@ -193,23 +193,10 @@ def train_one_seed(
         if settings.protocol == "linear":
             model.encoder.eval()
         sampler.set_epoch(epoch)
-        losses = []  # on the device; read back once per epoch (no host sync in the step)
+        batches = batches_of(splits["train"], list(sampler)[rank::world][:per_rank], settings.workers, pin)
         first_step = step
-        for batch in batches_of(splits["train"], list(sampler)[rank::world][:per_rank], settings.workers, pin):
-            scale = warmup_cosine(step, total, 0, 1.0)  # no warm-up: the reference's fine-tuning
-            for group, base in zip(optimizer.param_groups, base_lrs, strict=True):
-                group["lr"] = base * scale
-            signal, coords = batch["signal"].to(device, non_blocking=pin), batch["coords"].to(device, non_blocking=pin)
-            with precision.autocast(device):
-                logits = trained(signal, coords, batch["channels"])
-                loss = loss_fn(task_type, logits.float(), batch["label"].to(device, non_blocking=pin), weights)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            clip_gradients(model.parameters())
-            optimizer.step()
-            losses.append(loss.detach())
-            step += 1
-        epoch_losses = torch.stack(losses).cpu().numpy()
+        losses, step = _train_epoch(trained, optimizer, base_lrs, batches, step, total, task_type, weights, device)
+        epoch_losses = torch.stack(losses).cpu().numpy()  # read back once per epoch: no host sync in a step
         if not np.isfinite(epoch_losses).all():  # found before validation: a diverged state is never kept
             at = int(np.flatnonzero(~np.isfinite(epoch_losses))[0])
             raise TrainingDiverged(
@@ -218,13 +205,7 @@ def train_one_seed(
                 log=log,
             )
         val = predict(model, splits["val"], task_type, weights, settings.batch_size, device, settings.workers)
-        val_metrics = compute_metrics(task_type, val["labels"], val["probs"])["metrics"]
-        record = {
-            "epoch": epoch,
-            "train_loss": _mean_over_ranks(float(np.mean(epoch_losses))),
-            "val_loss": val["loss"],
-            "val_auroc": val_metrics.get("auroc", val_metrics.get("auroc_macro")),
-        }
+        record = _epoch_record(epoch, epoch_losses, val, task_type)
         log.append(record)
         if on_epoch is not None:
             on_epoch(record)
@@ -234,16 +215,53 @@ def train_one_seed(
             break
     model.load_state_dict(best_state)
     if splits.get("test") is None:
-        test = {
-            "probs": np.zeros((0, num_outputs)),
-            "labels": np.zeros(0, dtype=int),
-            "recording_id": np.zeros(0, dtype=str),
-            "window_index": np.zeros(0, dtype=np.int64),
-            "loss": float("nan"),
-        }
+        test = _no_predictions(num_outputs)
     else:
         test = predict(model, splits["test"], task_type, weights, settings.batch_size, device, settings.workers)
     return SeedOutcome(seed, best_epoch, log, test)
+
+
+def _train_epoch(trained, optimizer, base_lrs, batches, step, total, task_type, weights, device):
+    """One pass over the epoch's batches; returns the losses (on the device) and the next step."""
+    model = trained.module if isinstance(trained, torch.nn.parallel.DistributedDataParallel) else trained
+    pin = torch.device(device).type == "cuda"
+    losses = []
+    for batch in batches:
+        scale = warmup_cosine(step, total, 0, 1.0)  # no warm-up: the reference's fine-tuning
+        for group, base in zip(optimizer.param_groups, base_lrs, strict=True):
+            group["lr"] = base * scale
+        signal, coords = batch["signal"].to(device, non_blocking=pin), batch["coords"].to(device, non_blocking=pin)
+        with precision.autocast(device):
+            logits = trained(signal, coords, batch["channels"])
+            loss = loss_fn(task_type, logits.float(), batch["label"].to(device, non_blocking=pin), weights)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        clip_gradients(model.parameters())
+        optimizer.step()
+        losses.append(loss.detach())
+        step += 1
+    return losses, step
+
+
+def _epoch_record(epoch: int, epoch_losses: np.ndarray, val: dict, task_type: str) -> dict:
+    val_metrics = compute_metrics(task_type, val["labels"], val["probs"])["metrics"]
+    return {
+        "epoch": epoch,
+        "train_loss": _mean_over_ranks(float(np.mean(epoch_losses))),
+        "val_loss": val["loss"],
+        "val_auroc": val_metrics.get("auroc", val_metrics.get("auroc_macro")),
+    }
+
+
+def _no_predictions(num_outputs: int) -> dict:
+    """What scoring an absent test split gives: nothing, in the usual shapes."""
+    return {
+        "probs": np.zeros((0, num_outputs)),
+        "labels": np.zeros(0, dtype=int),
+        "recording_id": np.zeros(0, dtype=str),
+        "window_index": np.zeros(0, dtype=np.int64),
+        "loss": float("nan"),
+    }
 
 
 def task_type_of(recipe) -> tuple[str, int]:
