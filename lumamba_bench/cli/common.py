@@ -111,3 +111,10 @@ def progress_bar(status_field: str | None, out: Console, remaining: bool = False
     columns.append(TimeRemainingColumn() if remaining else TimeElapsedColumn())
     return Progress(*columns, console=out, disable=out.quiet)
 
+
+def config_from(cls, values: dict):
+    """A config dataclass from a command's options (its locals): the fields it has, by name."""
+    from dataclasses import fields
+
+    return cls(**{f.name: values[f.name] for f in fields(cls) if f.name in values})
+

@@ -71,6 +71,13 @@ def prepare(
             on_result=on_result,
             allow_partial=allow_partial,
         )
+    _report_preparation(summary)
+    if summary.skipped:
+        raise typer.Exit(EXIT_SKIPPED)
+
+
+def _report_preparation(summary) -> None:
+    """Counts, skipped files and every warning a finished preparation has."""
     completeness = summary.manifest["recipe"].get("completeness")
     if completeness and not completeness["complete"]:
         found, expected = sum(completeness["found"].values()), sum(completeness["expected"].values())
@@ -89,8 +96,6 @@ def prepare(
         same = " = ".join(f"{f['path']} ({f['split']})" for f in group["files"])
         console.print(Text(f"warning: the same recording in two splits: {same}", style="yellow"))
     console.print(f"shards and manifest in {summary.out_dir}")
-    if summary.skipped:
-        raise typer.Exit(EXIT_SKIPPED)
 
 
 @app.command("recipes")

@@ -21,6 +21,7 @@ from lumamba_bench.cli.common import (
     WorkersOption,
     _compute_setup,
     app,
+    config_from,
     console,
     progress_bar,
 )
@@ -118,23 +119,32 @@ def _print_profile(report: dict) -> None:
         )
 
 
+ModelToAnalyze = Annotated[str, typer.Option(help="A model name (lumamba-lejepa, lumamba-recon-scratch, ...).")]
+Split = Annotated[str, typer.Option(help="train, val or test.")]
+MaxWindows = Annotated[int | None, typer.Option(min=5, help="Embed at most this many windows.")]
+SweepWeights = Annotated[
+    str | None,
+    typer.Option(
+        help="Pre-train (short) and analyse one encoder per LeJEPA weight of the mixed objective, "
+        "e.g. 0,0.05,0.5,inf (0: reconstruction only, inf: LeJEPA only); plots the dial."
+    ),
+]
+SweepEpochs = Annotated[int, typer.Option(min=1, help="Pre-training epochs per point of the sweep.")]
+SweepProtocol = Annotated[str, typer.Option(help="Fine-tuning protocol for the sweep's AUROC.")]
+AnalysisFolder = Annotated[Path, typer.Option(help="Results folder.")]
+
+
 @app.command()
 def analyze(
-    model: Annotated[str, typer.Option(help="A model name (lumamba-lejepa, lumamba-recon-scratch, ...).")],
+    model: ModelToAnalyze,
     task: TaskOption = "demo",
     checkpoint: CheckpointOption = None,
-    split: Annotated[str, typer.Option(help="train, val or test.")] = "test",
-    max_windows: Annotated[int | None, typer.Option(min=5, help="Embed at most this many windows.")] = None,
-    sweep_lejepa_weight: Annotated[
-        str | None,
-        typer.Option(
-            help="Pre-train (short) and analyse one encoder per LeJEPA weight of the mixed objective, "
-            "e.g. 0,0.05,0.5,inf (0: reconstruction only, inf: LeJEPA only); plots the dial."
-        ),
-    ] = None,
-    pretrain_epochs: Annotated[int, typer.Option(min=1, help="Pre-training epochs per point of the sweep.")] = 2,
-    sweep_protocol: Annotated[str, typer.Option(help="Fine-tuning protocol for the sweep's AUROC.")] = "linear",
-    out: Annotated[Path, typer.Option(help="Results folder.")] = Path("results/analysis"),
+    split: Split = "test",
+    max_windows: MaxWindows = None,
+    sweep_lejepa_weight: SweepWeights = None,
+    pretrain_epochs: SweepEpochs = 2,
+    sweep_protocol: SweepProtocol = "linear",
+    out: AnalysisFolder = Path("results/analysis"),
     device: DeviceOption = None,
     precision: PrecisionOption = "fp32",
     workers: WorkersOption = 0,
@@ -142,57 +152,18 @@ def analyze(
     data_root: DataRoot = None,
 ) -> None:
     """Embedding geometry of an encoder: isotropy figures, t-SNE by label, query-attention topomaps."""
-
     device = str(_compute_setup(device, precision, scan_backend))
-
     if sweep_lejepa_weight is not None:
-        from lumamba_bench.analysis.dial import DialConfig, sweep
-
         weights = _floats(sweep_lejepa_weight, "--sweep-lejepa-weight")
         if any(w < 0 or math.isnan(w) for w in weights):
             raise typer.BadParameter("LeJEPA weights must be >= 0 (inf: LeJEPA only)")
-        config = DialConfig(
-            architecture=model,
-            task=task,
-            weights=weights,
-            pretrain_epochs=pretrain_epochs,
-            protocol=sweep_protocol,
-            out=out,
-            data_root=data_root,
-            max_windows=max_windows,
-            device=device,
-        )
-        table = Table(title=f"the objective dial on {task} ({sweep_protocol} probe AUROC)")
-        for column in ("LeJEPA weight", "final loss", "Epps-Pulley", "effective rank", "condition", "AUROC"):
-            table.add_column(column, justify="right")
-        with console.status("sweeping the dial") as status:
-
-            def on_point(row: dict) -> None:
-                status.update(f"done LeJEPA weight {row['lejepa_weight']:g}")
-                table.add_row(*_dial_cells(row))
-
-            report = sweep(config, on_point=on_point)
-        console.print(table)
-        console.print(f"figure: {report['figure']}")
+        _sweep(model, task, weights, pretrain_epochs, sweep_protocol, out, data_root, max_windows, device)
         return
-
     from lumamba_bench.analysis.analyze import AnalyzeConfig
     from lumamba_bench.analysis.analyze import analyze as run_analysis
 
     with console.status(f"embedding the {split} split of {task} with {model}"):
-        report = run_analysis(
-            AnalyzeConfig(
-                model=model,
-                task=task,
-                checkpoint=checkpoint,
-                split=split,
-                max_windows=max_windows,
-                out=out,
-                data_root=data_root,
-                device=device,
-                workers=workers,
-            )
-        )
+        report = run_analysis(config_from(AnalyzeConfig, locals()))
     iso = report["isotropy"]
     table = Table(title=f"{model} on {task}: {iso['windows']} windows x {iso['dimensions']} dimensions")
     table.add_column("isotropy figure")
@@ -206,6 +177,28 @@ def analyze(
     console.print(table)
     for name, path in report.get("figures", {}).items():
         console.print(f"{name.split(':')[0]}: {path}")
+
+
+def _sweep(model, task, weights, pretrain_epochs, protocol, out, data_root, max_windows, device) -> None:
+    """The objective dial: one short pre-training and probe per LeJEPA weight, as a table and a figure."""
+    from lumamba_bench.analysis.dial import DialConfig, sweep
+
+    config = DialConfig(
+        architecture=model, task=task, weights=weights, pretrain_epochs=pretrain_epochs, protocol=protocol,
+        out=out, data_root=data_root, max_windows=max_windows, device=device,
+    )  # fmt: skip
+    table = Table(title=f"the objective dial on {task} ({protocol} probe AUROC)")
+    for column in ("LeJEPA weight", "final loss", "Epps-Pulley", "effective rank", "condition", "AUROC"):
+        table.add_column(column, justify="right")
+    with console.status("sweeping the dial") as status:
+
+        def on_point(row: dict) -> None:
+            status.update(f"done LeJEPA weight {row['lejepa_weight']:g}")
+            table.add_row(*_dial_cells(row))
+
+        report = sweep(config, on_point=on_point)
+    console.print(table)
+    console.print(f"figure: {report['figure']}")
 
 
 def _dial_cells(row: dict) -> list[str]:

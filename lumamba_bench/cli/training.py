@@ -20,53 +20,71 @@ from lumamba_bench.cli.common import (
     _compute_setup,
     _positive_finite,
     app,
+    config_from,
     progress_bar,
     reporting_console,
 )
 
+ModelToPretrain = Annotated[
+    str, typer.Option(help="lumamba-recon, lumamba-lejepa, lumamba-mixed, luna-base or femba-tiny.")
+]
+Corpus = Annotated[str, typer.Option(help="A prepared recipe (the demo is prepared on first use).")]
+Epochs = Annotated[int, typer.Option(min=1)]
+BatchSize = Annotated[int, typer.Option(min=1)]
+PeakLr = Annotated[float, typer.Option(help="Peak AdamW learning rate.", callback=_positive_finite)]
+WarmupEpochs = Annotated[float, typer.Option(min=0)]
+LejepaWeight = Annotated[
+    float, typer.Option(min=0, help="Weight of LeJEPA, in the mixed objective (the dial) and alone.")
+]
+Preset = Annotated[
+    str,
+    typer.Option(
+        help="reference: the authors' configuration (masking 0.5, 128 SIGReg slices); "
+        "paper-text: the published text's values (masking 0.6, 300 slices)."
+    ),
+]
+MaskRatio = Annotated[
+    float | None, typer.Option(min=0.01, max=0.99, help="Fraction of masked cells [default: the preset's].")
+]
+SigregWeight = Annotated[float, typer.Option(min=0, max=1, help="LeJEPA lambda.")]
+NumSlices = Annotated[
+    int | None, typer.Option(min=1, help="SIGReg random directions per step [default: the preset's].")
+]
+CheckpointEvery = Annotated[int, typer.Option(min=1, help="Steps between checkpoints.")]
+LogEvery = Annotated[
+    int, typer.Option(min=1, help="Steps between reading losses back from the device (checked, logged).")
+]
+RunFolder = Annotated[Path | None, typer.Option(help="Run folder (default runs/pretrain/MODEL).")]
+Resume = Annotated[bool, typer.Option("--resume", help="Continue from the last checkpoint in --out.")]
+ResumeWithChanges = Annotated[
+    bool,
+    typer.Option(
+        "--resume-with-changes", help="Resume even though training settings differ (each change goes in the card)."
+    ),
+]
+MaxSteps = Annotated[int | None, typer.Option(min=1, help="Stop after this many steps (checkpointed).")]
+
 
 @app.command()
 def pretrain(
-    model: Annotated[
-        str, typer.Option(help="lumamba-recon, lumamba-lejepa, lumamba-mixed, luna-base or femba-tiny.")
-    ] = "lumamba-mixed",
-    corpus: Annotated[str, typer.Option(help="A prepared recipe (the demo is prepared on first use).")] = "demo",
-    epochs: Annotated[int, typer.Option(min=1)] = 3,
-    batch_size: Annotated[int, typer.Option(min=1)] = 16,
-    lr: Annotated[float, typer.Option(help="Peak AdamW learning rate.", callback=_positive_finite)] = 5e-4,
-    warmup_epochs: Annotated[float, typer.Option(min=0)] = 1.0,
-    lejepa_weight: Annotated[
-        float, typer.Option(min=0, help="Weight of LeJEPA, in the mixed objective (the dial) and alone.")
-    ] = 0.05,
-    preset: Annotated[
-        str,
-        typer.Option(
-            help="reference: the authors' configuration (masking 0.5, 128 SIGReg slices); "
-            "paper-text: the published text's values (masking 0.6, 300 slices)."
-        ),
-    ] = "reference",
-    mask_ratio: Annotated[
-        float | None, typer.Option(min=0.01, max=0.99, help="Fraction of masked cells [default: the preset's].")
-    ] = None,
-    sigreg_weight: Annotated[float, typer.Option(min=0, max=1, help="LeJEPA lambda.")] = 0.002,
-    num_slices: Annotated[
-        int | None, typer.Option(min=1, help="SIGReg random directions per step [default: the preset's].")
-    ] = None,
+    model: ModelToPretrain = "lumamba-mixed",
+    corpus: Corpus = "demo",
+    epochs: Epochs = 3,
+    batch_size: BatchSize = 16,
+    lr: PeakLr = 5e-4,
+    warmup_epochs: WarmupEpochs = 1.0,
+    lejepa_weight: LejepaWeight = 0.05,
+    preset: Preset = "reference",
+    mask_ratio: MaskRatio = None,
+    sigreg_weight: SigregWeight = 0.002,
+    num_slices: NumSlices = None,
     seed: int = 0,
-    checkpoint_every: Annotated[int, typer.Option(min=1, help="Steps between checkpoints.")] = 50,
-    log_every: Annotated[
-        int,
-        typer.Option(min=1, help="Steps between reading losses back from the device (checked, logged)."),
-    ] = 10,
-    out: Annotated[Path | None, typer.Option(help="Run folder (default runs/pretrain/MODEL).")] = None,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue from the last checkpoint in --out.")] = False,
-    resume_with_changes: Annotated[
-        bool,
-        typer.Option(
-            "--resume-with-changes", help="Resume even though training settings differ (each change goes in the card)."
-        ),
-    ] = False,
-    max_steps: Annotated[int | None, typer.Option(min=1, help="Stop after this many steps (checkpointed).")] = None,
+    checkpoint_every: CheckpointEvery = 50,
+    log_every: LogEvery = 10,
+    out: RunFolder = None,
+    resume: Resume = False,
+    resume_with_changes: ResumeWithChanges = False,
+    max_steps: MaxSteps = None,
     device: DeviceOption = None,
     precision: PrecisionOption = "fp32",
     workers: WorkersOption = 0,
@@ -82,36 +100,12 @@ def pretrain(
     the channel-unification block. FEMBA: 0.6 of its 2 x 16 cells, SmoothL1 on masked samples.
     `--preset paper-text`: masking 0.6, 300 directions. The checkpoint card records every setting.
     """
-
     from lumamba_bench.harness.pretrain import PretrainConfig
     from lumamba_bench.harness.pretrain import pretrain as run_pretrain
 
     out_console = reporting_console()  # under torchrun only rank 0 reports
     _compute_setup(device, precision, scan_backend)
-
-    config = PretrainConfig(
-        model=model,
-        corpus=corpus,
-        epochs=epochs,
-        batch_size=batch_size,
-        lr=lr,
-        warmup_epochs=warmup_epochs,
-        lejepa_weight=lejepa_weight,
-        preset=preset,
-        mask_ratio=mask_ratio,
-        sigreg_weight=sigreg_weight,
-        num_slices=num_slices,
-        seed=seed,
-        checkpoint_every=checkpoint_every,
-        log_every=log_every,
-        out=out,
-        resume=resume,
-        resume_with_changes=resume_with_changes,
-        max_steps=max_steps,
-        device=device,
-        workers=workers,
-        data_root=data_root,
-    )
+    config = config_from(PretrainConfig, locals())
     with progress_bar("losses", out_console) as progress:
         task = progress.add_task(f"pretrain {model}", total=None, losses="")
 
@@ -122,6 +116,10 @@ def pretrain(
             progress.update(task, total=total, completed=record["step"] + 1, losses=shown)
 
         result = run_pretrain(config, on_step=on_step)
+    _report_pretraining(result, model, data_root, out_console)
+
+
+def _report_pretraining(result, model: str, data_root, out_console) -> None:
     if result.history:
         first, last = result.history[0]["loss"], result.history[-1]["loss"]
         out_console.print(
@@ -137,32 +135,41 @@ def pretrain(
         )
 
 
+ModelToRun = Annotated[str, typer.Option(help="A model name, e.g. lumamba-mixed or lumamba-mixed-scratch.")]
+Protocol = Annotated[str, typer.Option(help="full (fine-tune everything) or linear (frozen encoder).")]
+Seeds = Annotated[int, typer.Option(min=1, help="Seeds 0..N-1; metrics are mean +- std over them.")]
+TaskEpochs = Annotated[int | None, typer.Option(min=1, help="Default: the task's.")]
+HeadBatch = Annotated[int | None, typer.Option(min=2, help="At least 2: the head batch-normalises each batch.")]
+HeadLr = Annotated[
+    float | None, typer.Option(help="Peak learning rate of the head (default 5e-4).", callback=_positive_finite)
+]
+Patience = Annotated[int | None, typer.Option(min=1, help="Early-stopping patience in epochs.")]
+ResultsFolder = Annotated[Path, typer.Option(help="Results folder.")]
+SavePredictions = Annotated[bool, typer.Option("--save-predictions", help="Also write per-window test predictions.")]
+TrainChannels = Annotated[
+    str | None,
+    typer.Option(help="Unseen-montage protocol: fine-tune on this channel set (all, 10-20-16ch, ... or A,B,C)."),
+]
+TestChannels = Annotated[
+    str | None, typer.Option(help="Unseen-montage protocol: test on this channel set (e.g. 10-20-16ch).")
+]
+
+
 @app.command()
 def run(
-    model: Annotated[str, typer.Option(help="A model name, e.g. lumamba-mixed or lumamba-mixed-scratch.")],
+    model: ModelToRun,
     task: TaskOption = "demo",
     checkpoint: CheckpointOption = None,
-    protocol: Annotated[str, typer.Option(help="full (fine-tune everything) or linear (frozen encoder).")] = "full",
-    seeds: Annotated[int, typer.Option(min=1, help="Seeds 0..N-1; metrics are mean +- std over them.")] = 3,
-    epochs: Annotated[int | None, typer.Option(min=1, help="Default: the task's.")] = None,
-    batch_size: Annotated[
-        int | None, typer.Option(min=2, help="At least 2: the head batch-normalises each batch.")
-    ] = None,
-    lr: Annotated[
-        float | None, typer.Option(help="Peak learning rate of the head (default 5e-4).", callback=_positive_finite)
-    ] = None,
-    patience: Annotated[int | None, typer.Option(min=1, help="Early-stopping patience in epochs.")] = None,
-    out: Annotated[Path, typer.Option(help="Results folder.")] = Path("results"),
-    save_predictions: Annotated[
-        bool, typer.Option("--save-predictions", help="Also write per-window test predictions.")
-    ] = False,
-    train_channels: Annotated[
-        str | None,
-        typer.Option(help="Unseen-montage protocol: fine-tune on this channel set (all, 10-20-16ch, ... or A,B,C)."),
-    ] = None,
-    test_channels: Annotated[
-        str | None, typer.Option(help="Unseen-montage protocol: test on this channel set (e.g. 10-20-16ch).")
-    ] = None,
+    protocol: Protocol = "full",
+    seeds: Seeds = 3,
+    epochs: TaskEpochs = None,
+    batch_size: HeadBatch = None,
+    lr: HeadLr = None,
+    patience: Patience = None,
+    out: ResultsFolder = Path("results"),
+    save_predictions: SavePredictions = False,
+    train_channels: TrainChannels = None,
+    test_channels: TestChannels = None,
     device: DeviceOption = None,
     precision: PrecisionOption = "fp32",
     workers: WorkersOption = 0,
@@ -174,28 +181,10 @@ def run(
     With --train-channels / --test-channels the encoder is fine-tuned (and selected on val) with
     one channel set and tested on another: montage shift, e.g. TUAB's 22 TCP derivations ->
     the 16 double-banana ones (--test-channels 10-20-16ch)."""
-
     from lumamba_bench.harness.run import RunConfig, resolve_model, run_benchmark
     from lumamba_bench.recipes import get_recipe
 
-    config = RunConfig(
-        model=model,
-        task=task,
-        checkpoint=checkpoint,
-        protocol=protocol,
-        seeds=seeds,
-        epochs=epochs,
-        batch_size=batch_size,
-        lr=lr,
-        patience=patience,
-        out=out,
-        save_predictions=save_predictions,
-        data_root=data_root,
-        train_channels=train_channels,
-        test_channels=test_channels,
-        device=device,
-        workers=workers,
-    )
+    config = config_from(RunConfig, locals())
     _compute_setup(device, precision, scan_backend)
     resolve_model(model, checkpoint, data_root)  # fail before any work when the weights are missing
     get_recipe(task)
@@ -214,6 +203,10 @@ def run(
             )
 
         results, path = run_benchmark(config, on_epoch=on_epoch)
+    _report_results(results, path, model, task, out_console)
+
+
+def _report_results(results: dict, path, model: str, task: str, out_console) -> None:
     shift = results["protocol"].get("montage_shift")
     channels = "" if shift is None else f", channels {shift['train_channels']} -> {shift['test_channels']}"
     table = Table(

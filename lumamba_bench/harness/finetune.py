@@ -43,10 +43,10 @@ class FinetuneSettings:
 
 
 class Classifier(nn.Module):
-    def __init__(self, encoder: nn.Module, num_outputs: int):
+    def __init__(self, encoder: nn.Module, outputs: int):
         super().__init__()
         self.encoder = encoder
-        self.head = AttentionPoolingHead(encoder.embed_dim, num_outputs)
+        self.head = AttentionPoolingHead(encoder.embed_dim, outputs)
 
     def forward(self, x: torch.Tensor, coords: torch.Tensor, channels: list[str] | None = None) -> torch.Tensor:
         return self.head(self.encoder(x, coords, channels=channels))
@@ -67,12 +67,12 @@ def param_groups(model: Classifier, settings: FinetuneSettings) -> list[dict]:
     return groups
 
 
-def class_weights(task_type: str, labels: np.ndarray, num_outputs: int) -> torch.Tensor:
+def class_weights(task_type: str, labels: np.ndarray, outputs: int) -> torch.Tensor:
     if task_type == MULTILABEL:
         positives = labels.sum(0).clip(min=1)
         return torch.tensor((len(labels) - positives) / positives, dtype=torch.float32)
-    counts = np.bincount(labels.astype(int), minlength=num_outputs).clip(min=1)
-    return torch.tensor(len(labels) / (num_outputs * counts), dtype=torch.float32)
+    counts = np.bincount(labels.astype(int), minlength=outputs).clip(min=1)
+    return torch.tensor(len(labels) / (outputs * counts), dtype=torch.float32)
 
 
 def loss_fn(task_type: str, logits: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
@@ -164,7 +164,7 @@ def train_one_seed(
     build_model: Callable[[], Classifier],
     splits: dict[str, ShardDataset],
     task_type: str,
-    num_outputs: int,
+    outputs: int,
     settings: FinetuneSettings,
     seed: int,
     device: torch.device,
@@ -172,7 +172,7 @@ def train_one_seed(
 ) -> SeedOutcome:
     torch.manual_seed(seed)
     model = build_model().to(device)
-    weights = class_weights(task_type, splits["train"].labels(), num_outputs).to(device)
+    weights = class_weights(task_type, splits["train"].labels(), outputs).to(device)
     optimizer = torch.optim.AdamW(param_groups(model, settings), weight_decay=settings.weight_decay)
     base_lrs = [g["lr"] for g in optimizer.param_groups]
     rank, world = rank_and_world()
@@ -215,7 +215,7 @@ def train_one_seed(
             break
     model.load_state_dict(best_state)
     if splits.get("test") is None:
-        test = _no_predictions(num_outputs)
+        test = _no_predictions(outputs)
     else:
         test = predict(model, splits["test"], task_type, weights, settings.batch_size, device, settings.workers)
     return SeedOutcome(seed, best_epoch, log, test)
@@ -253,10 +253,10 @@ def _epoch_record(epoch: int, epoch_losses: np.ndarray, val: dict, task_type: st
     }
 
 
-def _no_predictions(num_outputs: int) -> dict:
+def _no_predictions(outputs: int) -> dict:
     """What scoring an absent test split gives: nothing, in the usual shapes."""
     return {
-        "probs": np.zeros((0, num_outputs)),
+        "probs": np.zeros((0, outputs)),
         "labels": np.zeros(0, dtype=int),
         "recording_id": np.zeros(0, dtype=str),
         "window_index": np.zeros(0, dtype=np.int64),

@@ -17,7 +17,7 @@ from torch import nn
 
 
 class AttentionPoolingHead(nn.Module):
-    def __init__(self, embed_dim: int, num_classes: int, heads: int = 8, dropout: float = 0.1):
+    def __init__(self, embed_dim: int, outputs: int, heads: int = 8, dropout: float = 0.1):
         super().__init__()
         if embed_dim % heads:
             heads = 1
@@ -25,10 +25,10 @@ class AttentionPoolingHead(nn.Module):
         self.attn = nn.MultiheadAttention(embed_dim, heads, dropout=dropout, batch_first=True)
         self.norm = nn.BatchNorm1d(embed_dim, affine=False)
         self.dropout = nn.Dropout(dropout)
-        self.classifier = nn.Linear(embed_dim, num_classes)
+        self.classifier = nn.Linear(embed_dim, outputs)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        """(B, S, D) -> logits (B, num_classes)."""
+        """(B, S, D) -> logits (B, outputs)."""
         query = self.query.expand(tokens.shape[0], -1, -1)
         pooled = self.attn(query, tokens, tokens, need_weights=False)[0][:, 0]
         return self.classifier(self.dropout(self.norm(pooled)))
