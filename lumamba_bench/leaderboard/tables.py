@@ -30,6 +30,16 @@ def task_type(recipe_name: str) -> str | None:
     return get_recipe(recipe_name).task_type
 
 
+def task_columns(task: str) -> tuple[str, ...]:
+    """The board's metric columns for a task, its ranking metric first: the recipe's
+    ``main_score`` where it declares one, else its task type's."""
+    from lumamba_bench.recipes import get_recipe
+
+    columns = board_columns(task_type(task))
+    main = get_recipe(task).main_score
+    return columns if main is None else (main, *(c for c in columns if c != main))
+
+
 def file_level(task: str) -> bool:
     """Every window carries its recording's label: recording-level scores and resampling apply."""
     from lumamba_bench.recipes import get_recipe
@@ -197,7 +207,7 @@ def tables(rows: list[Row]) -> list[Table]:
         grouped.setdefault((row.task, row.track), []).append(row)
     out = []
     for task, track in sorted(grouped):
-        metrics = board_columns(task_type(task))
+        metrics = task_columns(task)
         ordered = sorted(grouped[task, track], key=_order_key(metrics[0]))
         rank = 0
         for row in ordered:

@@ -162,3 +162,15 @@ def test_compute_columns_come_from_the_card(board, tmp_path):
     row = next(line for line in demo.splitlines() if "| lumamba-mixed-test |" in line)
     assert f"| {compute['gflops_forward_5s']:.3f} | {compute['train_step_memory_mib_5s']:.0f} |" in row
     assert SHA[:12] in row
+
+
+def test_a_recipe_can_rank_its_task_by_another_metric(monkeypatch):
+    from lumamba_bench.recipes.tuab import TUAB
+
+    monkeypatch.setattr(TUAB, "main_score", "aupr")
+    rows = [Row("tuab", "a", "reported", None, {"auroc": (0.9, None), "aupr": (0.5, None)}),
+            Row("tuab", "b", "reported", None, {"auroc": (0.8, None), "aupr": (0.7, None)})]  # fmt: skip
+    for row in rows:
+        row.overlap = "none"
+    (table,) = tables(rows)
+    assert table.metrics[0] == "aupr" and [r.model for r in table.rows] == ["b", "a"]
