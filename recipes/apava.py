@@ -86,6 +86,8 @@ class APAVA(Recipe):
     )
     licence = "the authors' public release used by Medformer (terms as stated there)"
     url = "https://github.com/DL4mHealth/Medformer"
+    # 23 participants; they are numbered by file order, so a partial copy would mislabel them
+    expected_files = {"all": 23}
     version = "1"
     summary = "16 channels, 5 s trials, Alzheimer's vs healthy (23 subjects); fixed subject split val 4, test 4"
     source_layout = "a folder of .mat files, one per subject (struct `data`: label, trial)"

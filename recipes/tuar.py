@@ -67,6 +67,8 @@ class TUAR(Recipe):
     )
     licence = TUH_LICENCE
     url = TUH_URL
+    corpus_version = "v3.0.1"
+    expected_files = {"all": 310}  # EDF files of the release (213 patients)
     version = "1"
     part_of = ("tueg",)  # TUH corpora are drawn from the TUH EEG Corpus
     summary = "22 TCP bipolar, 5 s windows, artifact (>=30% of window) vs clean; 80/10/10 by subject (ref.: by file)"

@@ -1,6 +1,7 @@
 """APAVA: .mat structs, participant numbers by natural file order, the reference split."""
 
 import numpy as np
+import pytest
 import scipy.io
 from corpora import APAVA_CHANNELS, write_apava_fixture, write_apava_mat
 from helpers import assert_no_subject_leak, files_by_id, shard_rows
@@ -36,7 +37,7 @@ def test_apava_participants_labels_splits_and_windows(tmp_path):
 def test_apava_third_field_is_used_when_no_trial_field(tmp_path):
     write_apava_mat(tmp_path / "src/1.mat", 2, seed=1, trial_field="X")
     write_apava_mat(tmp_path / "src/2.mat", 2, seed=1)
-    files = files_by_id(prepare(get_recipe("apava"), tmp_path / "src", tmp_path / "out").manifest)
+    files = files_by_id(prepare(get_recipe("apava"), tmp_path / "src", tmp_path / "out", allow_partial=True).manifest)
     assert files["1"]["windows"] == files["2"]["windows"] == 2
 
 
@@ -46,8 +47,18 @@ def test_apava_other_struct_layouts_are_skipped_with_the_reason(tmp_path):
     scipy.io.savemat(source / "2.mat", {"eeg": np.zeros((16, 1280))})
     scipy.io.savemat(source / "3.mat", {"data": {"label": np.array(APAVA_CHANNELS[:3], dtype=object), "x": 1}})
     (source / "4.mat").write_bytes(b"MATLAB 5.0 MAT-file truncated")
-    files = files_by_id(prepare(get_recipe("apava"), source, tmp_path / "out").manifest)
+    files = files_by_id(prepare(get_recipe("apava"), source, tmp_path / "out", allow_partial=True).manifest)
     assert files["1"]["status"] == "ok"
     assert "2.mat: expected a struct `data`" in files["2"]["reason"] and "['eeg']" in files["2"]["reason"]
     assert "3.mat: expected a struct `data`" in files["3"]["reason"]
     assert "4.mat: not a readable MATLAB file" in files["4"]["reason"]
+
+
+def test_an_incomplete_apava_copy_is_refused_because_participants_are_numbered_by_file_order(tmp_path):
+    from lumamba_bench.errors import LumambaError
+
+    source = tmp_path / "src"
+    write_apava_fixture(source)
+    sorted(source.glob("*.mat"))[0].unlink()  # 22 files: every later participant would shift by one
+    with pytest.raises(LumambaError, match="22 of 23 recording files"):
+        prepare(get_recipe("apava"), source, tmp_path / "out")
