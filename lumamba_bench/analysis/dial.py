@@ -33,7 +33,7 @@ from lumamba_bench.recipes import get_recipe
 class DialConfig:
     architecture: str = "lumamba"
     task: str = "demo"
-    corpus: str | None = None  # pre-training corpus; default: the task's own training split
+    pretrain_task: str | None = None  # the recipe pre-trained on; default: the task's own training split
     weights: tuple[float, ...] = (0.0, 0.05, 0.5, math.inf)
     pretrain_epochs: int = 2
     pretrain_batch_size: int = 16
@@ -51,7 +51,7 @@ def _pretrained_encoder(config: DialConfig, weight: float, out: Path) -> tuple[t
     result = pretrain(
         PretrainConfig(
             model=f"{config.architecture}-{objective}",
-            corpus=config.corpus or config.task,
+            task=config.pretrain_task or config.task,
             epochs=config.pretrain_epochs,
             batch_size=config.pretrain_batch_size,
             lejepa_weight=0.05 if math.isinf(weight) else weight,  # LeJEPA alone: the reference's 0.05 scale

@@ -28,7 +28,12 @@ from lumamba_bench.cli.common import (
 ModelToPretrain = Annotated[
     str, typer.Option(help="lumamba-recon, lumamba-lejepa, lumamba-mixed, luna-base or femba-tiny.")
 ]
-Corpus = Annotated[str, typer.Option(help="A prepared recipe (the demo is prepared on first use).")]
+PretrainTask = Annotated[
+    str,
+    typer.Option(
+        "--task", "--corpus", help="The recipe to pre-train on, its train split (the demo is prepared on first use)."
+    ),
+]
 Epochs = Annotated[int, typer.Option(min=1)]
 BatchSize = Annotated[int, typer.Option(min=1)]
 PeakLr = Annotated[float, typer.Option(help="Peak AdamW learning rate.", callback=_positive_finite)]
@@ -68,7 +73,7 @@ MaxSteps = Annotated[int | None, typer.Option(min=1, help="Stop after this many 
 @app.command()
 def pretrain(
     model: ModelToPretrain = "lumamba-mixed",
-    corpus: Corpus = "demo",
+    task: PretrainTask = "demo",
     epochs: Epochs = 3,
     batch_size: BatchSize = 16,
     lr: PeakLr = 5e-4,
@@ -107,13 +112,13 @@ def pretrain(
     _compute_setup(device, precision, scan_backend)
     config = config_from(PretrainConfig, locals())
     with progress_bar("losses", out_console) as progress:
-        task = progress.add_task(f"pretrain {model}", total=None, losses="")
+        bar = progress.add_task(f"pretrain {model}", total=None, losses="")
 
         def on_step(record: dict, total: int) -> None:
             shown = " ".join(
                 f"{k}={record[k]:.4g}" for k in record if k not in ("step", "epoch", "lr", "grad_norm", "seconds")
             )
-            progress.update(task, total=total, completed=record["step"] + 1, losses=shown)
+            progress.update(bar, total=total, completed=record["step"] + 1, losses=shown)
 
         result = run_pretrain(config, on_step=on_step)
     _report_pretraining(result, model, data_root, out_console)

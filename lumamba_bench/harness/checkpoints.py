@@ -203,3 +203,10 @@ def read_card(weights: Path) -> dict | None:
 def find_pretrained(name: str, root: Path | str | None = None) -> Path | None:
     path = model_store(root) / name / ENCODER_WEIGHTS
     return path if path.exists() else None
+
+
+def pretraining_task(card: dict) -> str | None:
+    """The recipe a checkpoint card says the encoder was pre-trained on (cards written before the
+    name was unified call it ``corpus``)."""
+    return card.get("task", card.get("corpus"))
+

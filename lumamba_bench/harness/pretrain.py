@@ -43,7 +43,7 @@ from lumamba_bench.objectives import build_objective, objective_settings
 @dataclass
 class PretrainConfig:
     model: str = "lumamba-mixed"
-    corpus: str = "demo"
+    task: str = "demo"  # the recipe pre-trained on (its train split), the same name `run --task` takes
     epochs: int = 3
     batch_size: int = 16
     lr: float = 5e-4  # reference: 1.25e-4 at batch 2040 on TUEG; small demo batches train faster higher
@@ -105,7 +105,9 @@ RESUMABLE = {"resume", "resume_with_changes", "out", "data_root", "device", "max
 
 def changed_settings(card: dict, config: PretrainConfig, manifest_sha: str) -> list[str]:
     """'name: checkpoint's -> now' for every training setting a resume would change, and the data."""
-    before = card.get("hyperparameters", {})
+    before = dict(card.get("hyperparameters", {}))
+    if "corpus" in before:  # checkpoints written before the recipe was called `task` everywhere
+        before.setdefault("task", before.pop("corpus"))
     now = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(config).items()}
     changes = [
         f"{name}: {before.get(name, 'absent')} -> {now[name]}"
@@ -185,13 +187,13 @@ def _start(config: PretrainConfig, on_step) -> _Run:
     ensure_writable_folder(run_dir, "--out")
     ctx = distributed.setup(config.device)
     torch.manual_seed(config.seed)
-    dataset_dir = distributed.main_first(ctx, lambda: ensure_prepared(config.corpus, config.data_root))
+    dataset_dir = distributed.main_first(ctx, lambda: ensure_prepared(config.task, config.data_root))
     dataset = ShardDataset(dataset_dir, "train")
     sampler = MontageBatchSampler(dataset, config.batch_size, shuffle=True, seed=config.seed, drop_last=True)
     per_rank = len(sampler) // ctx.world_size
     if per_rank == 0:
         raise LumambaError(
-            f"{config.corpus} has {len(dataset)} training windows: fewer than one batch of "
+            f"{config.task} has {len(dataset)} training windows: fewer than one batch of "
             f"{config.batch_size} per process; lower --batch-size"
         )
     encoder = build_for_dataset(architecture, read_manifest(dataset_dir))
@@ -247,7 +249,7 @@ def _card(run: _Run) -> dict:
         "objective_settings": objective_settings(run.objective),
         "parameters": sum(p.numel() for p in run.encoder.parameters()),
         "hyperparameters": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(config).items()},
-        "corpus": config.corpus,
+        "task": config.task,
         "manifest_sha256": run.manifest_sha,
         "step": run.step,
         "total_steps": run.total,

@@ -23,7 +23,7 @@ from lumamba_bench.data.prepare import ensure_prepared
 from lumamba_bench.errors import LumambaError, TrainingDiverged
 from lumamba_bench.files import sha256_of, write_json_atomic
 from lumamba_bench.harness import distributed
-from lumamba_bench.harness.checkpoints import find_pretrained, load_encoder_weights, read_card
+from lumamba_bench.harness.checkpoints import find_pretrained, load_encoder_weights, pretraining_task, read_card
 from lumamba_bench.harness.finetune import Classifier, FinetuneSettings, task_type_of, train_one_seed
 from lumamba_bench.harness.metrics import BINARY, METRIC_SET_VERSION, compute_metrics, recording_level, required
 from lumamba_bench.harness.results import (
@@ -295,7 +295,7 @@ def _model_record(resolved: ResolvedModel, sizes: dict) -> dict:
             "sha256": resolved.sha256,
             "pretraining": None
             if card is None
-            else {k: card.get(k) for k in ("corpus", "manifest_sha256", "step", "objective")},
+            else {"task": pretraining_task(card)} | {k: card.get(k) for k in ("manifest_sha256", "step", "objective")},
         },
     }
 

@@ -18,6 +18,7 @@ import re
 from pathlib import Path
 
 from lumamba_bench.errors import LumambaError
+from lumamba_bench.harness.checkpoints import pretraining_task
 
 NONE, SAME_CORPUS, SEEN = "none", "same corpus", "test subjects seen"
 RANKED_OVERLAPS = (NONE, SAME_CORPUS)  # what the default view ranks
@@ -176,7 +177,7 @@ def card_from_pretraining(store_card: dict, manifest: dict, encoder_sha256: str,
     """The card of an encoder ``pretrain`` made: pre-trained on the corpus's train split (subject-
     hash splits keep its test subjects out), minus the subjects of every corpus the manifest says
     were excluded (``--exclude-subjects-of``)."""
-    corpus = store_card["corpus"]
+    corpus = pretraining_task(store_card)
     excluded = {corpus} | {
         m.group(1) for f in manifest.get("excluded_files", []) if (m := _EXCLUDED_REASON.match(f.get("reason", "")))
     }
@@ -230,7 +231,8 @@ def write_pretraining_card(weights: Path, data_root: Path | None = None) -> Path
     store_card = read_store_card(weights)
     if store_card is None:
         raise CardError(f"{weights}: no card.json beside the weights; re-run pretrain")
-    manifest = read_manifest(resolve_root(data_root) / store_card["corpus"], store_card["corpus"])
+    task = pretraining_task(store_card)
+    manifest = read_manifest(resolve_root(data_root) / task, task)
     family = encoder_facts(store_card["architecture"])[0]
     card = card_from_pretraining(store_card, manifest, store_card["encoder_sha256"], family)
     return write_card(card, Path(weights).parent / CARD_FILE)

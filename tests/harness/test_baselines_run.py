@@ -20,7 +20,7 @@ def test_scratch_baseline_runs_on_the_demo(small_demo, tmp_path, model):
 
 @pytest.mark.parametrize("model", ["luna-base", "femba-tiny"])
 def test_baselines_pretrain_with_their_reconstruction_objective(small_demo, tmp_path, model):
-    result = pretrain(PretrainConfig(model=model, corpus="demo", epochs=1, batch_size=16, out=tmp_path / "run"))
+    result = pretrain(PretrainConfig(model=model, task="demo", epochs=1, batch_size=16, out=tmp_path / "run"))
     assert result.step == result.total_steps and find_pretrained(model) is not None
     assert result.history[0]["masked"] > 0
     config = RunConfig(model=model, task="demo", seeds=1, epochs=1, batch_size=8, out=tmp_path / "results")
@@ -30,7 +30,7 @@ def test_baselines_pretrain_with_their_reconstruction_objective(small_demo, tmp_
 
 def test_labram_cannot_be_pretrained_here(small_demo, tmp_path):
     with pytest.raises(LumambaError, match="VQ-tokenizer"):
-        pretrain(PretrainConfig(model="labram-base", corpus="demo", max_steps=1, out=tmp_path / "run"))
+        pretrain(PretrainConfig(model="labram-base", task="demo", max_steps=1, out=tmp_path / "run"))
 
 
 @pytest.mark.parametrize("model", ["lumamba-mixed-scratch", "labram-base-scratch"])

@@ -210,3 +210,15 @@ def test_step_seeds_never_collide_across_seeds_steps_and_ranks():
     assert len(seeds) == 3 * 5000 * 4
     assert step_seed_of(0, 9901, 2) != step_seed_of(1, 0, 0)  # the affine mix used before made these equal
     assert step_seed_of(0, 5, 1) == step_seed_of(0, 5, 1)
+
+
+def test_a_checkpoint_card_that_calls_the_task_corpus_still_resumes_and_reads():
+    """Cards written before the recipe was called `task` everywhere name it `corpus`."""
+    from lumamba_bench.harness.checkpoints import pretraining_task
+    from lumamba_bench.harness.pretrain import changed_settings
+
+    config = PretrainConfig(task="demo")
+    settings = {k: v for k, v in vars(config).items() if k != "task"} | {"corpus": "demo"}
+    old = {"corpus": "demo", "hyperparameters": settings}
+    assert changed_settings(old, config, "x") == [] and pretraining_task(old) == "demo"
+    assert changed_settings(old, PretrainConfig(task="tuab"), "x") == ["task: demo -> tuab"]
