@@ -39,7 +39,6 @@ from lumamba_bench.models.registry import (
     build_for_dataset,
     build_for_input,
     check_rate,
-    encoder_facts,
     encoder_spec,
     input_shape,
 )
@@ -181,7 +180,7 @@ def run_benchmark(config: RunConfig, on_epoch: Callable[[int, dict], None] | Non
     splits = _splits(dataset_dir, manifest, config)
     montage_shift = _montage_shift(config, splits, resolved.architecture)
     settings = _settings(config, recipe)
-    sizes: dict[str, int] = {}
+    built: dict = {}
 
     def build() -> Classifier:
         if montage_shift is not None and montage_shift["channels"]:
@@ -189,8 +188,9 @@ def run_benchmark(config: RunConfig, on_epoch: Callable[[int, dict], None] | Non
         else:
             encoder = resolved.build(manifest)
         classifier = Classifier(encoder, outputs)
-        sizes["encoder"] = sum(p.numel() for p in encoder.parameters())  # recorded once built, not rebuilt for it
-        sizes["total"] = sum(p.numel() for p in classifier.parameters())
+        built["encoder"] = sum(p.numel() for p in encoder.parameters())  # recorded once built, not rebuilt for it
+        built["total"] = sum(p.numel() for p in classifier.parameters())
+        built["input_normalisation"] = encoder.config.input_normalisation
         return classifier
 
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
@@ -213,7 +213,7 @@ def run_benchmark(config: RunConfig, on_epoch: Callable[[int, dict], None] | Non
     results = {
         "schema_version": SCHEMA_VERSION,
         "metric_set": METRIC_SET_VERSION,
-        "model": _model_record(resolved, sizes),
+        "model": _model_record(resolved, built),
         "task": _task_record(recipe, manifest, task_type, dataset_dir),
         "protocol": _protocol_record(settings, config.seeds, montage_shift),
         "seeds": seeds,
@@ -278,7 +278,7 @@ def _prediction_rows(seed: int, test: dict) -> list[dict]:
     ]  # fmt: skip
 
 
-def _model_record(resolved: ResolvedModel, sizes: dict) -> dict:
+def _model_record(resolved: ResolvedModel, built: dict) -> dict:
     card = resolved.card
     return {
         "name": resolved.name,
@@ -286,8 +286,8 @@ def _model_record(resolved: ResolvedModel, sizes: dict) -> dict:
         "family": encoder_spec(resolved.architecture).family,
         "objective": resolved.objective,
         "scratch": resolved.scratch,
-        "input_normalisation": encoder_facts(resolved.architecture).input_normalisation,
-        "parameters": {"encoder": sizes["encoder"], "total": sizes["total"]},
+        "input_normalisation": built["input_normalisation"],
+        "parameters": {"encoder": built["encoder"], "total": built["total"]},
         "checkpoint": None
         if resolved.weights is None
         else {

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from lumamba_bench.errors import LumambaError
 from lumamba_bench.harness.checkpoints import pretraining_task
+from lumamba_bench.models.registry import encoder_facts
 
 NONE, SAME_CORPUS, SEEN = "none", "same corpus", "test subjects seen"
 RANKED_OVERLAPS = (NONE, SAME_CORPUS)  # what the default view ranks
@@ -214,14 +215,6 @@ def summary(card: dict) -> str:
     return f"{card['name']}: weights {weights['source']} ({weights['licence']}); pre-training: {corpora}"
 
 
-def encoder_facts(architecture: str) -> tuple[str, int, str]:
-    """(family, encoder parameters, input normalisation) of a registered architecture."""
-    from lumamba_bench.models.registry import encoder_facts
-
-    facts = encoder_facts(architecture)
-    return facts.family, facts.parameters, facts.input_normalisation
-
-
 def write_pretraining_card(weights: Path, data_root: Path | None = None) -> Path:
     """After ``pretrain`` registers an encoder: its model card, beside the weights."""
     from lumamba_bench.data.manifest import read_manifest
@@ -233,7 +226,7 @@ def write_pretraining_card(weights: Path, data_root: Path | None = None) -> Path
         raise CardError(f"{weights}: no card.json beside the weights; re-run pretrain")
     task = pretraining_task(store_card)
     manifest = read_manifest(resolve_root(data_root) / task, task)
-    family = encoder_facts(store_card["architecture"])[0]
+    family = encoder_facts(store_card["architecture"]).family
     card = card_from_pretraining(store_card, manifest, store_card["encoder_sha256"], family)
     return write_card(card, Path(weights).parent / CARD_FILE)
 
@@ -251,8 +244,9 @@ def card_for(results: dict, board: Path, card_path: Path | None = None) -> tuple
     elif model.get("checkpoint") and (Path(model["checkpoint"].get("path", "")).parent / CARD_FILE).is_file():
         card = read_card(Path(model["checkpoint"]["path"]).parent / CARD_FILE)
     elif model.get("scratch") and model.get("checkpoint") is None:
-        family, parameters, normalisation = encoder_facts(model["architecture"])
-        card = scratch_card(model["name"], model["architecture"], family, parameters, normalisation)
+        facts = encoder_facts(model["architecture"])
+        card = scratch_card(model["name"], model["architecture"], facts.family, facts.parameters,
+                            facts.input_normalisation)  # fmt: skip
     else:
         raise CardError(
             f"no model card for {model['name']!r}: write leaderboard/models/{model['name']}.json "

@@ -189,10 +189,9 @@ def _check_windows(name: str, seed: int, keys: list[tuple[str, int]], labels: li
             )
 
 
-def check_predictions(results: dict, predictions: Path, windows: dict | None = None) -> None:
-    """Recompute every seed's test metrics from per-window predictions; any mismatch is refused.
-    With ``windows`` (``test_windows``), each seed must cover exactly the test split's windows
-    with their labels."""
+def read_predictions(predictions: Path) -> dict[str, np.ndarray]:
+    """A predictions Parquet file as arrays (seed, label, probs (N, K), and recording_id /
+    window_index where present), read once; an unreadable or ragged file is one refusal."""
     import pyarrow.parquet as pq
 
     predictions = Path(predictions)
@@ -201,32 +200,44 @@ def check_predictions(results: dict, predictions: Path, windows: dict | None = N
     if predictions.stat().st_size > MAX_PREDICTION_BYTES:
         raise SubmissionError(f"{predictions.name}: larger than 200 MB")
     try:
-        table = pq.read_table(predictions).to_pydict()
+        table = pq.read_table(predictions)
     except Exception as error:  # noqa: BLE001 - any unreadable file is the same refusal
         raise SubmissionError(f"{predictions.name}: not a predictions Parquet file ({error})") from None
+    out = {name: np.asarray(table.column(name).to_pylist()) for name in table.column_names if name != "probs"}
+    if "probs" in table.column_names:
+        column = table.column("probs").combine_chunks()
+        lengths = np.asarray(column.value_lengths().to_numpy(zero_copy_only=False))
+        if len(set(lengths.tolist())) > 1:
+            raise SubmissionError(f"{predictions.name}: probability rows of different lengths")
+        width = int(lengths[0]) if len(lengths) else 0
+        out["probs"] = column.flatten().to_numpy(zero_copy_only=False).astype(np.float64).reshape(len(lengths), width)
+    return out
+
+
+def check_predictions(results: dict, predictions: Path, windows: dict | None = None) -> None:
+    """Recompute every seed's test metrics from per-window predictions; any mismatch is refused.
+    With ``windows`` (``test_windows``), each seed must cover exactly the test split's windows
+    with their labels."""
+    check_prediction_table(results, read_predictions(predictions), Path(predictions).name, windows)
+
+
+def check_prediction_table(results: dict, table: dict, name: str, windows: dict | None = None) -> None:
+    """``check_predictions`` on a table already read (``read_predictions``)."""
     needed = ["seed", "label", "probs"] + (["recording_id", "window_index"] if windows is not None else [])
     if not set(needed) <= set(table):
-        raise SubmissionError(f"{predictions.name}: needs columns {', '.join(needed)}")
+        raise SubmissionError(f"{name}: needs columns {', '.join(needed)}")
     task_type = results["task"]["type"]
-    seeds = np.asarray(table["seed"])
+    outputs = 2 if task_type == "binary" else len(results["task"]["label_names"])
     for seed in results["seeds"]:
-        rows = seeds == seed["seed"]
+        rows = table["seed"] == seed["seed"]
         if not rows.any():
-            raise SubmissionError(f"{predictions.name}: no predictions for seed {seed['seed']}")
+            raise SubmissionError(f"{name}: no predictions for seed {seed['seed']}")
+        labels, probs = table["label"][rows], table["probs"][rows]
         if windows is not None:
-            picked = np.flatnonzero(rows)
-            keys = [(table["recording_id"][i], int(table["window_index"][i])) for i in picked]
-            _check_windows(predictions.name, seed["seed"], keys, [table["label"][i] for i in picked], windows)
-        labels = np.asarray([table["label"][i] for i in np.flatnonzero(rows)])
-        try:
-            probs = np.asarray([table["probs"][i] for i in np.flatnonzero(rows)], dtype=np.float64)
-        except (ValueError, TypeError):
-            raise SubmissionError(f"{predictions.name}: probability rows of different lengths") from None
-        outputs = 2 if task_type == "binary" else len(results["task"]["label_names"])
+            keys = list(zip(table["recording_id"][rows].tolist(), table["window_index"][rows].tolist(), strict=True))
+            _check_windows(name, seed["seed"], keys, labels.tolist(), windows)
         if probs.ndim != 2 or probs.shape[1] != outputs:
-            raise SubmissionError(
-                f"{predictions.name}: probabilities of shape {probs.shape}; the task needs {outputs} per window"
-            )
+            raise SubmissionError(f"{name}: probabilities of shape {probs.shape}; the task needs {outputs} per window")
         recomputed = compute_metrics(task_type, labels, probs)["metrics"]
         for metric, stated in seed["metrics"].items():
             value = recomputed.get(metric)
@@ -234,7 +245,7 @@ def check_predictions(results: dict, predictions: Path, windows: dict | None = N
                 continue
             if stated is None or value is None or abs(stated - value) > TOLERANCE:
                 raise SubmissionError(
-                    f"{predictions.name}: seed {seed['seed']} {metric} recomputes to {value}, the file states {stated}"
+                    f"{name}: seed {seed['seed']} {metric} recomputes to {value}, the file states {stated}"
                 )
 
 
@@ -301,6 +312,11 @@ def load_stored(path: Path, cards: dict[str, dict] | None = None) -> dict:
     task and named after its own content hash (so a hand-edited file is refused, however
     consistently it was edited), its model card present and matching, and its stored
     predictions (when there are some) recomputing to its metrics."""
+    return load_stored_with_predictions(path, cards)[0]
+
+
+def load_stored_with_predictions(path: Path, cards: dict[str, dict] | None = None) -> tuple[dict, dict | None]:
+    """``load_stored``, and the stored predictions it checked (read once), or None."""
     from lumamba_bench.leaderboard.cards import check_card_matches, load_cards
 
     path = Path(path)
@@ -317,9 +333,11 @@ def load_stored(path: Path, cards: dict[str, dict] | None = None) -> dict:
     if card is None:
         raise SubmissionError(f"{path}: no model card leaderboard/models/{results['model']['name']}.json")
     check_card_matches(card, results, str(path))
-    if predictions_path(path).is_file():
-        check_predictions(results, predictions_path(path))
-    return results
+    if not predictions_path(path).is_file():
+        return results, None
+    table = read_predictions(predictions_path(path))
+    check_prediction_table(results, table, predictions_path(path).name)
+    return results, table
 
 
 def submit(

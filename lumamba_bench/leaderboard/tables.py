@@ -19,7 +19,7 @@ from lumamba_bench.errors import LumambaError
 from lumamba_bench.harness.metrics import board_columns, higher_is_better
 from lumamba_bench.leaderboard import cards as model_cards
 from lumamba_bench.leaderboard import uncertainty
-from lumamba_bench.leaderboard.submission import content_hash, load_stored, predictions_path
+from lumamba_bench.leaderboard.submission import content_hash, load_stored_with_predictions
 
 ALPHA = 0.05
 
@@ -98,21 +98,14 @@ class Table:
         return self.task if not self.track else f"{self.task}, unseen montage: {self.track}"
 
 
-def _predictions(path: Path, results: dict) -> uncertainty.Predictions | None:
-    import pyarrow.parquet as pq
-
-    stored = predictions_path(path)
-    if not stored.is_file():
-        return None
-    table = pq.read_table(stored, columns=["seed", "recording_id", "window_index", "label", "probs"]).to_pydict()
-    task = results["task"]["recipe"]
-    return uncertainty.from_table(table, results["task"]["type"], by_recording=file_level(task))
-
-
-def measured_rows(submissions: Path) -> list[Row]:
+def measured_rows(submissions: Path, cards: dict[str, dict] | None = None) -> list[Row]:
     rows = []
     for path in sorted(Path(submissions).glob("*/*.json")):
-        results = load_stored(path)
+        results, table = load_stored_with_predictions(path, cards)
+        task = results["task"]["recipe"]
+        predictions = None
+        if table is not None:
+            predictions = uncertainty.from_table(table, results["task"]["type"], by_recording=file_level(task))
         model = results["model"]
         checkpoint = "scratch" if model["checkpoint"] is None else model["checkpoint"]["sha256"][:12]
         shift = results["protocol"].get("montage_shift")
@@ -133,7 +126,7 @@ def measured_rows(submissions: Path) -> list[Row]:
                 },
                 track="" if shift is None else f"{shift['train_channels']} -> {shift['test_channels']}",
                 recording_metrics=_recording_summary(results),
-                predictions=_predictions(path, results),
+                predictions=predictions,
             )
         )
     return rows
@@ -291,7 +284,7 @@ def build_board(root: Path) -> tuple[list[Table], list[Standing], dict[str, dict
     """Everything the generated files show, from a leaderboard folder."""
     root = Path(root)
     cards = model_cards.load_cards(root / "models")
-    rows = measured_rows(root / "submissions") + reported_rows(root / "reference")
+    rows = measured_rows(root / "submissions", cards) + reported_rows(root / "reference")
     attach_cards(rows, cards)
     board = tables(rows)
     return board, overall(board), cards
