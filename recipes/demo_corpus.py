@@ -1,11 +1,20 @@
-"""A small synthetic EEG corpus in the TUAB v3.0.1 layout, written as real EDF files.
+"""The synthetic demo corpora, written as real EDF files in the TUH layouts.
 
 Why synthetic: the real corpora are licensed. The demo makes every command run on a fresh
-machine, and it is learnable: "abnormal" recordings carry the two signs a clinical reader of TUAB
-looks for first, a slowed posterior dominant rhythm and intermittent focal polymorphic delta
-over one temporal region; "normal" ones have a 9.5-11 Hz posterior alpha. Both share a
-spatially correlated 1/f background, eye blinks, 60 Hz mains pickup and electrode offsets,
-so the preprocessing has real work to do. Everything derives from one seed.
+machine, and it is built so that what the benchmark measures can show on it:
+
+- The label is subtle and spatially localised. "Abnormal" recordings carry intermittent focal
+  theta (4.5-7 Hz) over a few neighbouring electrodes around a focus that differs from subject
+  to subject, at about the amplitude of the background in that band. Everything else is shared
+  by both classes and varies across subjects far more than the label does: a spatially
+  correlated 1/f background, a posterior alpha rhythm, diffuse frontal theta (so theta power
+  alone does not give the label away), muscle bursts, eye blinks, 60 Hz mains pickup and
+  electrode offsets, so the preprocessing has real work to do.
+- There is a large unlabelled part (``write_demo_pretrain_corpus``, TUEG layout, ~half of its
+  subjects with a focus, labels not written) and a small labelled part (``write_demo_corpus``,
+  TUAB layout). Their subjects are disjoint.
+
+Everything derives from one seed; each file is a pure function of the seed and its index.
 """
 
 from __future__ import annotations
@@ -25,6 +34,13 @@ EEG_LABELS = [
     "T3", "T4", "T5", "T6", "A1", "A2", "FZ", "CZ", "PZ",
 ]  # fmt: skip
 EXTRA_LABELS = ["EEG T1-REF", "EEG T2-REF", "EEG EKG1-REF", "PHOTIC-REF"]
+# Where a focus may sit: the lateral electrodes (every one is seen by both test montages).
+FOCUS_SITES = ("F7", "F8", "T3", "T4", "T5", "T6", "F3", "F4", "C3", "C4", "P3", "P4")
+FOCAL_THETA_UV = (6.0, 10.0)  # peak amplitude range of the focal rhythm at its focus
+FOCAL_SPREAD_M = 0.03  # Gaussian radius of the focus: ~2-3 electrodes
+UNLABELLED_FOCUS_SHARE = 0.5
+BACKGROUND_SOURCES = 6  # broad cortical sources behind the background
+SENSOR_NOISE_UV = 2.0  # independent noise per electrode  # share of pre-training subjects with a focus
 
 
 def _pink_noise(rng: np.random.Generator, n_channels: int, n_samples: int, exponent: float = 1.0):
@@ -39,7 +55,7 @@ def _pink_noise(rng: np.random.Generator, n_channels: int, n_samples: int, expon
 
 
 def _band_noise(rng: np.random.Generator, n_samples: int, low: float, high: float) -> np.ndarray:
-    """Unit-variance Gaussian noise band-limited to [low, high] Hz (polymorphic rhythm)."""
+    """Unit-variance Gaussian noise band-limited to [low, high] Hz (a polymorphic rhythm)."""
     spectrum = np.fft.rfft(rng.standard_normal(n_samples))
     freqs = np.fft.rfftfreq(n_samples, d=1.0 / SOURCE_SFREQ)
     spectrum[(freqs < low) | (freqs > high)] = 0
@@ -53,34 +69,44 @@ def _slow_envelope(rng: np.random.Generator, n_samples: int, rate_hz: float) -> 
     return 1.0 / (1.0 + np.exp(-2.0 * envelope))
 
 
+def _rhythm(rng: np.random.Generator, t: np.ndarray, freq: float) -> np.ndarray:
+    """A rhythm near ``freq`` with a slowly drifting phase (not a pure sine)."""
+    return np.sin(2 * np.pi * freq * t + np.cumsum(rng.normal(0.0, 0.03, len(t))))
+
+
 def synthesize_recording(rng: np.random.Generator, abnormal: bool, duration_s: float) -> np.ndarray:
     """(21, N) referential EEG in microvolts for the labels in ``EEG_LABELS``."""
     n = int(round(duration_s * SOURCE_SFREQ))
     t = np.arange(n) / SOURCE_SFREQ
     pos = np.stack([position(label) for label in EEG_LABELS])
     n_ch = len(EEG_LABELS)
+    focal_rng = np.random.default_rng(rng.integers(2**63))  # its own stream: the rest is the same either way
 
-    # Spatially correlated 1/f background (~12 uV): nearby electrodes share activity.
-    dist = np.linalg.norm(pos[:, None] - pos[None], axis=-1)
-    mixing = np.linalg.cholesky(np.exp(-dist / 0.06) + 1e-6 * np.eye(n_ch))
-    data = 12.0 * (mixing @ _pink_noise(rng, n_ch, n, exponent=rng.uniform(1.1, 1.6)))
-    data /= np.sqrt((mixing**2).sum(axis=1))[:, None]
+    # Background: a few broad cortical sources with 1/f time courses, mixed into the electrodes
+    # by volume conduction (a smooth lead field), plus a little independent sensor noise. Real
+    # scalp EEG is such a low-rank mixture, which is what lets a masked channel be predicted
+    # from the others.
+    sources = pos[rng.choice(n_ch, BACKGROUND_SOURCES, replace=False)] + rng.normal(0.0, 0.01, (BACKGROUND_SOURCES, 3))
+    lead = np.exp(-(np.linalg.norm(pos[:, None] - sources[None], axis=-1) ** 2) / (2 * 0.05**2))
+    background = lead @ _pink_noise(rng, BACKGROUND_SOURCES, n, exponent=rng.uniform(1.1, 1.6))
+    background /= background.std(axis=1, keepdims=True)
+    data = rng.uniform(10.0, 16.0) * background + SENSOR_NOISE_UV * _pink_noise(rng, n_ch, n, exponent=0.5)
 
-    # Posterior dominant rhythm: strongest at O1/O2, fading frontally (y is posterior-negative).
+    # Posterior alpha (both classes): strongest at O1/O2, fading frontally (y is posterior-negative).
     posterior = np.clip((-pos[:, 1] + 0.02) / 0.12, 0.0, 1.0) ** 1.5
-    pdr_freq = rng.uniform(6.5, 8.0) if abnormal else rng.uniform(9.5, 11.0)
-    pdr_amp = rng.uniform(8.0, 15.0) if abnormal else rng.uniform(20.0, 35.0)
-    jitter = np.cumsum(rng.normal(0.0, 0.02, n))  # slow phase drift: not a pure sine
-    alpha = np.sin(2 * np.pi * pdr_freq * t + jitter) * _slow_envelope(rng, n, 0.3)
-    data += pdr_amp * posterior[:, None] * alpha[None]
+    alpha = _rhythm(rng, t, rng.uniform(8.0, 12.0)) * _slow_envelope(rng, n, 0.3)
+    data += rng.uniform(8.0, 35.0) * posterior[:, None] * alpha[None]
 
-    if abnormal:
-        # Intermittent polymorphic delta (1-3.5 Hz) focused over one temporal region.
-        focus = position("T7" if rng.random() < 0.5 else "T8")
-        weight = np.exp(-(np.linalg.norm(pos - focus, axis=1) ** 2) / (2 * 0.035**2))
-        bursts = _slow_envelope(rng, n, 0.15) ** 2
-        delta = rng.uniform(35.0, 55.0) * _band_noise(rng, n, 1.0, 3.5) * bursts
-        data += weight[:, None] * delta[None]
+    # Diffuse frontal theta (both classes, drowsiness): theta power alone does not tell the label.
+    frontal_midline = np.exp(-(np.linalg.norm(pos - position("FZ"), axis=1) ** 2) / (2 * 0.06**2))
+    theta = _band_noise(rng, n, 4.5, 7.0) * _slow_envelope(rng, n, 0.1)
+    data += rng.uniform(0.0, 8.0) * frontal_midline[:, None] * theta[None]
+
+    # Muscle bursts (20-70 Hz) over the temporal electrodes, a few per minute.
+    temporal_sites = ("T3", "T4", "T5", "T6", "F7", "F8", "A1", "A2")
+    temporal = np.array([1.0 if label in temporal_sites else 0.1 for label in EEG_LABELS])
+    muscle = _band_noise(rng, n, 20.0, 70.0) * _slow_envelope(rng, n, 0.5) ** 6
+    data += rng.uniform(5.0, 30.0) * temporal[:, None] * muscle[None]
 
     # Eye blinks: ~200 uV, 300 ms, frontopolar, every few seconds.
     frontal = np.clip((pos[:, 1] - 0.05) / 0.04, 0.0, 1.0)
@@ -92,7 +118,22 @@ def synthesize_recording(rng: np.random.Generator, abnormal: bool, duration_s: f
 
     data += rng.uniform(1.0, 4.0) * np.sin(2 * np.pi * 60.0 * t)[None]  # mains pickup
     data += rng.uniform(-50.0, 50.0, size=(n_ch, 1))  # electrode offsets
+    if abnormal:
+        data += focal_theta(focal_rng, duration_s)
     return data
+
+
+def focal_theta(rng: np.random.Generator, duration_s: float) -> np.ndarray:
+    """The label: intermittent theta around one lateral electrode, near background level in
+    its band, (21, N) microvolts."""
+    n = int(round(duration_s * SOURCE_SFREQ))
+    t = np.arange(n) / SOURCE_SFREQ
+    pos = np.stack([position(label) for label in EEG_LABELS])
+    focus = position(FOCUS_SITES[rng.integers(len(FOCUS_SITES))])
+    weight = np.exp(-(np.linalg.norm(pos - focus, axis=1) ** 2) / (2 * FOCAL_SPREAD_M**2))
+    bursts = _slow_envelope(rng, n, 0.2)
+    focal = rng.uniform(*FOCAL_THETA_UV) * _rhythm(rng, t, rng.uniform(4.5, 7.0)) * bursts
+    return weight[:, None] * focal[None]
 
 
 def _write_edf(path: Path, data_uv: np.ndarray, extra: np.ndarray, subject: str) -> None:
@@ -113,8 +154,16 @@ def _write_edf(path: Path, data_uv: np.ndarray, extra: np.ndarray, subject: str)
         edf.write(tmp)
 
 
-def subjects(n_train_per_class: int = 12, n_eval_per_class: int = 5):
-    """Fixed (split, label, subject id) list of the demo corpus."""
+def _write_recording(path: Path, rng: np.random.Generator, abnormal: bool, duration_s: float, subject: str) -> None:
+    data = synthesize_recording(rng, abnormal=abnormal, duration_s=duration_s)
+    n = data.shape[1]
+    ekg = 400.0 * np.sin(2 * np.pi * 1.1 * np.arange(n) / SOURCE_SFREQ) ** 31  # QRS-like spikes
+    extra = np.stack([data[12] * 0.9, data[13] * 0.9, ekg, np.zeros(n)])
+    _write_edf(path, data, extra, subject)
+
+
+def subjects(n_train_per_class: int = 8, n_eval_per_class: int = 6):
+    """Fixed (split, label, subject id) list of the labelled demo corpus."""
     rows = []
     for split, count in (("train", n_train_per_class), ("eval", n_eval_per_class)):
         for label in ("normal", "abnormal"):
@@ -127,14 +176,12 @@ def write_demo_corpus(
     root: Path,
     seed: int = 0,
     duration_s: float = 60.0,
-    n_train_per_class: int = 12,
-    n_eval_per_class: int = 5,
+    n_train_per_class: int = 8,
+    n_eval_per_class: int = 6,
 ) -> list[Path]:
-    """Write the demo corpus under ``root/edf/{train,eval}/{normal,abnormal}/01_tcp_ar/``.
+    """The small labelled part, under ``root/edf/{train,eval}/{normal,abnormal}/01_tcp_ar/``.
 
-    Existing files are kept (each subject's file is a pure function of the seed and its
-    index), so an interrupted write resumes.
-    """
+    Existing files are kept, so an interrupted write resumes."""
     root = Path(root)
     paths = []
     for index, (split, label, subject) in enumerate(subjects(n_train_per_class, n_eval_per_class)):
@@ -142,12 +189,25 @@ def write_demo_corpus(
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{subject}_s001_t000.edf"
         paths.append(path)
-        if path.exists():
-            continue
-        rng = np.random.default_rng([seed, index])
-        data = synthesize_recording(rng, abnormal=label == "abnormal", duration_s=duration_s)
-        n = data.shape[1]
-        ekg = 400.0 * np.sin(2 * np.pi * 1.1 * np.arange(n) / SOURCE_SFREQ) ** 31  # QRS-like spikes
-        extra = np.stack([data[12] * 0.9, data[13] * 0.9, ekg, np.zeros(n)])
-        _write_edf(path, data, extra, subject)
+        if not path.exists():
+            _write_recording(path, np.random.default_rng([seed, index]), label == "abnormal", duration_s, subject)
+    return paths
+
+
+def write_demo_pretrain_corpus(root: Path, seed: int = 0, duration_s: float = 60.0, n_subjects: int = 96) -> list[Path]:
+    """The large unlabelled part, in the TUEG layout
+    (``root/edf/000/dp000000/s001_2026/01_tcp_ar/dp000000_s001_t000.edf``); whether a subject
+    has a focus is drawn from the seed and written nowhere. Existing files are kept."""
+    root = Path(root)
+    paths = []
+    for index in range(n_subjects):
+        subject = f"dp{index:06d}"
+        folder = root / "edf" / f"{index // 100:03d}" / subject / "s001_2026" / "01_tcp_ar"
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{subject}_s001_t000.edf"
+        paths.append(path)
+        if not path.exists():
+            rng = np.random.default_rng([seed, 1_000_000 + index])  # streams disjoint from the labelled part's
+            abnormal = bool(rng.random() < UNLABELLED_FOCUS_SHARE)
+            _write_recording(path, rng, abnormal, duration_s, subject)
     return paths

@@ -4,5 +4,13 @@ from lumamba_bench.harness.pretrain import PretrainConfig
 
 
 def small_config(tmp_path, **overrides) -> PretrainConfig:
-    base = dict(model="lumamba-recon", epochs=1, batch_size=4, num_slices=16, out=tmp_path / "run", checkpoint_every=2)
+    base = dict(
+        model="lumamba-recon",
+        task="demo",
+        epochs=1,
+        batch_size=4,
+        num_slices=16,
+        out=tmp_path / "run",
+        checkpoint_every=2,
+    )
     return PretrainConfig(**(base | overrides))

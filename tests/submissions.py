@@ -8,6 +8,7 @@ import numpy as np
 
 from lumamba_bench.harness.metrics import compute_metrics
 from lumamba_bench.harness.results import summarise
+from lumamba_bench.recipes import get_recipe
 
 SHA = "ab" * 32
 
@@ -36,7 +37,7 @@ def demo_results(
         "schema_version": 1,
         "model": {"name": name, "architecture": "lumamba", "family": "lumamba", "objective": "mixed", "scratch": False,
                   "parameters": {"encoder": 4094776, "total": 4687290}, "checkpoint": {"sha256": SHA}},
-        "task": {"name": "demo", "recipe": "demo", "recipe_version": "1", "type": "binary",
+        "task": {"name": "demo", "recipe": "demo", "recipe_version": get_recipe("demo").version, "type": "binary",
                  "label_names": ["normal", "abnormal"],
                  "manifest_sha256": SHA if split is None else split["manifest_sha256"]},
         "protocol": {"name": "full", "selection": "lowest val loss", "hyperparameters": {}},

@@ -37,7 +37,17 @@ def test_prepare_with_skipped_files_exits_3_and_lists_them(tuab_source, tmp_path
 def test_demo_data_command_writes_edf_files(tmp_path):
     result = _run("demo-data", str(tmp_path / "corpus"))
     assert result.exit_code == 0
-    assert len(list((tmp_path / "corpus").rglob("*.edf"))) == 34
+    assert len(list((tmp_path / "corpus").rglob("*.edf"))) == 28  # 8 + 6 subjects per class
+    assert "prepare demo --source" in result.output
+
+
+def test_demo_data_writes_the_unlabelled_part_in_the_tueg_layout(tmp_path):
+    result = _run("demo-data", str(tmp_path / "corpus"), "--pretrain")
+    assert result.exit_code == 0 and "prepare demo-pretrain --source" in result.output
+    files = sorted((tmp_path / "corpus").rglob("*.edf"))
+    assert len(files) == 96
+    first = files[0].relative_to(tmp_path / "corpus").as_posix()
+    assert first == "edf/000/dp000000/s001_2026/01_tcp_ar/dp000000_s001_t000.edf"
 
 
 @pytest.mark.parametrize(

@@ -173,17 +173,22 @@ def info(
 
 @app.command("demo-data")
 def demo_data(
-    directory: Annotated[Path, typer.Argument(help="Where to write the demo corpus (TUAB layout).")],
+    directory: Annotated[Path, typer.Argument(help="Where to write the demo corpus.")],
     seed: Annotated[int, typer.Option(help="Seed of the generator.")] = 0,
+    pretrain: Annotated[
+        bool, typer.Option("--pretrain", help="Write the unlabelled pre-training part (TUEG layout) instead.")
+    ] = False,
 ) -> None:
-    """Write the synthetic demo corpus as EDF files in the TUAB layout."""
-    from lumamba_bench.recipes.demo_corpus import write_demo_corpus
+    """Write the synthetic demo corpus as EDF files: the labelled part in the TUAB layout, or
+    with --pretrain the unlabelled part in the TUEG layout."""
+    from lumamba_bench.recipes.demo_corpus import write_demo_corpus, write_demo_pretrain_corpus
 
+    write, recipe = (write_demo_pretrain_corpus, "demo-pretrain") if pretrain else (write_demo_corpus, "demo")
     with console.status("writing EDF files"):
-        paths = write_demo_corpus(directory, seed=seed)
+        paths = write(directory, seed=seed)
     console.print(
         f"{len(paths)} EDF recordings in {directory}; prepare them with "
-        f"`lumamba-bench prepare demo --source {directory}`"
+        f"`lumamba-bench prepare {recipe} --source {directory}`"
     )
 
 

@@ -31,7 +31,10 @@ ModelToPretrain = Annotated[
 PretrainTask = Annotated[
     str,
     typer.Option(
-        "--task", "--corpus", help="The recipe to pre-train on, its train split (the demo is prepared on first use)."
+        "--task",
+        "--corpus",
+        help="The recipe to pre-train on, its train split (demo-pretrain, the demo's unlabelled part, "
+        "is prepared on first use).",
     ),
 ]
 Epochs = Annotated[int, typer.Option(min=1)]
@@ -73,7 +76,7 @@ MaxSteps = Annotated[int | None, typer.Option(min=1, help="Stop after this many 
 @app.command()
 def pretrain(
     model: ModelToPretrain = "lumamba-mixed",
-    task: PretrainTask = "demo",
+    task: PretrainTask = "demo-pretrain",
     epochs: Epochs = 3,
     batch_size: BatchSize = 16,
     lr: PeakLr = 5e-4,

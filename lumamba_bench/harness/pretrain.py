@@ -43,7 +43,7 @@ from lumamba_bench.objectives import build_objective, objective_settings
 @dataclass
 class PretrainConfig:
     model: str = "lumamba-mixed"
-    task: str = "demo"  # the recipe pre-trained on (its train split), the same name `run --task` takes
+    task: str = "demo-pretrain"  # the recipe pre-trained on (its train split), the same name `run --task` takes
     epochs: int = 3
     batch_size: int = 16
     lr: float = 5e-4  # reference: 1.25e-4 at batch 2040 on TUEG; small demo batches train faster higher
@@ -275,8 +275,7 @@ def _diverged(run: _Run, what: str, value: float, at: int) -> TrainingDiverged:
     last = latest_checkpoint(run.run_dir)  # every save follows a flush: nothing diverged was saved
     kept = f"the last good checkpoint is {last}" if last else "no checkpoint was written before it"
     return TrainingDiverged(
-        f"{what} became {value} at step {at}; {kept} (nothing after it was saved); "
-        "lower --lr or raise --warmup-epochs",
+        f"{what} became {value} at step {at}; {kept} (nothing after it was saved); lower --lr or raise --warmup-epochs",
         run.history,
     )
 

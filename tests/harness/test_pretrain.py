@@ -157,6 +157,8 @@ def test_torchrun_runs_the_same_command(small_demo, tmp_path):
         "pretrain",
         "--model",
         "lumamba-recon",
+        "--task",
+        "demo",
         "--epochs",
         "1",
         "--batch-size",

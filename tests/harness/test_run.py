@@ -91,7 +91,7 @@ def test_bad_checkpoints_and_unknown_names_are_clear_errors(small_demo, tmp_path
 
 
 def test_pretrain_then_run_uses_the_stored_checkpoint(small_demo, tmp_path):
-    trained = pretrain(PretrainConfig(model="lumamba-recon", epochs=1, batch_size=8, out=tmp_path / "pre"))
+    trained = pretrain(PretrainConfig(model="lumamba-recon", task="demo", epochs=1, batch_size=8, out=tmp_path / "pre"))
     results, _ = _run(tmp_path, model="lumamba-recon")
     card = json.loads((trained.registered.parent / "card.json").read_text())
     assert results["model"]["checkpoint"]["sha256"] == card["encoder_sha256"]
