@@ -3,8 +3,9 @@
 ``demo`` is the small labelled part (TUAB layout: normal vs a subtle focal theta), and
 ``demo-pretrain`` the large unlabelled part (TUEG layout, disjoint subjects), as TUEG is to
 TUAB. Both are written under the data root on first use when no ``--source`` is given
-(``demo_corpus``). What the demo can show: the workflow, the protocols, and that pre-training on
-unlabelled data helps when labels are few; it says nothing about clinical EEG.
+(``demo_corpus``). The demo teaches the workflow and the protocols; it says nothing about
+clinical EEG (and, at the Quick start's budget, pre-training does not yet beat scratch on it:
+README, "The demo's numbers").
 """
 
 from __future__ import annotations

@@ -119,19 +119,16 @@ def synthesize_recording(rng: np.random.Generator, abnormal: bool, duration_s: f
     data += rng.uniform(1.0, 4.0) * np.sin(2 * np.pi * 60.0 * t)[None]  # mains pickup
     data += rng.uniform(-50.0, 50.0, size=(n_ch, 1))  # electrode offsets
     if abnormal:
-        data += focal_theta(focal_rng, duration_s)
+        data += focal_theta(focal_rng, pos, t)
     return data
 
 
-def focal_theta(rng: np.random.Generator, duration_s: float) -> np.ndarray:
+def focal_theta(rng: np.random.Generator, pos: np.ndarray, t: np.ndarray) -> np.ndarray:
     """The label: intermittent theta around one lateral electrode, near background level in
-    its band, (21, N) microvolts."""
-    n = int(round(duration_s * SOURCE_SFREQ))
-    t = np.arange(n) / SOURCE_SFREQ
-    pos = np.stack([position(label) for label in EEG_LABELS])
+    its band, (21, N) microvolts at electrode positions ``pos`` and times ``t``."""
     focus = position(FOCUS_SITES[rng.integers(len(FOCUS_SITES))])
     weight = np.exp(-(np.linalg.norm(pos - focus, axis=1) ** 2) / (2 * FOCAL_SPREAD_M**2))
-    bursts = _slow_envelope(rng, n, 0.2)
+    bursts = _slow_envelope(rng, len(t), 0.2)
     focal = rng.uniform(*FOCAL_THETA_UV) * _rhythm(rng, t, rng.uniform(4.5, 7.0)) * bursts
     return weight[:, None] * focal[None]
 
