@@ -39,6 +39,7 @@ from lumamba_bench.data.channels import is_known, position, spelled_name
 from lumamba_bench.data.preprocess import SFREQ
 from lumamba_bench.errors import LumambaError
 from lumamba_bench.models.base import Encoder
+from lumamba_bench.models.drop_path import DropPath
 from lumamba_bench.models.published import rename
 from lumamba_bench.models.registry import register_encoder
 
@@ -137,16 +138,17 @@ class Mlp(nn.Module):
 
 
 class Block(nn.Module):
-    def __init__(self, dim: int, heads: int, layer_scale: float = 0.1):
+    def __init__(self, dim: int, heads: int, layer_scale: float = 0.1, drop_path: float = 0.0):
         super().__init__()
         self.norm1, self.norm2 = nn.LayerNorm(dim, eps=EPS), nn.LayerNorm(dim, eps=EPS)
         self.attn, self.mlp = Attention(dim, heads), Mlp(dim)
         self.gamma_1 = nn.Parameter(torch.full((dim,), layer_scale))
         self.gamma_2 = nn.Parameter(torch.full((dim,), layer_scale))
+        self.drop_path = DropPath(drop_path)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.gamma_1 * self.attn(self.norm1(x))
-        return x + self.gamma_2 * self.mlp(self.norm2(x))
+        x = x + self.drop_path(self.gamma_1 * self.attn(self.norm1(x)))
+        return x + self.drop_path(self.gamma_2 * self.mlp(self.norm2(x)))
 
 
 @dataclass
@@ -157,6 +159,7 @@ class LabramConfig:
     patch_size: int = 200  # samples at 200 Hz: one second
     model_sfreq: float = 200.0
     max_seconds: int = 16
+    drop_path: float = 0.0  # stochastic depth, 0 at the first block to this at the last (fine-tuning: 0.1)
     input_normalisation: str = "scale-0.01"  # microvolts -> 0.1 mV, LaBraM's unit (models/normalisation.py)
 
 
@@ -174,7 +177,8 @@ class Labram(Encoder):
         self.time_embed = nn.Parameter(torch.zeros(1, c.max_seconds, c.embed_dim))
         for parameter in (self.cls_token, self.pos_embed, self.time_embed):
             nn.init.trunc_normal_(parameter, std=0.02)
-        self.blocks = nn.ModuleList(Block(c.embed_dim, c.heads) for _ in range(c.depth))
+        rates = torch.linspace(0, c.drop_path, c.depth).tolist()  # rising with depth, as the reference
+        self.blocks = nn.ModuleList(Block(c.embed_dim, c.heads, drop_path=rate) for rate in rates)
         self.norm = nn.LayerNorm(c.embed_dim, eps=EPS)  # the reference's fc_norm
         rows, points = vocabulary_positions()
         self.register_buffer("vocab_rows", torch.from_numpy(rows), persistent=False)

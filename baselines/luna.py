@@ -22,6 +22,7 @@ from torch import nn
 
 from lumamba_bench.data.preprocess import SFREQ
 from lumamba_bench.errors import LumambaError
+from lumamba_bench.models.drop_path import DropPath
 from lumamba_bench.models.luna import FRONT_END_IGNORED, FRONT_END_KEYS, LunaFrontEnd, UnifiedEncoder
 from lumamba_bench.models.registry import register_encoder
 
@@ -71,15 +72,16 @@ class NormedMlp(nn.Module):
 
 
 class RotaryTransformerBlock(nn.Module):
-    def __init__(self, dim: int, heads: int, dropout: float = 0.0):
+    def __init__(self, dim: int, heads: int, dropout: float = 0.0, drop_path: float = 0.0):
         super().__init__()
         self.norm1, self.norm2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
         self.attn = RotaryAttention(dim, heads, dropout)
         self.mlp = NormedMlp(dim, 4.0, dropout)
+        self.drop_path = DropPath(drop_path)  # the same rate in every block, as the reference's LUNA
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.attn(self.norm1(x))
-        return x + self.mlp(self.norm2(x))
+        x = x + self.drop_path(self.attn(self.norm1(x)))
+        return x + self.drop_path(self.mlp(self.norm2(x)))
 
 
 @dataclass
@@ -92,6 +94,7 @@ class LunaConfig:
     unify_layers: int = 3
     dropout: float = 0.0  # in the temporal blocks (the reference's drop and attn_drop: 0)
     unify_dropout: float = 0.1  # in the channel-unification block, as the reference
+    drop_path: float = 0.0  # stochastic depth in the temporal blocks (the reference fine-tunes with 0.1)
     input_normalisation: str = "channelwise-zscore"  # BioFoundation's LUNA tasks (models/normalisation.py)
 
 
@@ -108,7 +111,7 @@ class Luna(UnifiedEncoder):
             c.embed_dim, c.num_queries, c.patch_size, c.unify_heads, c.unify_layers, c.unify_dropout
         )
         self.blocks = nn.ModuleList(
-            RotaryTransformerBlock(self.embed_dim, 2 * c.num_queries, c.dropout) for _ in range(c.depth)
+            RotaryTransformerBlock(self.embed_dim, 2 * c.num_queries, c.dropout, c.drop_path) for _ in range(c.depth)
         )
         self.norm = nn.LayerNorm(self.embed_dim)
 

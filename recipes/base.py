@@ -69,7 +69,9 @@ class Recipe(ABC):
     preprocessing: Preprocessing = Preprocessing()
     montage_names: dict[tuple[str, ...], str] = {TCP_NAMES: "tcp22"}
     file_level_labels: bool = True  # every window carries its recording's label (recording-level metrics apply)
-    finetune_defaults: dict = {}  # FinetuneSettings overrides for this task (e.g. fewer epochs for the demo)
+    # The task's exceptions to the fine-tuning recipes: {"all" | "reference" | "common": {setting: value}}
+    # (e.g. the demo's laptop budget); recorded in each results file as the task's overrides.
+    finetune_defaults: dict = {}
     part_of: tuple[str, ...] = ()  # larger corpora that hold this one's recordings (TUAB's are in TUEG)
     synthetic: bool = False  # generated data (the demo): never counted in the overall ranking
     corpus_version: str = ""  # the release the layout and the expected counts are for

@@ -22,10 +22,12 @@ import torch
 from lumamba_bench.analysis.analyze import AnalyzeConfig, analyze_encoder
 from lumamba_bench.data.loader import ShardDataset
 from lumamba_bench.data.prepare import ensure_prepared
-from lumamba_bench.harness.finetune import Classifier, FinetuneSettings, task_type_of, train_one_seed
+from lumamba_bench.harness.finetune import Classifier, task_type_of, train_one_seed
+from lumamba_bench.harness.finetune_recipes import build_settings, task_overrides
 from lumamba_bench.harness.metrics import compute_metrics
 from lumamba_bench.harness.pretrain import PretrainConfig, pretrain
 from lumamba_bench.models import parse_model_name
+from lumamba_bench.models.registry import encoder_spec
 from lumamba_bench.recipes import get_recipe
 
 
@@ -69,11 +71,13 @@ def _pretrained_encoder(config: DialConfig, weight: float, out: Path) -> tuple[t
 def _downstream_auroc(encoder: torch.nn.Module, dataset_dir: Path, splits: dict, config: DialConfig) -> float | None:
     recipe = get_recipe(config.task)
     task_type, outputs = task_type_of(recipe)
-    settings = replace(FinetuneSettings(**recipe.finetune_defaults), protocol=config.protocol)
+    family = encoder_spec(config.architecture).family
+    settings, _ = build_settings("common", family, task_overrides(recipe, "common"), {})
+    settings = replace(settings, protocol=config.protocol)
     if config.finetune_epochs is not None:
         settings = replace(settings, epochs=config.finetune_epochs)
     outcome = train_one_seed(
-        lambda: Classifier(copy.deepcopy(encoder), outputs),
+        lambda: Classifier(copy.deepcopy(encoder), outputs, settings.head),
         splits,
         task_type,
         outputs,

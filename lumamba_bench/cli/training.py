@@ -144,12 +144,38 @@ def _report_pretraining(result, model: str, data_root, out_console) -> None:
 
 
 ModelToRun = Annotated[str, typer.Option(help="A model name, e.g. lumamba-mixed or lumamba-mixed-scratch.")]
-Protocol = Annotated[str, typer.Option(help="full (fine-tune everything) or linear (frozen encoder).")]
+Protocol = Annotated[
+    str,
+    typer.Option(
+        help="full (fine-tune everything), linear (frozen encoder) or eval (score a fine-tuned --checkpoint, "
+        "encoder and head, as it is)."
+    ),
+]
+FinetuneRecipe = Annotated[
+    str,
+    typer.Option(
+        help="reference: each family fine-tuned as its authors did (head, batch, schedule, layer decay, loss, "
+        "selection); common: one recipe for every encoder. The task's exceptions and these options apply on top."
+    ),
+]
+HeadOption = Annotated[
+    str | None,
+    typer.Option(help="reference (the family's own), luna-query, mamba, linear, mean-pool or attention-pool "
+                 "[default: the recipe's]."),
+]
+MicroBatch = Annotated[
+    int | None, typer.Option(min=1, help="Windows per forward/backward; gradients accumulate up to --batch-size.")
+]
+SetOption = Annotated[
+    list[str] | None,
+    typer.Option("--set", help="Any other fine-tuning setting, KEY=VALUE (e.g. warmup_epochs=2, clip_grad=none); "
+                 "recorded as an override."),
+]
 Seeds = Annotated[int, typer.Option(min=1, help="Seeds 0..N-1; metrics are mean +- std over them.")]
 TaskEpochs = Annotated[int | None, typer.Option(min=1, help="Default: the task's.")]
-HeadBatch = Annotated[int | None, typer.Option(min=2, help="At least 2: the head batch-normalises each batch.")]
+HeadBatch = Annotated[int | None, typer.Option(min=2, help="Windows per optimiser step [default: the recipe's].")]
 HeadLr = Annotated[
-    float | None, typer.Option(help="Peak learning rate of the head (default 5e-4).", callback=_positive_finite)
+    float | None, typer.Option(help="Peak learning rate [default: the recipe's].", callback=_positive_finite)
 ]
 Patience = Annotated[int | None, typer.Option(min=1, help="Early-stopping patience in epochs.")]
 ResultsFolder = Annotated[Path, typer.Option(help="Results folder.")]
@@ -169,11 +195,15 @@ def run(
     task: TaskOption = "demo",
     checkpoint: CheckpointOption = None,
     protocol: Protocol = "full",
+    recipe: FinetuneRecipe = "reference",
+    head: HeadOption = None,
     seeds: Seeds = 3,
     epochs: TaskEpochs = None,
     batch_size: HeadBatch = None,
+    micro_batch: MicroBatch = None,
     lr: HeadLr = None,
     patience: Patience = None,
+    overrides: SetOption = None,
     out: ResultsFolder = Path("results"),
     save_predictions: SavePredictions = False,
     train_channels: TrainChannels = None,
@@ -192,9 +222,10 @@ def run(
     from lumamba_bench.harness.run import RunConfig, resolve_model, run_benchmark
     from lumamba_bench.recipes import get_recipe
 
-    config = config_from(RunConfig, locals())
+    config = config_from(RunConfig, locals() | {"settings": parse_settings(overrides or [])})
     _compute_setup(device, precision, scan_backend)
-    resolve_model(model, checkpoint, data_root)  # fail before any work when the weights are missing
+    if protocol != "eval":
+        resolve_model(model, checkpoint, data_root)  # fail before any work when the weights are missing
     get_recipe(task)
     out_console = reporting_console()
     with progress_bar("status", out_console) as progress:
@@ -214,12 +245,29 @@ def run(
     _report_results(results, path, model, task, out_console)
 
 
+def parse_settings(items: list[str]) -> dict:
+    """``KEY=VALUE`` pairs: a VALUE that reads as JSON is that (numbers, true/false), ``none`` is
+    None, anything else a string."""
+    import json
+
+    settings = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise typer.BadParameter(f"--set takes KEY=VALUE, got {item!r}")
+        try:
+            settings[key.strip()] = None if value.strip().lower() == "none" else json.loads(value)
+        except json.JSONDecodeError:
+            settings[key.strip()] = value
+    return settings
+
+
 def _report_results(results: dict, path, model: str, task: str, out_console) -> None:
     shift = results["protocol"].get("montage_shift")
     channels = "" if shift is None else f", channels {shift['train_channels']} -> {shift['test_channels']}"
-    table = Table(
-        title=f"{model} on {task} ({results['protocol']['name']}{channels}, {len(results['seeds'])} seeds, test split)"
-    )
+    recipe = results["protocol"].get("recipe")
+    how = results["protocol"]["name"] + ("" if recipe is None else f", {recipe} recipe")
+    table = Table(title=f"{model} on {task} ({how}{channels}, {len(results['seeds'])} seeds, test split)")
     table.add_column("metric")
     table.add_column("mean +- std", justify="right")
     for name, stats in results["summary"].items():

@@ -27,7 +27,7 @@ WEIGHTS, OPTIMIZER, CARD = "weights.safetensors", "optimizer.pt", "card.json"
 ENCODER_WEIGHTS = "encoder.safetensors"
 
 
-def _unique_tensors(module: nn.Module) -> dict[str, torch.Tensor]:
+def unique_tensors(module: nn.Module) -> dict[str, torch.Tensor]:
     """Parameters and persistent buffers by name, each shared tensor once (safetensors refuses aliases)."""
     persistent = set(module.state_dict())
     tensors = dict(module.named_parameters())
@@ -40,7 +40,7 @@ def save_training_checkpoint(folder: Path, module: nn.Module, optimizer: torch.o
     tmp = folder.with_name(f".{folder.name}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    save_file(_unique_tensors(module), tmp / WEIGHTS)
+    save_file(unique_tensors(module), tmp / WEIGHTS)
     torch.save(optimizer.state_dict(), tmp / OPTIMIZER)
     write_json_atomic(tmp / CARD, card)
     replace_folder(tmp, folder)
@@ -59,8 +59,8 @@ def read_training_card(folder: Path) -> dict:
 
 def load_training_checkpoint(folder: Path, module: nn.Module, optimizer: torch.optim.Optimizer | None) -> dict:
     card = read_training_card(folder)
-    tensors = _read_safetensors(folder / WEIGHTS)
-    _assign(module, tensors, folder / WEIGHTS)
+    tensors = read_safetensors(folder / WEIGHTS)
+    assign_tensors(module, tensors, folder / WEIGHTS)
     if optimizer is not None:
         try:
             # map_location: a checkpoint written on a GPU resumes on a CPU (and the reverse)
@@ -76,7 +76,7 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
     return folders[-1] if folders else None
 
 
-def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
+def read_safetensors(path: Path) -> dict[str, torch.Tensor]:
     if not path.exists():
         raise LumambaError(f"checkpoint {path} not found")
     try:
@@ -85,9 +85,9 @@ def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
         raise LumambaError(f"{path} is not a readable safetensors file ({error})") from None
 
 
-def _assign(module: nn.Module, tensors: dict[str, torch.Tensor], source: Path) -> None:
+def assign_tensors(module: nn.Module, tensors: dict[str, torch.Tensor], source: Path) -> None:
     """Copy tensors into a module by name; refuse missing, unexpected or mis-shaped entries."""
-    own = _unique_tensors(module)
+    own = unique_tensors(module)
     missing = sorted(set(own) - set(tensors))
     unexpected = sorted(set(tensors) - set(own))
     if missing or unexpected:
@@ -143,7 +143,7 @@ def load_encoder_weights(encoder: nn.Module, path: Path) -> str:
     if not path.exists():
         raise LumambaError(f"checkpoint {path} not found")
     if path.suffix == ".safetensors":
-        tensors = _read_safetensors(path)
+        tensors = read_safetensors(path)
     else:
         try:
             # Published training checkpoints carry their argparse.Namespace: plain data, allowed.
@@ -151,8 +151,8 @@ def load_encoder_weights(encoder: nn.Module, path: Path) -> str:
                 tensors = torch.load(path, weights_only=True, map_location="cpu")
         except Exception as error:  # noqa: BLE001 - any unpickling failure is a bad file
             raise LumambaError(f"{path} is not a readable checkpoint ({error})") from None
-        tensors = _unwrap_state_dict(tensors, path)
-    own = set(_unique_tensors(encoder))
+        tensors = unwrap_state_dict(tensors, path)
+    own = set(unique_tensors(encoder))
     if set(tensors) != own and encoder.looks_official(tensors):
         tensors, ignored = encoder.official_state_dict(tensors)
         if ignored:
@@ -162,11 +162,11 @@ def load_encoder_weights(encoder: nn.Module, path: Path) -> str:
                 f"(pre-training or classification heads): {shown}",
                 stacklevel=2,
             )
-    _assign(encoder, tensors, path)
+    assign_tensors(encoder, tensors, path)
     return sha256_of(path)
 
 
-def _unwrap_state_dict(content, path: Path) -> dict[str, torch.Tensor]:
+def unwrap_state_dict(content, path: Path) -> dict[str, torch.Tensor]:
     """The tensors of a ``torch.save``d file: a state dict, or one inside model/state_dict/module."""
     for key in ("model", "state_dict", "module"):
         if isinstance(content, dict) and isinstance(content.get(key), dict):
@@ -186,7 +186,7 @@ def register_pretrained(name: str, encoder: nn.Module, card: dict, root: Path | 
     folder = model_store(root) / name
     folder.mkdir(parents=True, exist_ok=True)
     with atomic_path(folder / ENCODER_WEIGHTS) as tmp:
-        save_file(_unique_tensors(encoder), tmp)
+        save_file(unique_tensors(encoder), tmp)
     write_json_atomic(folder / CARD, card | {"encoder_sha256": sha256_of(folder / ENCODER_WEIGHTS)})
     return folder / ENCODER_WEIGHTS
 

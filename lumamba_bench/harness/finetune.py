@@ -1,12 +1,13 @@
 """Fine-tune one encoder + head on one task with one seed: a plain, visible loop.
 
-Protocol (reference: LuMamba / LUNA fine-tuning): AdamW, weight decay 0.05, layer-wise learning
-rate decay 0.75 from the head down (encoders that expose ``layer_groups()``), cosine schedule.
-``full`` trains everything, ``linear`` freezes the encoder and trains only the head. The loss
-is class-balanced: cross-entropy weighted by inverse class frequency on the training split
-(multi-label: BCE with positive weights neg/pos per class), because clinical tasks are
-imbalanced. Model selection: the epoch with the lowest validation loss; training stops after
-``patience`` epochs without improvement; the test split is scored once, with that epoch.
+Every setting comes from a fine-tuning recipe (``finetune_recipes.py``: ``reference``, each
+family as its authors fine-tuned it, or ``common``): the head, AdamW with the recipe's weight decay
+(and exemptions), layer-wise decay over the recipe's scope, the warm-up + cosine schedule set at
+every optimiser step, the loss, gradient clipping (none in any reference recipe), micro-batches
+that accumulate to the recipe's batch, and model selection: the epoch with the lowest validation
+loss (or LaBraM's highest validation accuracy), stopping after ``patience`` epochs without a
+better one; the test split is scored once, with that epoch. ``full`` trains everything,
+``linear`` freezes the encoder and trains only the head.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -23,48 +24,54 @@ from torch import nn
 
 from lumamba_bench.data.loader import MontageBatchSampler, ShardDataset, batches_of
 from lumamba_bench.errors import LumambaError, TrainingDiverged
-from lumamba_bench.harness import precision
-from lumamba_bench.harness.metrics import MULTILABEL, compute_metrics
-from lumamba_bench.harness.optim import clip_gradients, warmup_cosine
-from lumamba_bench.models.heads import AttentionPoolingHead
+from lumamba_bench.harness import optim, precision
+from lumamba_bench.harness.finetune_recipes import FinetuneSettings
+from lumamba_bench.harness.metrics import BINARY, MULTILABEL, compute_metrics
+from lumamba_bench.harness.optim import clip_gradients
+from lumamba_bench.models.heads import build_head
 from lumamba_bench.ranks import rank_and_world
 
-
-@dataclass
-class FinetuneSettings:
-    protocol: str = "full"
-    epochs: int = 50
-    batch_size: int = 32
-    lr: float = 5e-4
-    weight_decay: float = 0.05
-    layer_decay: float = 0.75
-    patience: int = 10
-    workers: int = 0  # DataLoader worker processes decoding batches ahead (0: in the training process)
+__all__ = ["Classifier", "FinetuneSettings", "train_one_seed", "predict"]
 
 
 class Classifier(nn.Module):
-    def __init__(self, encoder: nn.Module, outputs: int):
+    def __init__(self, encoder: nn.Module, outputs: int, head: str = "attention-pool"):
         super().__init__()
         self.encoder = encoder
-        self.head = AttentionPoolingHead(encoder.embed_dim, outputs)
+        self.head_name, self.head_outputs = head, outputs
+        self.head = build_head(head, encoder, outputs)  # a head may adopt the encoder's final norm (LaBraM)
 
     def forward(self, x: torch.Tensor, coords: torch.Tensor, channels: list[str] | None = None) -> torch.Tensor:
         return self.head(self.encoder(x, coords, channels=channels))
 
 
 def param_groups(model: Classifier, settings: FinetuneSettings) -> list[dict]:
-    """Head at the full rate; encoder layer i of n (bottom = 0) at lr * decay^(n - i)."""
-    groups = [{"params": list(model.head.parameters()), "lr": settings.lr}]
+    """One optimiser group per (learning-rate scale, weight decay); each group keeps its ``base_lr``
+    (the recipe's rate times its scale), which the schedule starts from at every step."""
     if settings.protocol == "linear":
         for p in model.encoder.parameters():
             p.requires_grad_(False)
-        return groups
-    layers = (
-        model.encoder.layer_groups()
-    )
-    for i, params in enumerate(layers):
-        groups.append({"params": params, "lr": settings.lr * settings.layer_decay ** (len(layers) - i)})
-    return groups
+    scope = optim.labram_scales if settings.layer_decay_scope == "labram" else optim.blocks_scales
+    scales = scope(model.encoder, settings.layer_decay)
+    groups: dict[tuple[float, float], dict] = {}
+    named = [(n, p) for n, p in model.encoder.named_parameters()] + [(n, p) for n, p in model.head.named_parameters()]
+    for name, parameter in named:
+        if not parameter.requires_grad:
+            continue
+        scale = scales.get(id(parameter), 1.0)
+        exempt = settings.weight_decay_exempt == "labram" and optim.labram_no_weight_decay(name, parameter)
+        decay = 0.0 if exempt else settings.weight_decay
+        group = groups.setdefault((scale, decay), {"params": [], "lr_scale": scale, "weight_decay": decay,
+                                                   "base_lr": settings.lr * scale, "lr": settings.lr * scale})
+        group["params"].append(parameter)
+    return list(groups.values())
+
+
+def learning_rate(group: dict, step: int, total: int, warmup: int, settings: FinetuneSettings) -> float:
+    """The rate of ``group`` at optimiser step ``step`` under the recipe's schedule."""
+    if settings.schedule == "labram-cosine":
+        return optim.labram_cosine(step, total, warmup, settings.lr, settings.min_lr) * group["lr_scale"]
+    return optim.timm_cosine(step, total, warmup, group["base_lr"], settings.warmup_lr, settings.min_lr)
 
 
 def class_weights(task_type: str, labels: np.ndarray, outputs: int) -> torch.Tensor:
@@ -75,14 +82,64 @@ def class_weights(task_type: str, labels: np.ndarray, outputs: int) -> torch.Ten
     return torch.tensor(len(labels) / (outputs * counts), dtype=torch.float32)
 
 
-def loss_fn(task_type: str, logits: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+@dataclass
+class FinetuneLoss:
+    """The recipe's loss as a sum over windows and the normaliser of a whole batch, so that
+    micro-batches accumulate to exactly the full batch's mean (``weights``: class weights of the
+    weighted cross-entropy, or None)."""
+
+    task_type: str
+    weights: torch.Tensor | None = None
+    label_smoothing: float = 0.0
+    single_logit: bool = False  # one logit for a binary task (LaBraM)
+
+    def to(self, device) -> FinetuneLoss:
+        return replace(self, weights=None if self.weights is None else self.weights.to(device))
+
+    def total(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        if self.single_logit:
+            return F.binary_cross_entropy_with_logits(logits[:, 0], labels.float(), reduction="sum")
+        if self.task_type == MULTILABEL:
+            return F.binary_cross_entropy_with_logits(logits, labels.float(), pos_weight=self.weights, reduction="sum")
+        return F.cross_entropy(logits, labels, weight=self.weights, label_smoothing=self.label_smoothing,
+                               reduction="sum")  # fmt: skip
+
+    def normaliser(self, labels: torch.Tensor, outputs: int) -> torch.Tensor:
+        if self.task_type == MULTILABEL:
+            return torch.tensor(float(labels.shape[0] * outputs), device=labels.device)
+        if self.weights is not None and not self.single_logit:
+            return self.weights[labels].sum()
+        return torch.tensor(float(labels.shape[0]), device=labels.device)
+
+    def __call__(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return self.total(logits, labels) / self.normaliser(labels, logits.shape[-1])
+
+    def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
+        if self.single_logit:
+            positive = torch.sigmoid(logits[:, 0])
+            return torch.stack([1 - positive, positive], dim=-1)
+        return torch.sigmoid(logits) if self.task_type == MULTILABEL else torch.softmax(logits, dim=-1)
+
+
+def make_loss(settings: FinetuneSettings, task_type: str, train_labels: np.ndarray, outputs: int) -> FinetuneLoss:
+    weights = class_weights(task_type, train_labels, outputs) if settings.loss == "weighted-cross-entropy" else None
+    return FinetuneLoss(task_type, weights, settings.label_smoothing, single_logit_outputs(settings, task_type) == 1)
+
+
+def single_logit_outputs(settings: FinetuneSettings, task_type: str) -> int | None:
+    """1 where the recipe gives a binary task one logit (LaBraM), else None (the task's count)."""
+    return 1 if settings.single_logit_binary and task_type == BINARY else None
+
+
+def accuracy(task_type: str, labels: np.ndarray, probs: np.ndarray) -> float:
+    """LaBraM's selection value: accuracy at 0.5 (binary, per label for multi-label) or of the argmax."""
+    if len(labels) == 0:
+        return float("nan")
+    if task_type == BINARY:
+        return float(np.mean((probs[:, 1] >= 0.5) == labels))
     if task_type == MULTILABEL:
-        return F.binary_cross_entropy_with_logits(logits, labels.float(), pos_weight=weights)
-    return F.cross_entropy(logits, labels, weight=weights)
-
-
-def probabilities(task_type: str, logits: torch.Tensor) -> torch.Tensor:
-    return torch.sigmoid(logits) if task_type == MULTILABEL else torch.softmax(logits, dim=-1)
+        return float(np.mean((probs >= 0.5) == labels))
+    return float(np.mean(probs.argmax(-1) == labels))
 
 
 def _gather(local: dict) -> dict:
@@ -94,9 +151,10 @@ def _gather(local: dict) -> dict:
         return local
     parts: list = [None] * world
     dist.all_gather_object(parts, local)
-    keys = ("probs", "labels", "recording_id", "window_index")
+    keys = ("probs", "logits", "labels", "recording_id", "window_index")
     merged = {key: np.concatenate([p[key] for p in parts]) for key in keys}
     merged["loss_sum"] = sum(p["loss_sum"] for p in parts)
+    merged["norm_sum"] = sum(p["norm_sum"] for p in parts)
     return merged
 
 
@@ -116,18 +174,19 @@ def _mean_over_ranks(value: float) -> float:
 def predict(
     model: Classifier,
     dataset: ShardDataset,
-    task_type: str,
-    weights: torch.Tensor,
+    loss: FinetuneLoss,
     batch_size: int,
     device: torch.device,
     workers: int = 0,
 ) -> dict:
-    """Probabilities, labels, recording ids and mean loss over a whole split (under DDP each rank
-    scores every world-th batch and the parts are gathered to all ranks)."""
+    """Probabilities, logits, labels, recording ids and the loss over a whole split (under DDP each
+    rank scores every world-th batch and the parts are gathered to all ranks)."""
     model.eval()
     rank, world = rank_and_world()
-    probs, labels, recordings, windows = [], [], [], []
+    probs, logits_out, labels, recordings, windows = [], [], [], [], []
     loss_sum = torch.zeros((), dtype=torch.float64, device=device)  # read back once, after the split: no sync per batch
+    norm_sum = torch.zeros((), dtype=torch.float64, device=device)
+    loss = loss.to(device)
     pin = torch.device(device).type == "cuda"
     order = list(MontageBatchSampler(dataset, batch_size, shuffle=False))[rank::world]
     for batch in batches_of(dataset, order, workers, pin_memory=pin):
@@ -135,20 +194,25 @@ def predict(
         with precision.autocast(device):
             logits = model(signal, batch["coords"].to(device, non_blocking=pin), batch["channels"]).float()
         y = batch["label"].to(device, non_blocking=pin)
-        loss_sum += loss_fn(task_type, logits, y, weights.to(device)) * len(y)
-        probs.append(probabilities(task_type, logits))
+        loss_sum += loss.total(logits, y)
+        norm_sum += loss.normaliser(y, logits.shape[-1])
+        probs.append(loss.probabilities(logits))
+        logits_out.append(logits)
         labels.append(batch["label"].numpy())
         recordings.extend(batch["recording_id"])
         windows.extend(batch["window_index"])
+    outputs = 2 if loss.single_logit else (len(loss.weights) if loss.weights is not None else None)
     local = {
-        "probs": torch.cat(probs).cpu().numpy() if probs else np.zeros((0, len(weights))),
+        "probs": torch.cat(probs).cpu().numpy() if probs else np.zeros((0, outputs or 0)),
+        "logits": torch.cat(logits_out).cpu().numpy() if logits_out else np.zeros((0, outputs or 0)),
         "labels": np.concatenate(labels) if labels else np.zeros(0, dtype=int),
         "recording_id": np.asarray(recordings, dtype=str),
         "window_index": np.asarray(windows, dtype=np.int64),
         "loss_sum": float(loss_sum),
+        "norm_sum": float(norm_sum),
     }
     merged = _gather(local)
-    merged["loss"] = merged.pop("loss_sum") / max(1, len(merged["labels"]))
+    merged["loss"] = merged.pop("loss_sum") / max(1e-12, merged.pop("norm_sum"))
     return merged
 
 
@@ -158,6 +222,22 @@ class SeedOutcome:
     best_epoch: int
     log: list[dict] = field(default_factory=list)
     test: dict = field(default_factory=dict)  # predictions on the test split
+
+
+@dataclass
+class _Selection:
+    """The best epoch so far under the recipe's selection rule."""
+
+    rule: str
+    value: float = math.nan
+    epoch: int = -1
+    state: dict | None = None
+
+    def offer(self, epoch: int, record: dict, model: nn.Module) -> None:
+        value = record["val_loss"] if self.rule == "val_loss" else record["val_accuracy"]
+        better = value < self.value if self.rule == "val_loss" else value > self.value
+        if self.epoch < 0 or better:  # strict: the first epoch reaching the best value is kept
+            self.value, self.epoch, self.state = value, epoch, copy.deepcopy(model.state_dict())
 
 
 def train_one_seed(
@@ -172,30 +252,24 @@ def train_one_seed(
 ) -> SeedOutcome:
     torch.manual_seed(seed)
     model = build_model().to(device)
-    weights = class_weights(task_type, splits["train"].labels(), outputs).to(device)
+    loss = make_loss(settings, task_type, splits["train"].labels(), outputs).to(device)
     optimizer = torch.optim.AdamW(param_groups(model, settings), weight_decay=settings.weight_decay)
-    base_lrs = [g["lr"] for g in optimizer.param_groups]
     rank, world = rank_and_world()
     trained = model
     if world > 1:  # same seed on every rank: identical initial weights, then averaged gradients
         trained = torch.nn.parallel.DistributedDataParallel(model, find_unused_parameters=True)  # mask token
-    # Drop a ragged last batch: a batch of one window cannot be batch-normalised in the head.
-    drop_last = len(splits["train"]) > settings.batch_size
-    sampler = MontageBatchSampler(splits["train"], settings.batch_size, shuffle=True, seed=seed, drop_last=drop_last)
+    sampler = _train_sampler(splits["train"], settings, seed, world)
     per_rank = len(sampler) // world
-    if per_rank == 0:
-        raise LumambaError(f"fewer training batches ({len(sampler)}) than processes ({world}); lower --batch-size")
-    pin = torch.device(device).type == "cuda"
-    total = settings.epochs * per_rank
-    best_loss, best_state, best_epoch, log, step = math.inf, None, -1, [], 0
+    schedule = {"total": settings.epochs * per_rank, "warmup": settings.warmup_epochs * per_rank}
+    selection, log, step = _Selection(settings.selection), [], 0
     for epoch in range(settings.epochs):
         model.train()
         if settings.protocol == "linear":
             model.encoder.eval()
         sampler.set_epoch(epoch)
-        batches = batches_of(splits["train"], list(sampler)[rank::world][:per_rank], settings.workers, pin)
+        batches = batches_of(splits["train"], list(sampler)[rank::world][:per_rank], settings.workers, pin_memory=False)
         first_step = step
-        losses, step = _train_epoch(trained, optimizer, base_lrs, batches, step, total, task_type, weights, device)
+        losses, step = _train_epoch(trained, optimizer, batches, step, schedule, settings, loss, device)
         epoch_losses = torch.stack(losses).cpu().numpy()  # read back once per epoch: no host sync in a step
         if not np.isfinite(epoch_losses).all():  # found before validation: a diverged state is never kept
             at = int(np.flatnonzero(~np.isfinite(epoch_losses))[0])
@@ -204,43 +278,70 @@ def train_one_seed(
                 "try a lower --lr",
                 log=log,
             )
-        val = predict(model, splits["val"], task_type, weights, settings.batch_size, device, settings.workers)
+        val = predict(model, splits["val"], loss, settings.batch_size, device, settings.workers)
         record = _epoch_record(epoch, epoch_losses, val, task_type)
         log.append(record)
         if on_epoch is not None:
             on_epoch(record)
-        if val["loss"] < best_loss:
-            best_loss, best_epoch, best_state = val["loss"], epoch, copy.deepcopy(model.state_dict())
-        elif epoch - best_epoch >= settings.patience:
+        selection.offer(epoch, record, model)
+        if settings.patience is not None and epoch - selection.epoch >= settings.patience:
             break
-    model.load_state_dict(best_state)
+    model.load_state_dict(selection.state)
     if splits.get("test") is None:
         test = _no_predictions(outputs)
     else:
-        test = predict(model, splits["test"], task_type, weights, settings.batch_size, device, settings.workers)
-    return SeedOutcome(seed, best_epoch, log, test)
+        test = predict(model, splits["test"], loss, settings.batch_size, device, settings.workers)
+    return SeedOutcome(seed, selection.epoch, log, test)
 
 
-def _train_epoch(trained, optimizer, base_lrs, batches, step, total, task_type, weights, device):
-    """One pass over the epoch's batches; returns the losses (on the device) and the next step."""
+def _train_sampler(train: ShardDataset, settings: FinetuneSettings, seed: int, world: int) -> MontageBatchSampler:
+    """Batches of the recipe's size; the reference drops a ragged last batch, so a split smaller
+    than one batch cannot be trained on as the recipe says (refused, naming both sizes)."""
+    if settings.drop_last and len(train) < settings.batch_size:
+        raise LumambaError(
+            f"the training split has {len(train)} windows, fewer than one batch of {settings.batch_size} "
+            f"(the {settings.recipe} recipe drops an incomplete batch); lower --batch-size"
+        )
+    sampler = MontageBatchSampler(train, settings.batch_size, shuffle=True, seed=seed, drop_last=settings.drop_last)
+    if len(sampler) // world == 0:
+        raise LumambaError(f"fewer training batches ({len(sampler)}) than processes ({world}); lower --batch-size")
+    return sampler
+
+
+def _train_epoch(trained, optimizer, batches, step, schedule, settings, loss, device):
+    """One pass over the epoch's batches; returns the losses (on the device) and the next step.
+    A batch larger than ``settings.micro_batch`` is split; the gradients of its parts add up to
+    the whole batch's (each part's loss sum over the whole batch's normaliser)."""
     model = trained.module if isinstance(trained, torch.nn.parallel.DistributedDataParallel) else trained
     pin = torch.device(device).type == "cuda"
     losses = []
     for batch in batches:
-        scale = warmup_cosine(step, total, 0, 1.0)  # no warm-up: the reference's fine-tuning
-        for group, base in zip(optimizer.param_groups, base_lrs, strict=True):
-            group["lr"] = base * scale
-        signal, coords = batch["signal"].to(device, non_blocking=pin), batch["coords"].to(device, non_blocking=pin)
-        with precision.autocast(device):
-            logits = trained(signal, coords, batch["channels"])
-            loss = loss_fn(task_type, logits.float(), batch["label"].to(device, non_blocking=pin), weights)
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate(group, step, schedule["total"], schedule["warmup"], settings)
+        labels = batch["label"].to(device, non_blocking=pin)
+        outputs = model.head_outputs
+        normaliser = loss.normaliser(labels, outputs)
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        clip_gradients(model.parameters())
+        total = torch.zeros((), device=device)
+        for part in _parts(len(labels), settings.micro_batch):
+            signal = batch["signal"][part].to(device, non_blocking=pin)
+            coords = batch["coords"][part].to(device, non_blocking=pin)
+            with precision.autocast(device):
+                logits = trained(signal, coords, batch["channels"])
+                part_loss = loss.total(logits.float(), labels[part]) / normaliser
+            part_loss.backward()
+            total = total + part_loss.detach()
+        if settings.clip_grad is not None:
+            clip_gradients(model.parameters(), settings.clip_grad)
         optimizer.step()
-        losses.append(loss.detach())
+        losses.append(total)
         step += 1
     return losses, step
+
+
+def _parts(size: int, micro_batch: int | None) -> list[slice]:
+    step = size if micro_batch is None else micro_batch
+    return [slice(start, min(size, start + step)) for start in range(0, size, step)]
 
 
 def _epoch_record(epoch: int, epoch_losses: np.ndarray, val: dict, task_type: str) -> dict:
@@ -249,6 +350,7 @@ def _epoch_record(epoch: int, epoch_losses: np.ndarray, val: dict, task_type: st
         "epoch": epoch,
         "train_loss": _mean_over_ranks(float(np.mean(epoch_losses))),
         "val_loss": val["loss"],
+        "val_accuracy": accuracy(task_type, val["labels"], val["probs"]),
         "val_auroc": val_metrics.get("auroc", val_metrics.get("auroc_macro")),
     }
 
@@ -257,6 +359,7 @@ def _no_predictions(outputs: int) -> dict:
     """What scoring an absent test split gives: nothing, in the usual shapes."""
     return {
         "probs": np.zeros((0, outputs)),
+        "logits": np.zeros((0, outputs)),
         "labels": np.zeros(0, dtype=int),
         "recording_id": np.zeros(0, dtype=str),
         "window_index": np.zeros(0, dtype=np.int64),

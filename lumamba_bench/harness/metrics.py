@@ -194,3 +194,22 @@ def recording_level(recording_ids: np.ndarray, y_true: np.ndarray, probs: np.nda
     labels = np.zeros(len(ids), dtype=np.asarray(y_true).dtype)
     labels[inverse] = y_true
     return ids, labels, sums / counts
+
+
+def logit_metrics(y_true: np.ndarray, logits: np.ndarray) -> dict:
+    """Binary AUROC and AUPR as the authors' code computes them: from the positive class's logit
+    (BioFoundation hands ``logits[:, 1]`` to torchmetrics), not from its probability; a
+    single-logit head (LaBraM) scores its one logit. Equal to ``auroc``/``aupr`` only when the
+    two logits' difference orders windows as the positive logit does."""
+    y_true, logits = np.asarray(y_true), np.asarray(logits, dtype=np.float64)
+    score = logits[:, -1] if logits.shape[1] <= 2 else None
+    if score is None:
+        raise ValueError("logit metrics are binary: one or two logits per window")
+    undefined: dict[str, str] = {}
+    return {
+        "auroc_logit": _guarded("auroc_logit", lambda: _single_class_check(y_true) or skm.roc_auc_score(y_true, score),
+                                undefined),
+        "aupr_logit": _guarded("aupr_logit",
+                               lambda: _single_class_check(y_true) or skm.average_precision_score(y_true, score),
+                               undefined),
+    }  # fmt: skip

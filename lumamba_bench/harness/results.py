@@ -87,7 +87,7 @@ RESULTS_SCHEMA: dict = {
             "type": "object",
             "required": ["name", "selection", "hyperparameters"],
             "properties": {
-                "name": {"enum": ["full", "linear"]},
+                "name": {"enum": ["full", "linear", "eval"]},
                 "montage_shift": {  # the unseen-montage protocol: fine-tuned on one channel set, tested on another
                     "type": "object",
                     "required": ["train_channels", "test_channels"],
@@ -110,6 +110,7 @@ RESULTS_SCHEMA: dict = {
                     "epochs_run": {"type": "integer", "minimum": 0, "maximum": 10**6},
                     "metrics": _METRIC_MAP,
                     "recording_metrics": _METRIC_MAP,
+                    "logit_metrics": _METRIC_MAP,
                     "undefined": {"type": "object"},
                 },
             },

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -24,8 +24,25 @@ from lumamba_bench.errors import LumambaError, TrainingDiverged
 from lumamba_bench.files import sha256_of, write_json_atomic
 from lumamba_bench.harness import distributed
 from lumamba_bench.harness.checkpoints import find_pretrained, load_encoder_weights, pretraining_task, read_card
-from lumamba_bench.harness.finetune import Classifier, FinetuneSettings, task_type_of, train_one_seed
-from lumamba_bench.harness.metrics import BINARY, METRIC_SET_VERSION, compute_metrics, recording_level, required
+from lumamba_bench.harness.finetune import (
+    Classifier,
+    FinetuneLoss,
+    FinetuneSettings,
+    predict,
+    single_logit_outputs,
+    task_type_of,
+    train_one_seed,
+)
+from lumamba_bench.harness.finetune_recipes import build_settings, hyperparameters, task_overrides
+from lumamba_bench.harness.finetuned import load_classifier
+from lumamba_bench.harness.metrics import (
+    BINARY,
+    METRIC_SET_VERSION,
+    compute_metrics,
+    logit_metrics,
+    recording_level,
+    required,
+)
 from lumamba_bench.harness.results import (
     SCHEMA_VERSION,
     ensure_writable_folder,
@@ -35,7 +52,9 @@ from lumamba_bench.harness.results import (
     write_results,
 )
 from lumamba_bench.models import build_encoder, parse_model_name
+from lumamba_bench.models.heads import resolve_head
 from lumamba_bench.models.registry import (
+    accepts_setting,
     build_for_dataset,
     build_for_input,
     check_rate,
@@ -50,12 +69,16 @@ class RunConfig:
     model: str
     task: str = "demo"
     checkpoint: Path | None = None
-    protocol: str = "full"
+    protocol: str = "full"  # full | linear | eval (score a fine-tuned --checkpoint as it is)
+    recipe: str = "reference"  # reference: each family as its authors fine-tuned it | common
+    head: str | None = None  # None: the recipe's (reference: the family's own head)
     seeds: int = 3
-    epochs: int | None = None  # None: the task's default
+    epochs: int | None = None  # None: the recipe's, with the task's exceptions
     batch_size: int | None = None
+    micro_batch: int | None = None  # gradient accumulation up to batch_size
     lr: float | None = None
     patience: int | None = None
+    settings: dict = field(default_factory=dict)  # any other FinetuneSettings value, by name (--set)
     out: Path = Path("results")
     save_predictions: bool = False
     data_root: Path | None = None
@@ -75,14 +98,15 @@ class ResolvedModel:
     sha256: str | None
     card: dict | None
 
-    def build(self, manifest: dict, channels: list | None = None, samples: int | None = None) -> nn.Module:
+    def build(self, manifest: dict, channels: list | None = None, samples: int | None = None, **overrides) -> nn.Module:
         """The encoder for this dataset (or for ``channels`` x ``samples``), with the weights loaded
-        (``-scratch``: randomly initialised, on purpose): the one way run and analyze get one."""
+        (``-scratch``: randomly initialised, on purpose): the one way run and analyze get one.
+        ``overrides``: config values that change training, not weights (drop path)."""
         if channels is not None:
-            encoder = build_for_input(self.architecture, channels, samples)
+            encoder = build_for_input(self.architecture, channels, samples, **overrides)
             check_rate(encoder, manifest)
         else:
-            encoder = build_for_dataset(self.architecture, manifest)
+            encoder = build_for_dataset(self.architecture, manifest, **overrides)
         if self.weights is not None:
             load_encoder_weights(encoder, self.weights)
         return encoder
@@ -166,12 +190,19 @@ def _test_metrics(task_type: str, test: dict) -> tuple[dict, dict]:
 
 
 def run_benchmark(config: RunConfig, on_epoch: Callable[[int, dict], None] | None = None) -> tuple[dict, Path]:
-    """Fine-tune and score ``config.seeds`` seeds; write the results file (and predictions)."""
+    """Fine-tune and score ``config.seeds`` seeds (or, ``eval``, score a fine-tuned checkpoint);
+    write the results file (and predictions)."""
     started = time.perf_counter()
-    if config.protocol not in ("full", "linear"):
-        raise LumambaError(f"unknown protocol {config.protocol!r}; use full or linear")
+    if config.protocol not in ("full", "linear", "eval"):
+        raise LumambaError(f"unknown protocol {config.protocol!r}; use full, linear or eval")
     ensure_writable_folder(Path(config.out), "--out")
-    resolved = resolve_model(config.model, config.checkpoint, config.data_root)
+    if config.protocol == "eval":
+        if config.checkpoint is None:
+            raise LumambaError("--protocol eval scores a fine-tuned checkpoint: pass --checkpoint FILE")
+        resolved = ResolvedModel(config.model, parse_model_name(config.model).architecture, None, False,
+                                 Path(config.checkpoint), None, None)  # fmt: skip
+    else:
+        resolved = resolve_model(config.model, config.checkpoint, config.data_root)
     recipe = get_recipe(config.task)
     ctx = distributed.setup(config.device)
     dataset_dir = distributed.main_first(ctx, lambda: ensure_prepared(recipe.name, config.data_root))
@@ -179,22 +210,59 @@ def run_benchmark(config: RunConfig, on_epoch: Callable[[int, dict], None] | Non
     task_type, outputs = task_type_of(recipe)
     splits = _splits(dataset_dir, manifest, config)
     montage_shift = _montage_shift(config, splits, resolved.architecture)
-    settings = _settings(config, recipe)
+    family = encoder_spec(resolved.architecture).family
+    settings, overrides = _settings(config, recipe, family)
+    head = resolve_head(settings.head, family)
+    outputs_model = single_logit_outputs(settings, task_type) or outputs
     built: dict = {}
+    encoder_settings = {"drop_path": settings.drop_path} if accepts_setting(resolved.architecture, "drop_path") else {}
 
-    def build() -> Classifier:
+    def build_encoder_for_task(weights: bool = True) -> nn.Module:
+        model = resolved if weights else replace(resolved, weights=None)
         if montage_shift is not None and montage_shift["channels"]:
-            encoder = resolved.build(manifest, montage_shift["channels"], input_shape(manifest)[1])
-        else:
-            encoder = resolved.build(manifest)
-        classifier = Classifier(encoder, outputs)
+            return model.build(manifest, montage_shift["channels"], input_shape(manifest)[1], **encoder_settings)
+        return model.build(manifest, **encoder_settings)
+
+    def classifier_of(encoder: nn.Module, head_name: str, count: int) -> Classifier:
+        classifier = Classifier(encoder, count, head_name)
         built["encoder"] = sum(p.numel() for p in encoder.parameters())  # recorded once built, not rebuilt for it
         built["total"] = sum(p.numel() for p in classifier.parameters())
         built["input_normalisation"] = encoder.config.input_normalisation
+        built["head"] = head_name
         return classifier
 
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
     path = Path(config.out) / recipe.name / resolved.name / f"{stamp}.json"
+    if config.protocol == "eval":
+        seeds, predictions, resolved = _evaluate(config, resolved, splits, task_type, outputs, settings,
+                                                 build_encoder_for_task, classifier_of, ctx, recipe)  # fmt: skip
+    else:
+        seeds, predictions = _train_seeds(config, path, resolved, splits, task_type, outputs_model, settings,
+                                          lambda: classifier_of(build_encoder_for_task(), head, outputs_model),
+                                          ctx, recipe, on_epoch)  # fmt: skip
+    results = {
+        "schema_version": SCHEMA_VERSION,
+        "metric_set": METRIC_SET_VERSION,
+        "model": _model_record(resolved, built),
+        "task": _task_record(recipe, manifest, task_type, dataset_dir),
+        "protocol": _protocol_record(settings, overrides, config.seeds if config.protocol != "eval" else 1,
+                                     montage_shift),  # fmt: skip
+        "seeds": seeds,
+        "summary": summarise([s["metrics"] for s in seeds]),
+        "environment": environment(str(ctx.device), ctx.world_size),
+        "wall_time_s": round(time.perf_counter() - started, 3),
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+    if task_type == BINARY:
+        results["summary_logit"] = summarise([s["logit_metrics"] for s in seeds if "logit_metrics" in s])
+    if ctx.is_main:  # under torchrun every rank holds the gathered results; one writes them
+        write_results(results, path)
+        if config.save_predictions:
+            write_predictions(predictions, path.with_suffix(".predictions.parquet"))
+    return results, path
+
+
+def _train_seeds(config, path, resolved, splits, task_type, outputs, settings, build, ctx, recipe, on_epoch):
     seeds, predictions = [], []
     for seed in range(config.seeds):
         try:
@@ -210,35 +278,49 @@ def run_benchmark(config: RunConfig, on_epoch: Callable[[int, dict], None] | Non
         seeds.append(_seed_entry(seed, outcome, task_type, recipe))
         if config.save_predictions:
             predictions += _prediction_rows(seed, outcome.test)
-    results = {
-        "schema_version": SCHEMA_VERSION,
-        "metric_set": METRIC_SET_VERSION,
-        "model": _model_record(resolved, built),
-        "task": _task_record(recipe, manifest, task_type, dataset_dir),
-        "protocol": _protocol_record(settings, config.seeds, montage_shift),
-        "seeds": seeds,
-        "summary": summarise([s["metrics"] for s in seeds]),
-        "environment": environment(str(ctx.device), ctx.world_size),
-        "wall_time_s": round(time.perf_counter() - started, 3),
-        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-    }
-    if ctx.is_main:  # under torchrun every rank holds the gathered results; one writes them
-        write_results(results, path)
-        if config.save_predictions:
-            write_predictions(predictions, path.with_suffix(".predictions.parquet"))
-    return results, path
+    return seeds, predictions
 
 
-def _settings(config: RunConfig, recipe) -> FinetuneSettings:
-    """The recipe's fine-tuning defaults, overridden by what the command line set."""
+def _evaluate(config, resolved, splits, task_type, outputs, settings, build_encoder_for_task, classifier_of, ctx,
+              recipe):  # fmt: skip
+    """Score the test split with a fine-tuned checkpoint's encoder and head, as they are: one "seed"."""
+    if splits.get("test") is None:
+        raise LumambaError(f"{recipe.name} has no test windows to score")
+    head = None if config.head in (None, "reference") else config.head
+    classifier, head, count, sha = load_classifier(
+        Path(config.checkpoint), build_encoder_for_task(weights=False), head, classifier_of
+    )
+    if count not in (outputs, 1 if task_type == BINARY else outputs):
+        raise LumambaError(f"the checkpoint's head has {count} outputs; {recipe.name} needs {outputs}")
+    loss = FinetuneLoss(task_type, single_logit=count == 1 and task_type == BINARY)
+    test = predict(classifier.to(ctx.device), splits["test"], loss, settings.batch_size, ctx.device, settings.workers)
+    outcome = SeedOutcomeView(0, 0, [], test)
+    entry = _seed_entry(0, outcome, task_type, recipe)
+    predictions = _prediction_rows(0, test) if config.save_predictions else []
+    return [entry], predictions, replace(resolved, sha256=sha)
+
+
+@dataclass
+class SeedOutcomeView:
+    """What ``_seed_entry`` reads of a seed (an evaluation has no training log)."""
+
+    seed: int
+    best_epoch: int
+    log: list
+    test: dict
+
+
+def _settings(config: RunConfig, recipe, family: str) -> tuple[FinetuneSettings, dict]:
+    """The recipe's settings for this family, then the task's exceptions, then the command line
+    (each recorded apart in the results file)."""
     chosen = {
         k: v
         for k, v in {"epochs": config.epochs, "batch_size": config.batch_size, "lr": config.lr,
-                     "patience": config.patience}.items()  # fmt: skip
+                     "patience": config.patience, "micro_batch": config.micro_batch, "head": config.head}.items()
         if v is not None
-    }
-    defaults = FinetuneSettings(**recipe.finetune_defaults)
-    return replace(defaults, protocol=config.protocol, workers=config.workers, **chosen)
+    } | dict(config.settings)  # fmt: skip
+    settings, record = build_settings(config.recipe, family, task_overrides(recipe, config.recipe), chosen)
+    return replace(settings, protocol=config.protocol, workers=config.workers), record
 
 
 def _write_partial(path: Path, error: TrainingDiverged, model: str, task: str, seeds: list, seed: int) -> Path:
@@ -264,6 +346,8 @@ def _seed_entry(seed: int, outcome, task_type: str, recipe) -> dict:
         "undefined": undefined,
         "log": outcome.log,
     }
+    if task_type == BINARY and len(test["labels"]):
+        entry["logit_metrics"] = logit_metrics(test["labels"], test["logits"])
     if task_type == BINARY and recipe.file_level_labels and len(test["labels"]):
         _, labels, probs = recording_level(test["recording_id"], test["labels"], test["probs"])
         entry["recording_metrics"] = compute_metrics(task_type, labels, probs)["metrics"]
@@ -288,6 +372,7 @@ def _model_record(resolved: ResolvedModel, built: dict) -> dict:
         "scratch": resolved.scratch,
         "input_normalisation": built["input_normalisation"],
         "parameters": {"encoder": built["encoder"], "total": built["total"]},
+        "head": built["head"],
         "checkpoint": None
         if resolved.weights is None
         else {
@@ -312,10 +397,20 @@ def _task_record(recipe, manifest: dict, task_type: str, dataset_dir: Path) -> d
     }
 
 
-def _protocol_record(settings: FinetuneSettings, seeds: int, montage_shift: dict | None) -> dict:
+def _protocol_record(settings: FinetuneSettings, overrides: dict, seeds: int, montage_shift: dict | None) -> dict:
+    if settings.protocol == "eval":
+        return {
+            "name": "eval",
+            "recipe": None,
+            "selection": "none: a fine-tuned checkpoint scored as it is",
+            "hyperparameters": {"head": settings.head, "batch_size": settings.batch_size, "seeds": [0]},
+        } | ({} if montage_shift is None else {"montage_shift": montage_shift["record"]})
+    selection = {"val_loss": "lowest validation loss", "val_accuracy": "highest validation accuracy"}
     return {
         "name": settings.protocol,
-        "selection": "lowest validation loss",
-        "class_weighting": "inverse class frequency on train",
-        "hyperparameters": asdict(settings) | {"seeds": list(range(seeds))},
+        "recipe": settings.recipe,
+        "selection": selection[settings.selection],
+        "class_weighting": "inverse class frequency on train" if settings.loss == "weighted-cross-entropy" else "none",
+        "hyperparameters": hyperparameters(settings) | {"seeds": list(range(seeds))},
+        "overrides": {"task": overrides["task"], "command_line": overrides["command_line"]},
     } | ({} if montage_shift is None else {"montage_shift": montage_shift["record"]})

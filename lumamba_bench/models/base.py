@@ -44,6 +44,12 @@ class Encoder(NormalisedInput, nn.Module):
         """Parameters from the input upwards, for layer-wise learning-rate decay (one group: none)."""
         return [list(self.parameters())]
 
+    def decay_blocks(self) -> list[nn.Module]:
+        """The depth-ordered blocks whose learning rate layer-wise decay lowers (the authors decay
+        their temporal blocks only; the front end and the head keep the full rate); none by default."""
+        blocks = getattr(self, "blocks", None)
+        return list(blocks) if isinstance(blocks, nn.ModuleList) else []
+
     def config_dict(self) -> dict:
         """The config as plain values: ``build_encoder(name, **config_dict())`` rebuilds it."""
         return asdict(self.config)

@@ -135,14 +135,23 @@ def build_for_input(name: str, channels: int, samples: int, **overrides) -> nn.M
     return encoder
 
 
-def build_for_dataset(name: str, manifest: dict) -> nn.Module:
+def build_for_dataset(name: str, manifest: dict, **overrides) -> nn.Module:
     """``build_encoder`` for a prepared dataset: fixed-topology encoders get its montage's shape;
     the others are built once, whatever montages the dataset mixes."""
-    encoder = build_encoder(name)
+    encoder = build_encoder(name, **overrides)
     check_rate(encoder, manifest)
     if encoder.fixed_topology:
-        encoder = build_encoder(name, **dict(zip(("num_channels", "num_samples"), input_shape(manifest), strict=True)))
+        shape = dict(zip(("num_channels", "num_samples"), input_shape(manifest), strict=True))
+        encoder = build_encoder(name, **shape, **overrides)
     return encoder
+
+
+def accepts_setting(name: str, setting: str) -> bool:
+    """Whether an architecture's config has ``setting`` (e.g. ``drop_path``), read on the meta device."""
+    import torch
+
+    with torch.device("meta"):
+        return hasattr(build_encoder(name).config, setting)
 
 
 def check_rate(encoder: Encoder, manifest: dict) -> None:
