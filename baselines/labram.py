@@ -160,6 +160,7 @@ class LabramConfig:
     model_sfreq: float = 200.0
     max_seconds: int = 16
     drop_path: float = 0.0  # stochastic depth, 0 at the first block to this at the last (fine-tuning: 0.1)
+    qkv_bias: bool = True  # False: q/v biases stay at zero, untrained (the reference's --disable_qkv_bias)
     input_normalisation: str = "scale-0.01"  # microvolts -> 0.1 mV, LaBraM's unit (models/normalisation.py)
 
 
@@ -179,6 +180,9 @@ class Labram(Encoder):
             nn.init.trunc_normal_(parameter, std=0.02)
         rates = torch.linspace(0, c.drop_path, c.depth).tolist()  # rising with depth, as the reference
         self.blocks = nn.ModuleList(Block(c.embed_dim, c.heads, drop_path=rate) for rate in rates)
+        for block in self.blocks if not c.qkv_bias else ():
+            block.attn.q_bias.requires_grad_(False)
+            block.attn.v_bias.requires_grad_(False)
         self.norm = nn.LayerNorm(c.embed_dim, eps=EPS)  # the reference's fc_norm
         rows, points = vocabulary_positions()
         self.register_buffer("vocab_rows", torch.from_numpy(rows), persistent=False)

@@ -21,7 +21,7 @@ encoder the same way, for comparisons at one budget. Sources, read from the auth
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 
 from lumamba_bench.errors import LumambaError
 
@@ -50,14 +50,14 @@ class FinetuneSettings:
     selection: str = "val_loss"  # val_loss (lowest) | val_accuracy (highest, first reached)
     patience: int | None = 10  # epochs without a better selection value before stopping; None: all epochs
     clip_grad: float | None = None  # global gradient-norm clip; None: none
-    drop_path: float = 0.0  # stochastic depth of the encoder's blocks, where it has them
+    encoder_overrides: dict = field(default_factory=dict)  # encoder config values for fine-tuning (drop path, ...)
     workers: int = 0  # DataLoader worker processes decoding batches ahead (not a training setting)
 
 
 COMMON = dict(
     head="attention-pool", epochs=50, batch_size=32, lr=5e-4, weight_decay=0.05, layer_decay=0.75,
     layer_decay_scope="blocks", schedule="timm-cosine", warmup_epochs=5, warmup_lr=1e-6, min_lr=1e-6,
-    loss="weighted-cross-entropy", selection="val_loss", patience=10, clip_grad=1.0, drop_path=0.0,
+    loss="weighted-cross-entropy", selection="val_loss", patience=10, clip_grad=1.0, encoder_overrides={},
     drop_last=True,
 )  # fmt: skip
 
@@ -68,16 +68,17 @@ _BIOFOUNDATION = dict(
 
 REFERENCE = {
     "lumamba": _BIOFOUNDATION | dict(batch_size=512, epochs=50, warmup_epochs=5, warmup_lr=1e-6, min_lr=1e-6,
-                                     patience=15, drop_path=0.0),
+                                     patience=15, encoder_overrides={}),
     "luna": _BIOFOUNDATION | dict(batch_size=1024, epochs=30, warmup_epochs=10, warmup_lr=2.5e-7, min_lr=2.5e-6,
-                                  patience=8, drop_path=0.1),
+                                  patience=8, encoder_overrides={"drop_path": 0.1}),
     "femba": _BIOFOUNDATION | dict(batch_size=1024, epochs=30, warmup_epochs=10, warmup_lr=2.5e-7, min_lr=2.5e-6,
-                                   weight_decay=0.5, patience=None, drop_path=0.0),
+                                   weight_decay=0.5, patience=None, encoder_overrides={}),
     "labram": dict(head="reference", batch_size=512, epochs=50, lr=5e-4, weight_decay=0.05,
                    weight_decay_exempt="labram", layer_decay=0.65, layer_decay_scope="labram",
                    schedule="labram-cosine", warmup_epochs=5, min_lr=1e-6, loss="cross-entropy",
                    label_smoothing=0.1, single_logit_binary=True, selection="val_accuracy", patience=None,
-                   clip_grad=None, drop_path=0.1, drop_last=True),
+                   clip_grad=None, drop_last=True,
+                   encoder_overrides={"drop_path": 0.1, "qkv_bias": False}),  # the TUAB command's --disable_qkv_bias
 }  # fmt: skip
 
 RECIPES = ("reference", "common")

@@ -22,10 +22,9 @@ from lumamba_bench.harness.checkpoints import assign_tensors, read_safetensors, 
 from lumamba_bench.models.heads import official_head_state
 from lumamba_bench.models.published import PREFIXES
 
-# Published tensors that belong to neither encoder nor classification head, by what they are.
-NOT_FOR_CLASSIFICATION = (
-    r"(decoder_head|decoder|channel_emb|lm_head|projection_head)\..+|mask_token|cross_attn\.temparature"
-)
+# Keys of a classification head in the authors' layouts; the encoder's loader declares the rest
+# (pre-training decoders, constants) and places or refuses everything else.
+HEAD_KEYS = r"(classifier|head|fc_norm)\..+"
 
 
 def read_tensors(path: Path) -> dict[str, torch.Tensor]:
@@ -84,7 +83,7 @@ def load_classifier(path: Path, encoder: torch.nn.Module, head_name: str | None,
     head_keys = classifier.head.state_dict()
     adopted = {k for k in head_keys if classifier.head.takes_encoder_norm and k.startswith("fc_norm.")}  # loaded above
     missing = sorted(set(classifier.head.state_dict()) - set(head_part) - adopted)
-    stray = sorted(k for k in unplaced if not re.fullmatch(NOT_FOR_CLASSIFICATION, k))
+    stray = sorted(k for k in unplaced if re.fullmatch(HEAD_KEYS, k))
     if missing or stray:
         raise LumambaError(
             f"{path}: the {found} head does not match the checkpoint (missing: {', '.join(missing[:5]) or 'none'}; "

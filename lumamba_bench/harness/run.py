@@ -215,7 +215,7 @@ def run_benchmark(config: RunConfig, on_epoch: Callable[[int, dict], None] | Non
     head = resolve_head(settings.head, family)
     outputs_model = single_logit_outputs(settings, task_type) or outputs
     built: dict = {}
-    encoder_settings = {"drop_path": settings.drop_path} if accepts_setting(resolved.architecture, "drop_path") else {}
+    encoder_settings = _encoder_settings(resolved.architecture, settings)
 
     def build_encoder_for_task(weights: bool = True) -> nn.Module:
         model = resolved if weights else replace(resolved, weights=None)
@@ -308,6 +308,15 @@ class SeedOutcomeView:
     best_epoch: int
     log: list
     test: dict
+
+
+def _encoder_settings(architecture: str, settings: FinetuneSettings) -> dict:
+    """The recipe's encoder config values; one the encoder does not have is an error, except a
+    value that is its default anyway (drop path 0)."""
+    for name, value in settings.encoder_overrides.items():
+        if not accepts_setting(architecture, name):
+            raise LumambaError(f"{architecture} has no {name} setting (the {settings.recipe} recipe sets {value})")
+    return dict(settings.encoder_overrides)
 
 
 def _settings(config: RunConfig, recipe, family: str) -> tuple[FinetuneSettings, dict]:

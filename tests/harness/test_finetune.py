@@ -1,5 +1,6 @@
-"""Model selection in fine-tuning: the test split is scored with the weights of the epoch whose
-validation loss was lowest, not with the last epoch's."""
+"""The fine-tuning loop: model selection (the test split is scored with the weights of the epoch
+whose validation loss was lowest, not with the last epoch's), patience, layer-wise decay, the
+schedule the optimiser sees, and micro-batches that add up to the whole batch."""
 
 import copy
 
@@ -9,7 +10,7 @@ import torch
 
 from lumamba_bench.data.loader import ShardDataset
 from lumamba_bench.harness import finetune
-from lumamba_bench.harness.finetune import Classifier, FinetuneSettings, train_one_seed
+from lumamba_bench.harness.finetune import Classifier, FinetuneLoss, FinetuneSettings, train_one_seed
 from lumamba_bench.models import build_encoder
 
 
@@ -36,11 +37,11 @@ def test_the_best_validation_epoch_is_restored_before_testing(small_demo, monkey
     )  # fmt: skip
     assert outcome.best_epoch == 1 and len(states) == 4
     model = built[0]
-    weights = torch.ones(2)
+    loss = FinetuneLoss("binary")
     model.load_state_dict(states[1])
-    best = real_predict(model, splits["test"], "binary", weights, 16, torch.device("cpu"))
+    best = real_predict(model, splits["test"], loss, 16, torch.device("cpu"))
     model.load_state_dict(states[3])
-    last = real_predict(model, splits["test"], "binary", weights, 16, torch.device("cpu"))
+    last = real_predict(model, splits["test"], loss, 16, torch.device("cpu"))
     assert not np.allclose(best["probs"], last["probs"])  # the epochs differ, so the check can fail
     np.testing.assert_allclose(outcome.test["probs"], best["probs"], rtol=1e-5, atol=1e-6)
 
@@ -58,16 +59,20 @@ def test_class_weights_are_sklearns_balanced_weights_and_multilabel_pos_weight()
 
 
 def test_layer_wise_decay_by_hand_and_linear_probe_freezes_the_encoder():
+    """The authors' scope: only the temporal blocks decay (block i of n at decay^(n - i)); the
+    front end and the head keep the full rate."""
     from lumamba_bench.harness.finetune import param_groups
 
-    model = Classifier(build_encoder("lumamba"), 2)
+    model = Classifier(build_encoder("lumamba"), 2, "mamba")
     groups = param_groups(model, FinetuneSettings(lr=1e-3, layer_decay=0.5))
-    # head, then front end, block 0, block 1, final norm (none in LuMamba): 1e-3 * 0.5^(4 - i)
-    assert [g["lr"] for g in groups] == pytest.approx([1e-3, 1e-3 / 16, 1e-3 / 8, 1e-3 / 4, 1e-3 / 2])
-    assert groups[1]["params"][0] is next(model.encoder.front_end.parameters())
+    rate = {id(p): g["lr"] for g in groups for p in g["params"]}
+    assert rate[id(model.encoder.blocks[0].norm.weight)] == pytest.approx(1e-3 * 0.25)
+    assert rate[id(model.encoder.blocks[1].mixer.forward_mamba.A_log)] == pytest.approx(1e-3 * 0.5)
+    assert all(rate[id(p)] == pytest.approx(1e-3) for p in model.encoder.front_end.parameters())
+    assert all(rate[id(p)] == pytest.approx(1e-3) for p in model.head.parameters())
     probe = Classifier(build_encoder("lumamba"), 2)
     linear = param_groups(probe, FinetuneSettings(protocol="linear"))
-    assert len(linear) == 1 and {id(p) for p in linear[0]["params"]} == {id(p) for p in probe.head.parameters()}
+    assert {id(p) for g in linear for p in g["params"]} == {id(p) for p in probe.head.parameters()}
     assert not any(p.requires_grad for p in probe.encoder.parameters())  # only the head is optimised
 
 
@@ -88,8 +93,9 @@ def test_training_stops_after_patience_epochs_without_improvement(small_demo, mo
     assert outcome.best_epoch == 1 and [r["epoch"] for r in outcome.log] == [0, 1, 2, 3]
 
 
-def test_fine_tuning_learning_rate_follows_a_cosine_from_each_groups_base(small_demo, monkeypatch):
-    """lr at step s of S: base x (1 + cos(pi s / S)) / 2, for every parameter group."""
+def test_the_optimiser_sees_timms_warmup_and_cosine_at_every_step(small_demo, monkeypatch):
+    """At step s of S with W warm-up steps: warmup_lr + s (base - warmup_lr) / W, then
+    min_lr + (base - min_lr)(1 + cos(pi s / S)) / 2 (timm does not shift the cosine), per group."""
     import math
 
     splits = {s: ShardDataset(small_demo, s) for s in ("train", "val", "test")}
@@ -101,11 +107,42 @@ def test_fine_tuning_learning_rate_follows_a_cosine_from_each_groups_base(small_
         return real_step(self, *args, **kwargs)
 
     monkeypatch.setattr(torch.optim.AdamW, "step", step)
-    settings = FinetuneSettings(epochs=2, batch_size=16, lr=1e-3, layer_decay=0.5)
-    build = lambda: Classifier(build_encoder("lumamba"), 2)  # noqa: E731
+    settings = FinetuneSettings(epochs=3, batch_size=16, lr=1e-3, layer_decay=0.5, warmup_epochs=1, warmup_lr=1e-5,
+                                min_lr=1e-6, head="mamba")  # fmt: skip
+    model = {}
+
+    def build():
+        model["built"] = Classifier(build_encoder("lumamba"), 2, "mamba")
+        return model["built"]
+
     train_one_seed(build, splits, "binary", 2, settings, 0, torch.device("cpu"))
-    total = len(seen)
-    bases = [1e-3, 1e-3 / 16, 1e-3 / 8, 1e-3 / 4, 1e-3 / 2]
+    total, warmup = len(seen), len(seen) // 3
+    bases = sorted({1e-3, 1e-3 * 0.25, 1e-3 * 0.5})
     for s, lrs in enumerate(seen):
-        scale = 0.5 * (1 + math.cos(math.pi * s / total))
-        assert lrs == pytest.approx([b * scale for b in bases])
+        if s < warmup:
+            expected = [1e-5 + s * (b - 1e-5) / warmup for b in bases]
+        else:
+            expected = [1e-6 + (b - 1e-6) * 0.5 * (1 + math.cos(math.pi * s / total)) for b in bases]
+        assert sorted(lrs) == pytest.approx(expected, rel=1e-9)
+
+
+def test_micro_batches_give_the_whole_batchs_gradient(small_demo):
+    """Gradient accumulation over micro-batches equals one step on the whole batch (dropout off,
+    heads without batch statistics), for the plain and the class-weighted loss."""
+    from lumamba_bench.data.loader import collate
+    from lumamba_bench.harness.finetune import _train_epoch, make_loss, param_groups
+
+    train = ShardDataset(small_demo, "train")
+    batch = collate([train[i] for i in range(12)])
+    for loss_name in ("cross-entropy", "weighted-cross-entropy"):
+        grads = []
+        for micro in (None, 5):
+            torch.manual_seed(0)
+            model = Classifier(build_encoder("lumamba", dropout=0.0), 2, "mamba").eval()
+            settings = FinetuneSettings(micro_batch=micro, loss=loss_name, clip_grad=None, epochs=1)
+            loss = make_loss(settings, "binary", train.labels(), 2)
+            optimizer = torch.optim.SGD(param_groups(model, settings), lr=0.0)
+            _train_epoch(model, optimizer, [batch], 0, {"total": 1, "warmup": 0}, settings, loss, torch.device("cpu"))
+            grads.append(torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None]))
+        assert torch.allclose(grads[0], grads[1], rtol=1e-4, atol=1e-7), loss_name
+        assert grads[0].abs().sum() > 0
