@@ -178,7 +178,7 @@ class Labram(Encoder):
         self.time_embed = nn.Parameter(torch.zeros(1, c.max_seconds, c.embed_dim))
         for parameter in (self.cls_token, self.pos_embed, self.time_embed):
             nn.init.trunc_normal_(parameter, std=0.02)
-        rates = torch.linspace(0, c.drop_path, c.depth).tolist()  # rising with depth, as the reference
+        rates = np.linspace(0, c.drop_path, c.depth).tolist()  # rising with depth, as the reference
         self.blocks = nn.ModuleList(Block(c.embed_dim, c.heads, drop_path=rate) for rate in rates)
         for block in self.blocks if not c.qkv_bias else ():
             block.attn.q_bias.requires_grad_(False)

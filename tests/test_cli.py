@@ -70,9 +70,12 @@ def test_errors_are_one_line_without_traceback(args, message):
 
 
 def test_models_table_lists_lumamba_with_its_parameter_counts():
-    result = _run("models")
+    """Encoder alone, with its reference head (the paper's 4.6M) and with every other head."""
+    result = _run("models", "--heads")
     assert result.exit_code == 0
-    assert "lumamba" in result.output and "4,094,776" in result.output and "4,687,290" in result.output
+    assert "lumamba" in result.output and "4,094,776" in result.output and "4,631,610" in result.output
+    assert "mamba (its own)" in result.output
+    assert "5,280,954" in result.output  # with LUNA's query head, the config's default: 4,094,776 + 1,186,178
 
 
 def test_run_without_weights_is_one_line_naming_the_pretrain_command():

@@ -250,20 +250,25 @@ def doctor(
 @app.command()
 def models(
     data_root: DataRoot = None,
-    modules: Annotated[bool, typer.Option("--modules", help="Also list each encoder's parameters per module.")] = False,
+    modules: Annotated[bool, typer.Option(help="Also list each encoder's parameters per module.")] = False,
+    heads: Annotated[bool, typer.Option(help="Also list each encoder's parameters with every head.")] = False,
 ) -> None:
-    """List the registered encoders: family, parameters, input normalisation, objectives, stored
-    checkpoints, paper. Counts are exact, so they can be compared with the reference code's."""
+    """List the registered encoders: family, parameters (alone and with the family's own head),
+    input normalisation, objectives, stored checkpoints, paper; `--heads`: with every head.
+    Counts are exact, so they can be compared with the reference code's."""
     from lumamba_bench.harness.checkpoints import find_pretrained
     from lumamba_bench.models import list_encoders
-    from lumamba_bench.models.registry import encoder_facts, encoder_spec
+    from lumamba_bench.models.registry import encoder_facts, encoder_spec, head_totals
 
     table = Table(title="encoders")
-    for column in ("architecture", "parameters", "with head", "input", "in the model store"):
+    for column in ("architecture", "parameters", "with its head", "input", "in the model store"):
         table.add_column(column, overflow="fold", no_wrap=column != "in the model store")
     about = Table(title="pre-training and papers")
     for column in ("architecture", "family", "pre-training", "paper", "published weights (licence)"):
         about.add_column(column, overflow="fold", no_wrap=column == "architecture")
+    with_heads = Table(title="parameters with each head (two classes)")
+    for column in ("architecture", "head", "encoder + head"):
+        with_heads.add_column(column, justify="right" if column == "encoder + head" else "left", no_wrap=True)
     breakdown = Table(title="parameters per module")
     for column in ("architecture", "module", "parameters"):
         breakdown.add_column(column)
@@ -279,11 +284,16 @@ def models(
             objectives = "none"
         for module, count in facts.modules:
             breakdown.add_row(name, module, f"{count:,}")
+        for head, total in head_totals(name).items():
+            mark = " (its own)" if head == facts.reference_head else ""
+            with_heads.add_row(name, head + mark, "does not fit" if total is None else f"{total:,}")
         counts = (f"{facts.parameters:,}", f"{facts.parameters + facts.head_parameters:,}")
         table.add_row(name, *counts, facts.input_normalisation, ", ".join(stored) or "none")
         weights = f"{spec.weights} ({spec.licence})" if spec.weights else "-"
         about.add_row(name, spec.family, objectives + (f"; {spec.note}" if spec.note else ""), spec.paper, weights)
     console.print(table)
     console.print(about)
+    if heads:
+        console.print(with_heads)
     if modules:
         console.print(breakdown)

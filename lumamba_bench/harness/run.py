@@ -213,6 +213,7 @@ def run_benchmark(config: RunConfig, on_epoch: Callable[[int, dict], None] | Non
     family = encoder_spec(resolved.architecture).family
     settings, overrides = _settings(config, recipe, family)
     head = resolve_head(settings.head, family)
+    settings = replace(settings, head=head)  # recorded by name: "reference" resolves per family
     outputs_model = single_logit_outputs(settings, task_type) or outputs
     built: dict = {}
     encoder_settings = _encoder_settings(resolved.architecture, settings)
@@ -224,8 +225,8 @@ def run_benchmark(config: RunConfig, on_epoch: Callable[[int, dict], None] | Non
         return model.build(manifest, **encoder_settings)
 
     def classifier_of(encoder: nn.Module, head_name: str, count: int) -> Classifier:
+        built["encoder"] = sum(p.numel() for p in encoder.parameters())  # before a head takes its final norm
         classifier = Classifier(encoder, count, head_name)
-        built["encoder"] = sum(p.numel() for p in encoder.parameters())  # recorded once built, not rebuilt for it
         built["total"] = sum(p.numel() for p in classifier.parameters())
         built["input_normalisation"] = encoder.config.input_normalisation
         built["head"] = head_name

@@ -70,6 +70,8 @@ class LunaQueryHead(Head):
 
     def __init__(self, embed_dim: int, outputs: int, heads: int = 2, dropout: float = 0.15):
         super().__init__()
+        if embed_dim % heads:
+            raise LumambaError(f"the luna-query head splits its width into {heads} heads; {embed_dim} does not divide")
         self.learned_agg = nn.Parameter(torch.randn(1, 1, embed_dim))
         self.decoder_attn = nn.MultiheadAttention(embed_dim, heads, dropout=dropout, batch_first=True)
         self.decoder_ffn = nn.ModuleDict(

@@ -185,7 +185,8 @@ class EncoderFacts:
     name: str
     family: str
     parameters: int
-    head_parameters: int  # the attention-pooling head `run` adds for a two-class task
+    head_parameters: int  # the family's reference head for a two-class task (`run --head reference`)
+    reference_head: str  # its name (models/heads.py)
     input_normalisation: str
     fixed_topology: bool
     modules: tuple[tuple[str, int], ...]  # parameters per top-level and second-level module
@@ -194,20 +195,47 @@ class EncoderFacts:
 def encoder_facts(architecture: str) -> EncoderFacts:
     import torch
 
-    from lumamba_bench.models.heads import AttentionPoolingHead
+    from lumamba_bench.models.heads import REFERENCE_HEAD, build_head
 
+    family = encoder_spec(architecture).family
+    reference = REFERENCE_HEAD.get(family, "attention-pool")
     with torch.device("meta"):
         encoder = build_encoder(architecture)
-        head = AttentionPoolingHead(encoder.embed_dim, 2)
+        parameters = sum(p.numel() for p in encoder.parameters())
+        modules = tuple(parameters_per_module(encoder))
+        head = build_head(reference, encoder, 2)  # may take over the encoder's final norm (counted once)
+        with_head = sum(p.numel() for p in encoder.parameters()) + sum(p.numel() for p in head.parameters())
     return EncoderFacts(
         architecture,
-        encoder_spec(architecture).family,
-        sum(p.numel() for p in encoder.parameters()),
-        sum(p.numel() for p in head.parameters()),
+        family,
+        parameters,
+        with_head - parameters,
+        reference,
         encoder.config.input_normalisation,
         encoder.fixed_topology,
-        tuple(parameters_per_module(encoder)),
+        modules,
     )
+
+
+def head_totals(architecture: str, outputs: int = 2) -> dict[str, int | None]:
+    """Encoder + head parameters for every head (None where a head does not fit the encoder:
+    mean-pool needs a final LayerNorm), counted on the meta device."""
+    import torch
+
+    from lumamba_bench.errors import LumambaError as _Error
+    from lumamba_bench.models.heads import HEADS, build_head
+
+    totals: dict[str, int | None] = {}
+    for name in HEADS:
+        with torch.device("meta"):
+            encoder = build_encoder(architecture)
+            try:
+                head = build_head(name, encoder, outputs)
+            except _Error:
+                totals[name] = None
+                continue
+            totals[name] = sum(p.numel() for p in encoder.parameters()) + sum(p.numel() for p in head.parameters())
+    return totals
 
 
 def parameters_per_module(encoder: nn.Module, depth: int = 2) -> list[tuple[str, int]]:

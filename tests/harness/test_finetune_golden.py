@@ -29,7 +29,8 @@ from lumamba_bench.models.heads import HEADS, MeanPoolHead, official_head_state
 from lumamba_bench.models.registry import build_for_input
 
 GOLDEN = Path(__file__).parent / "golden"
-_spec = importlib.util.spec_from_file_location("golden_fill", GOLDEN.parents[1] / "models" / "golden" / "golden_fill.py")
+_FILL = GOLDEN.parents[1] / "models" / "golden" / "golden_fill.py"
+_spec = importlib.util.spec_from_file_location("golden_fill", _FILL)
 golden_fill = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(golden_fill)
 

@@ -130,14 +130,14 @@ def test_single_class_or_empty_test_split_reports_null_with_reason(tmp_path):
 def test_nan_loss_stops_with_the_step(small_demo, tmp_path, monkeypatch):
     import lumamba_bench.harness.finetune as finetune
 
-    real_loss, calls = finetune.loss_fn, []
+    real_total, calls = finetune.FinetuneLoss.total, []
 
-    def loss_turning_nan(*args):
+    def total_turning_nan(self, *args):
         calls.append(1)
-        loss = real_loss(*args)
+        loss = real_total(self, *args)
         return loss * float("nan") if len(calls) > 20 else loss  # diverges in the second epoch
 
-    monkeypatch.setattr(finetune, "loss_fn", loss_turning_nan)
+    monkeypatch.setattr(finetune.FinetuneLoss, "total", total_turning_nan)
     with pytest.raises(LumambaError, match=r"loss became nan at epoch 1, step \d+ \(seed 0\).*partial"):
         _run(tmp_path, epochs=3, batch_size=4)
     partial = json.loads(next((tmp_path / "results").rglob("*.partial.json")).read_text())
