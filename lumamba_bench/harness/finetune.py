@@ -340,8 +340,11 @@ def _train_epoch(trained, optimizer, batches, step, schedule, settings, loss, de
 
 
 def _parts(size: int, micro_batch: int | None) -> list[slice]:
-    step = size if micro_batch is None else micro_batch
-    return [slice(start, min(size, start + step)) for start in range(0, size, step)]
+    """At most ``micro_batch`` windows a part, the parts as equal as can be (16 by 5: 4, 4, 4, 4,
+    not 5, 5, 5, 1: a part of one window cannot be batch-normalised)."""
+    count = 1 if micro_batch is None else -(-size // micro_batch)
+    bounds = [round(i * size / count) for i in range(count + 1)]
+    return [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
 
 
 def _epoch_record(epoch: int, epoch_losses: np.ndarray, val: dict, task_type: str) -> dict:
