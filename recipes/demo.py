@@ -35,7 +35,8 @@ class Demo(TUAB):
     summary = "synthetic TUAB-layout EEG (28 subjects, 1 min each): 22 TCP bipolar, 5 s, normal/focal theta"
     source_layout = "written by `lumamba-bench demo-data DIR` (TUAB layout); default: generated"
     split_salt = "lumamba-bench/demo/v13"  # chosen so that val holds 2 subjects of each class
-    # Measured on 2 CPU cores: ~1 min a seed; test AUROC from scratch 0.60 +- 0.02 over 3 seeds.
+    # Measured on 2 CPU cores (2026-12-03, reference recipe): ~1.5 min a seed; test AUROC from scratch
+    # 0.62 +- 0.03 over 3 seeds.
     # A laptop budget, under either fine-tuning recipe (the reference batches of 512-1024 windows
     # exceed the demo's whole training split).
     finetune_defaults = {"all": {"epochs": 10, "batch_size": 16, "lr": 1e-3, "patience": 10}}
