@@ -120,13 +120,11 @@ def resolve_model(name: str, checkpoint: Path | None, root: Path | None) -> Reso
         return ResolvedModel(name, parsed.architecture, parsed.objective, True, None, None, None)
     weights = Path(checkpoint) if checkpoint is not None else find_pretrained(parsed.pretrained_name, root)
     if weights is None:
-        how = (
-            f"run `lumamba-bench pretrain --model {parsed.pretrained_name}`"
-            if parsed.objective
-            else "pass --checkpoint PATH"
-        )
+        spec = encoder_spec(parsed.architecture)
+        can_pretrain = parsed.objective or spec.pretrain_objective
+        how = f"run `lumamba-bench pretrain --model {parsed.pretrained_name}`, " if can_pretrain else ""
         raise LumambaError(
-            f"no pre-trained weights for {name}: {how}, pass --checkpoint PATH, or use {name}-scratch "
+            f"no pre-trained weights for {name}: {how}pass --checkpoint PATH, or use {name}-scratch "
             "to fine-tune from random initialisation"
         )
     encoder = build_encoder(parsed.architecture)
