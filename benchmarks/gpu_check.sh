@@ -92,12 +92,12 @@ step() {
 }
 
 export SITE WORK OUT
-bench() { PYTHONPATH=$SITE:$PWD python3 -m lumamba_bench "$@"; }
-kernel() { PYTHONPATH=$WORK/kernel:$SITE:$PWD python3 -m lumamba_bench "$@"; }
+bench() { PYTHONPATH=$SITE python3 -m lumamba_bench "$@"; }
+kernel() { PYTHONPATH=$WORK/kernel:$SITE python3 -m lumamba_bench "$@"; }
 
-install() {
+install() {  # the wheels, then this tree as pyproject.toml maps its packages (no build: gpu_install_tree.py)
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target "$SITE" .whl/*.whl &&
-    python3 -m pip install -q --no-index --no-deps --no-build-isolation --no-compile --target "$SITE" .
+    python3 benchmarks/gpu_install_tree.py "$SITE"
 }
 
 build_kernel() {  # mamba-ssm's source, its setup.py narrowed to sm_90, built against the machine's torch
@@ -136,7 +136,7 @@ step doctor-chunked "bench doctor --device cuda --scan-backend chunked --length 
 step demo-bf16 demo_bf16
 step profile-chunked "profile_with chunked bench"
 python3 benchmarks/gpu_summary.py --profile "$OUT" "$STATUS" chunked "$OUT/profile-chunked.json"
-step step-throughput "PYTHONPATH=\$SITE:\$PWD python3 benchmarks/step_throughput.py --device cuda --batches 16,64,256 \
+step step-throughput "PYTHONPATH=\$SITE python3 benchmarks/step_throughput.py --device cuda --batches 16,64,256 \
   | tee \$OUT/step-throughput.txt"
 step build-wait wait_build
 build_rc=$(cat "$WORK/build.rc" 2>/dev/null || echo none)

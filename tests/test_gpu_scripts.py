@@ -115,3 +115,17 @@ def test_the_summary_is_rewritten_as_each_step_ends(tmp_path):
     text = (tmp_path / "summary.md").read_text()
     assert "chunked, 60.0 s: LuMamba memory 0.40x LUNA-Base's, windows/s 1.50x" in text
     assert "| build | failed (exit 124) | 420 | 420 |" in text
+
+
+def test_the_tree_installs_without_a_build_as_pyproject_maps_it(tmp_path):
+    """recipes/ and baselines/ land as lumamba_bench.recipes/.baselines; the version is readable."""
+    site = tmp_path / "site"
+    subprocess.run([sys.executable, str(BENCHMARKS / "gpu_install_tree.py"), str(site)], check=True)
+    probe = (
+        "import lumamba_bench; from lumamba_bench.recipes import get_recipe; from lumamba_bench.models import "
+        "list_encoders; print(lumamba_bench.__version__, lumamba_bench.__file__, get_recipe('demo').name, "
+        "'lumamba' in list_encoders())"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=tmp_path,
+                         env={"PYTHONPATH": str(site), "PATH": "/usr/bin:/bin"}).stdout.split()  # fmt: skip
+    assert out[0] != "0.0.0+unknown" and out[1].startswith(str(site)) and out[2:] == ["demo", "True"]

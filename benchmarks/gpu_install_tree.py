@@ -1,0 +1,43 @@
+"""Install this repository's package into a plain folder without building it (the offline GPU
+machine's setuptools may be too old for pyproject.toml's licence field): the packages are copied
+as `[tool.setuptools.package-dir]` maps them (recipes/ -> lumamba_bench/recipes, ...), and a
+minimal .dist-info gives importlib.metadata the name and version, so results record the version.
+
+    python benchmarks/gpu_install_tree.py SITE_FOLDER
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import tomllib
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def install(site: Path) -> Path:
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    project, setuptools = config["project"], config["tool"]["setuptools"]
+    folders = setuptools.get("package-dir", {})
+    for package in setuptools["packages"]:
+        parent = package.rpartition(".")[0]
+        if package in folders:
+            source = ROOT / folders[package]
+        elif parent in folders:
+            source = ROOT / folders[parent] / package.rpartition(".")[2]
+        else:
+            source = ROOT / package.replace(".", "/")
+        target = site / package.replace(".", "/")
+        target.mkdir(parents=True, exist_ok=True)
+        for file in source.glob("*.py"):  # each package's own modules; subpackages are listed apart
+            shutil.copy2(file, target / file.name)
+    info = site / f"{project['name'].replace('-', '_')}-{project['version']}.dist-info"
+    info.mkdir(parents=True, exist_ok=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {project['name']}\nVersion: {project['version']}\n")
+    return info
+
+
+if __name__ == "__main__":
+    print(f"installed {install(Path(sys.argv[1]))}")
