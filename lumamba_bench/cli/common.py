@@ -11,8 +11,6 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from lumamba_bench.errors import LumambaError
-
 app = typer.Typer(
     help="Datasets, encoders and a leaderboard harness for EEG foundation models.",
     no_args_is_help=True,
@@ -34,6 +32,16 @@ err_console = Console(stderr=True, markup=False)
 
 EXIT_SKIPPED = 3
 
+def _capped_workers(value: int) -> int:
+    """Option check: more worker processes than CPUs only crowd the machine (100,000 would fork
+    until the system refuses); the count is capped at the CPU count, and the cap is said."""
+    cpus = os.cpu_count() or 1
+    if value > cpus:
+        err_console.print(f"note: --workers {value} is more than the {cpus} CPUs here; using {cpus}")
+        return cpus
+    return value
+
+
 TaskOption = Annotated[str, typer.Option(help="A prepared recipe (the demo is prepared on first use).")]
 CheckpointOption = Annotated[Path | None, typer.Option(help="Encoder weights (.safetensors or .pt).")]
 
@@ -54,7 +62,11 @@ PrecisionOption = Annotated[
     str, typer.Option("--precision", help="fp32 (TF32 matmuls on CUDA) or bf16 (autocast); recorded in the results.")
 ]
 WorkersOption = Annotated[
-    int, typer.Option("--workers", min=0, help="DataLoader processes decoding batches ahead (same order; 0: none).")
+    int,
+    typer.Option(
+        "--workers", min=0, callback=_capped_workers,
+        help="DataLoader processes decoding batches ahead (same order; 0: none; at most the CPU count).",
+    ),
 ]
 ScanBackendOption = Annotated[
     str,
@@ -69,15 +81,13 @@ ScanBackendOption = Annotated[
 def _compute_setup(device: str | None, precision: str, scan_backend: str):
     """The device, scan backend and precision a command runs with (checked before any work);
     returns the device."""
-    import torch
 
     from lumamba_bench.harness import precision as precisions
+    from lumamba_bench.harness.distributed import parse_device
     from lumamba_bench.models.scan import scan_backend as backend_for
     from lumamba_bench.models.scan import set_scan_backend
 
-    chosen = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    if chosen.type == "cuda" and not torch.cuda.is_available():
-        raise LumambaError(f"--device {device}: this torch build sees no CUDA device (torch {torch.__version__})")
+    chosen = parse_device(device)
     set_scan_backend(scan_backend)
     backend_for(chosen)  # demanding the kernel on a CPU run fails here, not mid-run
     precisions.configure(chosen, precision)

@@ -12,6 +12,7 @@ from rich.text import Text
 from lumamba_bench.cli.common import (
     EXIT_SKIPPED,
     DataRoot,
+    _capped_workers,
     app,
     console,
     progress_bar,
@@ -23,7 +24,9 @@ def prepare(
     recipe: Annotated[str, typer.Argument(help="Recipe name; see `lumamba-bench recipes`.")],
     source: Annotated[Path | None, typer.Option(help="Root folder of the raw corpus.")] = None,
     data_root: DataRoot = None,
-    workers: Annotated[int, typer.Option(min=1, help="Worker processes reading recordings.")] = 1,
+    workers: Annotated[
+        int, typer.Option(min=1, callback=_capped_workers, help="Processes reading recordings (at most the CPUs).")
+    ] = 1,
     force: Annotated[bool, typer.Option("--force", help="Rebuild from scratch instead of resuming.")] = False,
     limit: Annotated[int | None, typer.Option(min=1, help="Only the first N recordings (quick tries).")] = None,
     exclude_subjects_of: Annotated[

@@ -10,6 +10,7 @@ from typing import TypeVar
 import torch
 import torch.distributed as dist
 
+from lumamba_bench.errors import LumambaError
 from lumamba_bench.ranks import rank_and_world
 
 T = TypeVar("T")
@@ -26,11 +27,29 @@ class Context:
         return self.rank == 0
 
 
+def parse_device(device: str | None):
+    """``--device`` as a torch device that this machine has: cpu, cuda or cuda:N (default: cuda
+    when available, else cpu); anything else is one line naming what was given and why."""
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        chosen = torch.device(device)
+    except (RuntimeError, ValueError):
+        raise LumambaError(f"--device {device!r} is not a device; use cpu, cuda or cuda:N") from None
+    if chosen.type not in ("cpu", "cuda"):
+        raise LumambaError(f"--device {device}: lumamba-bench runs on cpu or cuda, not {chosen.type}")
+    if chosen.type == "cuda" and not torch.cuda.is_available():
+        raise LumambaError(f"--device {device}: this torch build sees no CUDA device (torch {torch.__version__})")
+    if chosen.type == "cuda" and chosen.index is not None and chosen.index >= torch.cuda.device_count():
+        raise LumambaError(f"--device {device}: this machine has {torch.cuda.device_count()} CUDA devices")
+    return chosen
+
+
 def setup(device: str | None = None) -> Context:
     """Initialise the process group when launched by torchrun (WORLD_SIZE > 1)."""
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
-    use_cuda = (device or ("cuda" if torch.cuda.is_available() else "cpu")).startswith("cuda")
+    use_cuda = parse_device(device).type == "cuda"
     if use_cuda:
         local_rank = int(os.environ.get("LOCAL_RANK", "0"))
         torch.cuda.set_device(local_rank)

@@ -52,3 +52,41 @@ def test_user_text_that_looks_like_markup_prints_literally_in_errors(args, liter
     result = subprocess.run([sys.executable, "-m", "lumamba_bench", *args], capture_output=True, text=True)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert literal in result.stderr.replace("\n", "")
+
+
+@pytest.mark.parametrize(
+    "device, message",
+    [
+        ("tpu", "--device 'tpu' is not a device; use cpu, cuda or cuda:N"),
+        ("cuda:abc", "--device 'cuda:abc' is not a device"),
+        ("meta", "lumamba-bench runs on cpu or cuda, not meta"),
+    ],
+)
+def test_a_device_that_is_not_one_is_one_line(device, message):
+    """doctor and run: one line and exit 1, before any work (they were tracebacks)."""
+    import subprocess
+    import sys
+
+    for command in (["doctor"], ["run", "--model", "lumamba-scratch"]):
+        result = subprocess.run([sys.executable, "-m", "lumamba_bench", *command, "--device", device],
+                                capture_output=True, text=True)  # fmt: skip
+        assert result.returncode == 1 and message in result.stderr, (command, result.stderr)
+        assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_library_run_refuses_a_device_it_would_have_replaced(small_demo, tmp_path):
+    """RunConfig(device="meta") used to run on the CPU without a word."""
+    from lumamba_bench.errors import LumambaError
+    from lumamba_bench.harness.run import RunConfig, run_benchmark
+
+    with pytest.raises(LumambaError, match="not meta"):
+        run_benchmark(RunConfig(model="lumamba-scratch", device="meta", seeds=1, epochs=1, out=tmp_path))
+
+
+def test_more_workers_than_cpus_are_capped_and_said(monkeypatch):
+    import os
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    result = runner.invoke(app, ["prepare", "demo", "--workers", "1000000", "--limit", "2"])
+    assert result.exit_code == 0, result.output
+    assert "--workers 1000000 is more than the 2 CPUs here; using 2" in result.output
