@@ -98,4 +98,7 @@ def select_channels(spec: str | None, channels: list[str]) -> list[int]:
             f"channel set {spec!r} needs {', '.join(missing)}, which the montage lacks (it has {', '.join(channels)})"
         )
     keep = set(wanted)
-    return [i for i, c in enumerate(canon) if c in keep]
+    rows = [i for i, c in enumerate(canon) if c in keep]
+    if not rows:  # e.g. --test-channels ",": refused when the split is opened, before any training
+        raise LumambaError(f"channel set {spec!r} keeps no channel of the montage ({', '.join(channels)})")
+    return rows

@@ -90,3 +90,15 @@ def test_more_workers_than_cpus_are_capped_and_said(monkeypatch):
     result = runner.invoke(app, ["prepare", "demo", "--workers", "1000000", "--limit", "2"])
     assert result.exit_code == 0, result.output
     assert "--workers 1000000 is more than the 2 CPUs here; using 2" in result.output
+
+
+def test_a_channel_set_that_keeps_nothing_is_refused_before_training(small_demo, tmp_path, monkeypatch):
+    """``--test-channels ,`` used to train the whole run and crash at test time, losing it."""
+    from lumamba_bench.errors import LumambaError
+    from lumamba_bench.harness import finetune
+    from lumamba_bench.harness.run import RunConfig, run_benchmark
+
+    monkeypatch.setattr(finetune, "train_one_seed", lambda *a, **k: pytest.fail("training started"))
+    for spec in (",", " , ,"):
+        with pytest.raises(LumambaError, match="keeps no channel"):
+            run_benchmark(RunConfig(model="lumamba-scratch", test_channels=spec, seeds=1, epochs=1, out=tmp_path))
