@@ -140,18 +140,7 @@ def check_values(tensors: dict[str, torch.Tensor], live: dict[str, torch.Tensor]
 def load_encoder_weights(encoder: nn.Module, path: Path) -> str:
     """Load encoder weights from a safetensors file (or a ``torch.save``d state dict); returns sha256."""
     path = Path(path)
-    if not path.exists():
-        raise LumambaError(f"checkpoint {path} not found")
-    if path.suffix == ".safetensors":
-        tensors = read_safetensors(path)
-    else:
-        try:
-            # Published training checkpoints carry their argparse.Namespace: plain data, allowed.
-            with torch.serialization.safe_globals([argparse.Namespace]):
-                tensors = torch.load(path, weights_only=True, map_location="cpu")
-        except Exception as error:  # noqa: BLE001 - any unpickling failure is a bad file
-            raise LumambaError(f"{path} is not a readable checkpoint ({error})") from None
-        tensors = unwrap_state_dict(tensors, path)
+    tensors = read_checkpoint(path)
     own = set(unique_tensors(encoder))
     if set(tensors) != own and encoder.looks_official(tensors):
         tensors, ignored = encoder.official_state_dict(tensors)
@@ -164,6 +153,22 @@ def load_encoder_weights(encoder: nn.Module, path: Path) -> str:
             )
     assign_tensors(encoder, tensors, path)
     return sha256_of(path)
+
+
+def read_checkpoint(path: Path) -> dict[str, torch.Tensor]:
+    """The tensors of a safetensors file or a ``torch.save``d one (``weights_only``), unwrapped."""
+    path = Path(path)
+    if not path.exists():
+        raise LumambaError(f"checkpoint {path} not found")
+    if path.suffix == ".safetensors":
+        return read_safetensors(path)
+    try:
+        # Published training checkpoints carry their argparse.Namespace: plain data, allowed.
+        with torch.serialization.safe_globals([argparse.Namespace]):
+            content = torch.load(path, weights_only=True, map_location="cpu")
+    except Exception as error:  # noqa: BLE001 - any unpickling failure is a bad file
+        raise LumambaError(f"{path} is not a readable checkpoint ({error})") from None
+    return unwrap_state_dict(content, path)
 
 
 def unwrap_state_dict(content, path: Path) -> dict[str, torch.Tensor]:

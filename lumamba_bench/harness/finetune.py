@@ -12,6 +12,7 @@ better one; the test split is scored once, with that epoch. ``full`` trains ever
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 from collections.abc import Callable
@@ -201,10 +202,10 @@ def predict(
         labels.append(batch["label"].numpy())
         recordings.extend(batch["recording_id"])
         windows.extend(batch["window_index"])
-    outputs = 2 if loss.single_logit else (len(loss.weights) if loss.weights is not None else None)
+    width = model.head_outputs  # a rank with no batch (more ranks than batches) holds empty arrays of this width
     local = {
-        "probs": torch.cat(probs).cpu().numpy() if probs else np.zeros((0, outputs or 0)),
-        "logits": torch.cat(logits_out).cpu().numpy() if logits_out else np.zeros((0, outputs or 0)),
+        "probs": torch.cat(probs).cpu().numpy() if probs else np.zeros((0, 2 if loss.single_logit else width)),
+        "logits": torch.cat(logits_out).cpu().numpy() if logits_out else np.zeros((0, width)),
         "labels": np.concatenate(labels) if labels else np.zeros(0, dtype=int),
         "recording_id": np.asarray(recordings, dtype=str),
         "window_index": np.asarray(windows, dtype=np.int64),
@@ -267,7 +268,8 @@ def train_one_seed(
         if settings.protocol == "linear":
             model.encoder.eval()
         sampler.set_epoch(epoch)
-        batches = batches_of(splits["train"], list(sampler)[rank::world][:per_rank], settings.workers, pin_memory=False)
+        pin = torch.device(device).type == "cuda"
+        batches = batches_of(splits["train"], list(sampler)[rank::world][:per_rank], settings.workers, pin)
         first_step = step
         losses, step = _train_epoch(trained, optimizer, batches, step, schedule, settings, loss, device)
         epoch_losses = torch.stack(losses).cpu().numpy()  # read back once per epoch: no host sync in a step
@@ -323,13 +325,17 @@ def _train_epoch(trained, optimizer, batches, step, schedule, settings, loss, de
         normaliser = loss.normaliser(labels, outputs)
         optimizer.zero_grad(set_to_none=True)
         total = torch.zeros((), device=device)
-        for part in _parts(len(labels), settings.micro_batch):
+        parts = _parts(len(labels), settings.micro_batch)
+        for i, part in enumerate(parts):
             signal = batch["signal"][part].to(device, non_blocking=pin)
             coords = batch["coords"][part].to(device, non_blocking=pin)
-            with precision.autocast(device):
-                logits = trained(signal, coords, batch["channels"])
-                part_loss = loss.total(logits.float(), labels[part]) / normaliser
-            part_loss.backward()
+            # Under DDP, gradients are averaged across processes once, after the batch's last part.
+            last = i == len(parts) - 1
+            with contextlib.nullcontext() if last or trained is model else trained.no_sync():
+                with precision.autocast(device):
+                    logits = trained(signal, coords, batch["channels"])
+                    part_loss = loss.total(logits.float(), labels[part]) / normaliser
+                part_loss.backward()
             total = total + part_loss.detach()
         if settings.clip_grad is not None:
             clip_gradients(model.parameters(), settings.clip_grad)

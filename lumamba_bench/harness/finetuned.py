@@ -10,7 +10,6 @@ tensor must be in the file (none is left at its random initialisation), or nothi
 
 from __future__ import annotations
 
-import argparse
 import re
 from pathlib import Path
 
@@ -18,27 +17,13 @@ import torch
 
 from lumamba_bench.errors import LumambaError
 from lumamba_bench.files import sha256_of
-from lumamba_bench.harness.checkpoints import assign_tensors, read_safetensors, unique_tensors, unwrap_state_dict
+from lumamba_bench.harness.checkpoints import assign_tensors, read_checkpoint, unique_tensors
 from lumamba_bench.models.heads import official_head_state
 from lumamba_bench.models.published import PREFIXES
 
 # Keys of a classification head in the authors' layouts; the encoder's loader declares the rest
 # (pre-training decoders, constants) and places or refuses everything else.
 HEAD_KEYS = r"(classifier|head|fc_norm)\..+"
-
-
-def read_tensors(path: Path) -> dict[str, torch.Tensor]:
-    path = Path(path)
-    if not path.exists():
-        raise LumambaError(f"checkpoint {path} not found")
-    if path.suffix == ".safetensors":
-        return read_safetensors(path)
-    try:
-        with torch.serialization.safe_globals([argparse.Namespace]):
-            content = torch.load(path, weights_only=True, map_location="cpu")
-    except Exception as error:  # noqa: BLE001 - any unpickling failure is a bad file
-        raise LumambaError(f"{path} is not a readable checkpoint ({error})") from None
-    return unwrap_state_dict(content, path)
 
 
 # Each reference head, known in a checkpoint by a key only it has, and its last layer's bias
@@ -65,7 +50,7 @@ def load_classifier(path: Path, encoder: torch.nn.Module, head_name: str | None,
     checkpoint's encoder tensors, then ``build_classifier(encoder, head, outputs)`` adds the head,
     which gets the rest. ``head_name`` None: the head the checkpoint holds."""
     path = Path(path)
-    tensors = read_tensors(path)
+    tensors = read_checkpoint(path)
     stripped = {re.sub(PREFIXES, "", k): v for k, v in tensors.items()}
     if any(k.startswith("encoder.") for k in stripped):
         return _load_ours(path, stripped, encoder, head_name, build_classifier)

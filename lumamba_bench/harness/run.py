@@ -28,6 +28,7 @@ from lumamba_bench.harness.finetune import (
     Classifier,
     FinetuneLoss,
     FinetuneSettings,
+    SeedOutcome,
     predict,
     single_logit_outputs,
     task_type_of,
@@ -235,6 +236,7 @@ def run_benchmark(config: RunConfig, on_epoch: Callable[[int, dict], None] | Non
     if config.protocol == "eval":
         seeds, predictions, resolved = _evaluate(config, resolved, splits, task_type, outputs, settings,
                                                  build_encoder_for_task, classifier_of, ctx, recipe)  # fmt: skip
+        settings = replace(settings, head=built["head"])  # the head the checkpoint holds
     else:
         seeds, predictions = _train_seeds(config, path, resolved, splits, task_type, outputs_model, settings,
                                           lambda: classifier_of(build_encoder_for_task(), head, outputs_model),
@@ -293,25 +295,15 @@ def _evaluate(config, resolved, splits, task_type, outputs, settings, build_enco
         raise LumambaError(f"the checkpoint's head has {count} outputs; {recipe.name} needs {outputs}")
     loss = FinetuneLoss(task_type, single_logit=count == 1 and task_type == BINARY)
     test = predict(classifier.to(ctx.device), splits["test"], loss, settings.batch_size, ctx.device, settings.workers)
-    outcome = SeedOutcomeView(0, 0, [], test)
+    outcome = SeedOutcome(0, 0, [], test)
     entry = _seed_entry(0, outcome, task_type, recipe)
     predictions = _prediction_rows(0, test) if config.save_predictions else []
     return [entry], predictions, replace(resolved, sha256=sha)
 
 
-@dataclass
-class SeedOutcomeView:
-    """What ``_seed_entry`` reads of a seed (an evaluation has no training log)."""
-
-    seed: int
-    best_epoch: int
-    log: list
-    test: dict
-
-
 def _encoder_settings(architecture: str, settings: FinetuneSettings) -> dict:
-    """The recipe's encoder config values; one the encoder does not have is an error, except a
-    value that is its default anyway (drop path 0)."""
+    """The recipe's encoder config values (drop path, LaBraM's q/v biases); one the encoder's
+    config does not have is an error naming it."""
     for name, value in settings.encoder_overrides.items():
         if not accepts_setting(architecture, name):
             raise LumambaError(f"{architecture} has no {name} setting (the {settings.recipe} recipe sets {value})")

@@ -20,7 +20,6 @@ The reference heads keep the authors' parameter names, so a fine-tuned checkpoin
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 
 import torch
@@ -29,6 +28,7 @@ from torch import nn
 
 from lumamba_bench.errors import LumambaError
 from lumamba_bench.models.mamba import Mamba
+from lumamba_bench.models.published import rename
 
 
 class Head(nn.Module):
@@ -179,14 +179,5 @@ def build_head(name: str, encoder: nn.Module, outputs: int) -> Head:
 
 
 def official_head_state(head: Head, tensors: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], list[str]]:
-    """(our head name -> tensor, published keys that are not this head's)."""
-    own = set(head.state_dict())
-    mapped, other = {}, []
-    for key, tensor in tensors.items():
-        for pattern, target in head.OFFICIAL_KEYS:
-            if re.fullmatch(pattern, key) and (name := re.sub(pattern, target, key)) in own:
-                mapped[name] = tensor
-                break
-        else:
-            other.append(key)
-    return mapped, other
+    """(our head name -> tensor, published keys that are not this head's), by the head's key table."""
+    return rename(tensors, head.OFFICIAL_KEYS, set(head.state_dict()), {r".+": "not this head's"})

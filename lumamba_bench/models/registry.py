@@ -222,7 +222,6 @@ def head_totals(architecture: str, outputs: int = 2) -> dict[str, int | None]:
     mean-pool needs a final LayerNorm), counted on the meta device."""
     import torch
 
-    from lumamba_bench.errors import LumambaError as _Error
     from lumamba_bench.models.heads import HEADS, build_head
 
     totals: dict[str, int | None] = {}
@@ -231,7 +230,7 @@ def head_totals(architecture: str, outputs: int = 2) -> dict[str, int | None]:
             encoder = build_encoder(architecture)
             try:
                 head = build_head(name, encoder, outputs)
-            except _Error:
+            except LumambaError:
                 totals[name] = None
                 continue
             totals[name] = sum(p.numel() for p in encoder.parameters()) + sum(p.numel() for p in head.parameters())
