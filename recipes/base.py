@@ -44,6 +44,8 @@ class Discovery:
 
 
 BINARY, MULTICLASS, MULTILABEL = "binary", "multiclass", "multilabel"  # the task types
+MULTIOUTPUT = "multioutput"  # one class per output channel (TUAR MMC: per channel, one of the artifact classes)
+DROP = -1  # a window label that drops the window (recipes with ``drops_windows``: TUAR MCC)
 REGISTERED: dict[str, type[Recipe]] = {}
 
 
@@ -66,6 +68,8 @@ class Recipe(ABC):
     recording_suffix: str = ".edf"  # how recording files end; anything so named that is not a file is reported
     label_names: tuple[str, ...] = ()
     n_classes_multilabel: int | None = None  # set for multi-hot labels
+    output_channels: int | None = None  # set for one class per channel (``label_names`` are the classes)
+    drops_windows: bool = False  # window_labels may return DROP for windows outside the task (counted in notes)
     preprocessing: Preprocessing = Preprocessing()
     montage_names: dict[tuple[str, ...], str] = {TCP_NAMES: "tcp22"}
     file_level_labels: bool = True  # every window carries its recording's label (recording-level metrics apply)
@@ -83,20 +87,28 @@ class Recipe(ABC):
 
     @property
     def task_type(self) -> str | None:
-        """binary, multiclass or multilabel: the one derivation of a task's type (None for an
-        unlabelled pre-training corpus such as TUEG)."""
+        """binary, multiclass, multilabel or multioutput: the one derivation of a task's type (None
+        for an unlabelled pre-training corpus such as TUEG)."""
         if self.n_classes_multilabel:
             return MULTILABEL
+        if self.output_channels:
+            return MULTIOUTPUT
         if len(self.label_names) < 2:
             return None
         return BINARY if len(self.label_names) == 2 else MULTICLASS
 
     @property
     def outputs(self) -> int:
-        """How many outputs a classifier head needs: one per class (binary: two, softmax)."""
+        """How many outputs a classifier head needs: one per class (binary: two, softmax); one
+        per class and channel for a multi-output task."""
         if self.task_type is None:
             raise LumambaError(f"{self.name} has no labels to fine-tune on")
-        return len(self.label_names)
+        return len(self.label_names) * (self.output_channels or 1)
+
+    @property
+    def label_width(self) -> int | None:
+        """Values per window label: None for one integer, else the length of the label list."""
+        return self.n_classes_multilabel or self.output_channels
 
     def default_source(self, data_root: Path) -> Path | None:
         """Where a corpus this package generates lives (the demo, written on first use); None:

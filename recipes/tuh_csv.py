@@ -104,3 +104,35 @@ def window_fractions(mask: np.ndarray, start_s: np.ndarray, window_samples: int,
     starts = np.clip(np.round(start_s * sfreq).astype(np.int64), 0, len(mask))
     stops = np.clip(starts + window_samples, 0, len(mask))
     return (count[stops] - count[starts]) / window_samples
+
+
+def channel_codes(
+    events: list[Event], code_of: dict[str, int], channels: list[str], n_samples: int, sfreq: float, overwrite: bool
+) -> tuple[np.ndarray, dict]:
+    """(channels, samples) integer codes written event by event, in file order, as the reference
+    scripts write them: an event sets its channel's samples to ``code_of[label]`` (0 for a code
+    absent from ``code_of``). With ``overwrite`` every event writes, so a later row replaces an
+    earlier one, 0 included (the reference's per-channel classes); without it only non-zero
+    codes write (per-channel presence). Events on a channel outside ``channels`` (``TERM``) are
+    skipped and counted, as are events wholly past the end."""
+    codes = np.zeros((len(channels), n_samples), dtype=np.int8)
+    row = {name.upper(): i for i, name in enumerate(channels)}
+    other_channel = past_end = 0
+    for event in events:
+        if event.channel not in row:
+            other_channel += 1
+            continue
+        first, last = int(round(event.start * sfreq)), min(n_samples, int(round(event.stop * sfreq)))
+        if first >= n_samples:
+            past_end += 1
+            continue
+        code = code_of.get(event.label, 0)
+        if code or overwrite:
+            codes[row[event.channel], first:last] = code
+    return codes, {"events_other_channels": other_channel, "events_past_end": past_end}
+
+
+def window_slices(start_s: np.ndarray, window_samples: int, sfreq: float, n_samples: int) -> list[slice]:
+    """The sample range of each window on the annotation grid (clipped to the recording)."""
+    starts = np.clip(np.round(start_s * sfreq).astype(np.int64), 0, n_samples)
+    return [slice(int(a), int(min(a + window_samples, n_samples))) for a in starts]

@@ -100,26 +100,32 @@ def write_tuh_csv(path: Path, events: list[tuple[str, float, float, str]], durat
     return path
 
 
-# TUAR: events of one 30 s recording and the labels its six 5 s windows must get.
+# TUAR: events of one 30 s recording (in file order) and the labels its six 5 s windows must get.
 TUAR_EVENTS = [
     ("FP1-F7", 0.0, 6.0, "eyem"),  # w0 fully (eyem); w1 only 20%
-    ("T3-T5", 12.0, 14.0, "musc_elec"),  # w2: 40% musc and elec
+    ("FP1-F7", 3.0, 4.0, "elpp"),  # a later row: overwrites eyem with "no class" in MMC, not in BC/MC
+    ("T3-T5", 12.0, 14.0, "musc_elec"),  # w2: 40% musc and elec (60% nothing on that channel)
+    ("T4-T6", 15.0, 17.0, "chew"),  # w3: chew 40% and musc 40% on one channel (a tie)
+    ("T4-T6", 17.0, 19.0, "musc"),
     ("C3-CZ", 21.0, 22.0, "chew"),  # w4: chew 20% and shiv 22%, union 32%: artifact, no class
     ("C4-T4", 21.5, 22.6, "shiv"),
     ("F8-T4", 28.0, 40.0, "elpp"),  # w5: 40% elec; runs past the end (clipped)
-    ("O1-P3", 45.0, 50.0, "eyem"),  # wholly past the end
+    ("O1-P3", 45.0, 50.0, "eyem"),  # wholly past the end (and not a TCP channel name)
     ("FP2-F8", 16.0, 19.0, "xyzz"),  # unknown code: counted, unused
     ("FP2-F8", 0.0, 30.0, "bckg"),
 ]
-TUAR_BINARY = [1, 0, 1, 0, 1, 1]
-TUAR_MULTI = [  # chew, elec, eyem, musc, shiv
-    [0, 0, 1, 0, 0], [0, 0, 0, 0, 0], [0, 1, 0, 1, 0], [0, 0, 0, 0, 0], [0, 0, 0, 0, 0], [0, 1, 0, 0, 0],
+TUAR_BINARY = [1, 0, 1, 1, 1, 1]
+TUAR_MULTI = [  # ours: chew, elec, eyem, musc, shiv over all channels
+    [0, 0, 1, 0, 0], [0, 0, 0, 0, 0], [0, 1, 0, 1, 0], [1, 0, 0, 1, 0], [0, 0, 0, 0, 0], [0, 1, 0, 0, 0],
 ]  # fmt: skip
 TUAR_SUBJECTS = [f"aaaaaa{a}{b}" for a in "ab" for b in "abcdef"]  # 12 subjects
+TUAR_NO_EARS = "aaaaaaca_s001_t000"  # in 03_tcp_ar_a: no A1/A2, so no 22-channel TCP montage
 
 
 def write_tuar_fixture(root: Path) -> list[str]:
-    """12 subjects, one 30 s file each (every third in 02_tcp_le with -LE labels); returns ids."""
+    """12 subjects, one 30 s file each (every third in 02_tcp_le with -LE labels), seizure
+    annotations (``_seiz.csv``) beside every fourth, and one file in ``03_tcp_ar_a`` without
+    the ear electrodes (skipped), as in the real v3.0.1; returns the ids of the usable files."""
     ids = []
     for i, subject in enumerate(TUAR_SUBJECTS):
         montage = "02_tcp_le" if i % 3 == 2 else "01_tcp_ar"
@@ -128,7 +134,15 @@ def write_tuar_fixture(root: Path) -> list[str]:
         labels = [f"EEG {e}-{suffix}" for e in TUH_ELECTRODES]
         write_tuh_edf(path, tuh_signals(30, 250, seed=100 + i), 250, labels=labels)
         write_tuh_csv(path.with_suffix(".csv"), TUAR_EVENTS, 30)
+        if i % 4 == 0:
+            seizures = path.with_name(f"{path.stem}_seiz.csv")
+            write_tuh_csv(seizures, [("TERM", 0.0, 30.0, "bckg")], 30)
         ids.append(str(path.relative_to(root).with_suffix("")))
+    keep = [k for k, e in enumerate(TUH_ELECTRODES) if e not in ("A1", "A2")]
+    path = root / "edf" / "03_tcp_ar_a" / f"{TUAR_NO_EARS}.edf"
+    labels = [f"EEG {TUH_ELECTRODES[k]}-REF" for k in keep]
+    write_tuh_edf(path, tuh_signals(30, 250, seed=99)[keep], 250, labels=labels)
+    write_tuh_csv(path.with_suffix(".csv"), TUAR_EVENTS, 30)
     return ids
 
 

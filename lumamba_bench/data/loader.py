@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 from torch.utils.data import Dataset, Sampler
@@ -94,9 +95,15 @@ class ShardDataset(Dataset):
         }
 
     def labels(self) -> np.ndarray:
-        """Every label of the split (reads only the label column)."""
+        """Every label of the split (reads only the label column): (N,), or (N, width) for list labels."""
         parts = [read_verified(self.dataset_dir / "shards" / s["file"], columns=["label"]) for s in self.shards]
-        return np.concatenate([p.column("label").to_numpy(zero_copy_only=False) for p in parts])
+        return np.concatenate([_label_array(p.column("label").combine_chunks()) for p in parts])
+
+
+def _label_array(column) -> np.ndarray:
+    if pa.types.is_fixed_size_list(column.type):
+        return column.values.to_numpy(zero_copy_only=False).reshape(len(column), column.type.list_size)
+    return column.to_numpy(zero_copy_only=False)
 
 
 class MontageBatchSampler(Sampler[list[int]]):

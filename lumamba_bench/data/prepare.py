@@ -29,7 +29,7 @@ from lumamba_bench.data.parallel import ordered_map
 from lumamba_bench.data.shards import FORMAT_VERSION, ShardBuffer, write_table_atomic
 from lumamba_bench.errors import LumambaError, RecordingError
 from lumamba_bench.files import sha256_of, write_json_atomic
-from lumamba_bench.recipes.base import SPLITS, Discovery, Recipe, Recording
+from lumamba_bench.recipes.base import DROP, MULTILABEL, SPLITS, Discovery, Recipe, Recording
 
 ROWS_PER_SHARD = 2048
 
@@ -51,6 +51,7 @@ class RecordingResult:
     dropped_flat: int = 0
     dropped_nonfinite: int = 0
     notes: dict = field(default_factory=dict)  # what the recipe found while labelling (clipped events, ...)
+    multi_hot: bool = False  # labels are one bit per class (their counts are per class, not per value)
 
     def entry(self, source: Path, montage: str = "", shard: str = "") -> dict:
         """The manifest / journal line for this file."""
@@ -76,10 +77,11 @@ class RecordingResult:
         }
 
     def label_counts(self) -> dict[str, int]:
-        """Windows per label value (multi-hot labels: windows positive for each class index)."""
+        """Windows per label value (multi-hot labels: windows positive for each class index;
+        one class per channel: channel-windows per class)."""
         if self.labels is None or len(self.labels) == 0:
             return {}
-        if self.labels.ndim == 2:
+        if self.multi_hot:
             return {str(i): int(n) for i, n in enumerate(self.labels.sum(axis=0))}
         values, counts = np.unique(self.labels, return_counts=True)
         return {str(int(v)): int(n) for v, n in zip(values, counts, strict=False)}
@@ -122,7 +124,7 @@ def unreadable_candidates(source: Path, suffix: str, known: set[str]) -> list[di
 
 def process_recording(recipe: Recipe, recording: Recording) -> RecordingResult:
     """Read, preprocess and label one file; any failure becomes a skip with its reason."""
-    result = RecordingResult(recording, "skipped")
+    result = RecordingResult(recording, "skipped", multi_hot=recipe.task_type == MULTILABEL)
     try:
         problem = not_a_file(recording.path)
         if problem:
@@ -143,12 +145,29 @@ def process_recording(recipe: Recipe, recording: Recording) -> RecordingResult:
         duration_s = data.shape[-1] / sfreq
         result.labels, result.notes = recipe.window_labels(recording, windows, duration_s)
         result.signal, result.start_s = windows.signal, windows.start_s
+        if recipe.drops_windows:
+            _drop_windows(result)
+            if len(result.labels) == 0:
+                dropped = result.notes.get("dropped_windows", {})
+                result.reason = f"{recording.path.name}: no window belongs to the task ({_counts_text(dropped)})"
+                return result
         result.status = "ok"
     except Exception as error:  # one bad file must never stop a corpus: record why, go on
         message = str(error)
         name = recording.path.name
         result.reason = message if message.startswith(name) else f"{name}: {type(error).__name__}: {message}"
     return result
+
+
+def _drop_windows(result: RecordingResult) -> None:
+    """Remove the windows a recipe labelled DROP (the recipe notes why, with counts)."""
+    labels = result.labels
+    keep = labels != DROP if labels.ndim == 1 else (labels != DROP).all(axis=1)
+    result.labels, result.signal, result.start_s = labels[keep], result.signal[keep], result.start_s[keep]
+
+
+def _counts_text(counts: dict) -> str:
+    return ", ".join(f"{n} {reason}" for reason, n in sorted(counts.items())) or "no windows"
 
 
 def _limit(recordings: list[Recording], limit: int | None) -> list[Recording]:
@@ -394,7 +413,7 @@ class _ShardWriter:
                 split=rec.split,
                 montage=montage,
                 n_values=result.signal[0].size,
-                n_classes=self.recipe.n_classes_multilabel,
+                n_classes=self.recipe.label_width,
                 metadata=_shard_metadata(self.recipe, rec.split, montage, result),
             )
         self.buffers[key].add(rec.recording_id, rec.subject_id, result.signal, result.start_s, result.labels)

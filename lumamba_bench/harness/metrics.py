@@ -3,7 +3,9 @@
 binary      balanced accuracy (argmax), AUROC and AUPR of the positive class's probability, and
             ``aupr_macro`` (AUPR averaged over both classes, Medformer's convention)
 multiclass  balanced accuracy, one-vs-rest macro and weighted AUROC / AUPR, Cohen's kappa
-multilabel  per-class AUROC / AUPR (threshold-free) and their macro means
+multilabel  per-class AUROC / AUPR (threshold-free) and their macro means (TUAR MC: per channel)
+multioutput per channel, one-vs-rest macro AUROC / AUPR over the classes present on it; the
+            macro means are their averages over channels (TUAR MMC), as the papers average them
 A metric that is undefined on the data (one class only in y_true) is reported as None, with the
 reason in ``undefined``; it never crashes a run.
 """
@@ -15,9 +17,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from sklearn import metrics as skm
 
-from lumamba_bench.recipes.base import BINARY, MULTICLASS, MULTILABEL
+from lumamba_bench.recipes.base import BINARY, MULTICLASS, MULTILABEL, MULTIOUTPUT
 
-TASK_TYPES = (BINARY, MULTICLASS, MULTILABEL)
+TASK_TYPES = (BINARY, MULTICLASS, MULTILABEL, MULTIOUTPUT)
 
 
 @dataclass(frozen=True)
@@ -51,9 +53,11 @@ def register_metric(metric: Metric) -> Metric:
 register_metric(Metric("balanced_accuracy", (BINARY, MULTICLASS), columns={BINARY: 2, MULTICLASS: 2}))
 register_metric(Metric("auroc", (BINARY,), columns={BINARY: 0}))
 register_metric(Metric("aupr", (BINARY,), columns={BINARY: 1}))
-register_metric(Metric("auroc_macro", (MULTICLASS, MULTILABEL), columns={MULTICLASS: 0, MULTILABEL: 0}))
+register_metric(
+    Metric("auroc_macro", (MULTICLASS, MULTILABEL, MULTIOUTPUT), columns={MULTICLASS: 0, MULTILABEL: 0, MULTIOUTPUT: 0})
+)
 register_metric(Metric("auroc_weighted", (MULTICLASS,)))
-register_metric(Metric("aupr_macro", TASK_TYPES, columns={MULTICLASS: 1, MULTILABEL: 1}))
+register_metric(Metric("aupr_macro", TASK_TYPES, columns={MULTICLASS: 1, MULTILABEL: 1, MULTIOUTPUT: 1}))
 register_metric(Metric("aupr_weighted", (MULTICLASS,)))
 register_metric(Metric("cohen_kappa", (MULTICLASS,), low=-1.0))
 
@@ -103,6 +107,8 @@ def compute_metrics(task_type: str, y_true: np.ndarray, probs: np.ndarray) -> di
     undefined: dict[str, str] = {}
     if task_type == MULTILABEL:
         out = _multilabel(y_true, probs, undefined)
+    elif task_type == MULTIOUTPUT:
+        out = _multioutput(y_true, probs, undefined)
     elif task_type == BINARY:
         out = _binary(y_true, probs, undefined)
     else:
@@ -126,6 +132,32 @@ def _multilabel(y_true: np.ndarray, probs: np.ndarray, undefined: dict) -> dict:
     for name in ("auroc", "aupr"):
         defined = [out[f"{name}_class{k}"] for k in range(y_true.shape[1]) if out[f"{name}_class{k}"] is not None]
         out[f"{name}_macro"] = float(np.mean(defined)) if defined else None
+    return out
+
+
+def _multioutput(y_true: np.ndarray, probs: np.ndarray, undefined: dict) -> dict:
+    """Per channel: one-vs-rest macro AUROC / AUPR over the classes present on that channel
+    (``probs`` is (N, channels x classes), channel-major); then their means over channels."""
+    channels = y_true.shape[1]
+    per_channel = probs.reshape(len(probs), channels, -1)
+    classes = np.arange(per_channel.shape[2])
+    out: dict[str, float | None] = {}
+    for c in range(channels):
+        onehot = (y_true[:, c, None] == classes[None]).astype(int)
+        present = onehot.sum(0) > 0
+        for name, score in (("auroc", skm.roc_auc_score), ("aupr", skm.average_precision_score)):
+            out[f"{name}_channel{c}"] = _guarded(
+                f"{name}_channel{c}",
+                lambda y=y_true[:, c], o=onehot, p=per_channel[:, c], k=present, f=score: (
+                    _single_class_check(y) or f(o[:, k], p[:, k], average="macro")
+                ),
+                undefined,
+            )
+    for name in ("auroc", "aupr"):
+        defined = [out[f"{name}_channel{c}"] for c in range(channels) if out[f"{name}_channel{c}"] is not None]
+        out[f"{name}_macro"] = float(np.mean(defined)) if defined else None
+        if not defined:
+            undefined[f"{name}_macro"] = "no channel holds two classes"
     return out
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lumamba_bench.harness.metrics import BINARY, MULTICLASS, MULTILABEL, recording_level
+from lumamba_bench.harness.metrics import BINARY, MULTICLASS, MULTILABEL, MULTIOUTPUT, recording_level
 
 REPLICATES = 2000
 SEED = 20_261_202
@@ -169,6 +169,14 @@ def metric_replicates(task_type: str, labels, probs, weights: np.ndarray, metric
             return _macro([weighted_auroc(probs[:, k], labels[:, k] == 1, weights) for k in columns])
         if metric == "aupr_macro":
             return _macro([weighted_average_precision(probs[:, k], labels[:, k] == 1, weights) for k in columns])
+    elif task_type == MULTIOUTPUT and metric in ("auroc_macro", "aupr_macro"):
+        score = weighted_auroc if metric == "auroc_macro" else weighted_average_precision
+        per_channel = probs.reshape(len(probs), labels.shape[1], -1)
+        channel_means = [
+            _macro([score(per_channel[:, c, k], labels[:, c] == k, weights) for k in range(per_channel.shape[2])])
+            for c in range(labels.shape[1])
+        ]
+        return _macro(channel_means)
     raise NoBootstrap(f"no bootstrap for {metric!r} on a {task_type} task")
 
 

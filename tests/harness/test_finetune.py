@@ -146,3 +146,18 @@ def test_micro_batches_give_the_whole_batchs_gradient(small_demo):
             grads.append(torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None]))
         assert torch.allclose(grads[0], grads[1], rtol=1e-4, atol=1e-7), loss_name
         assert grads[0].abs().sum() > 0
+
+
+def test_a_multioutput_loss_is_one_cross_entropy_per_channel():
+    """TUAR MMC: (B, channels x classes) logits are a softmax per channel; the loss is the mean
+    cross-entropy over every (window, channel), and micro-batches add up to it."""
+    torch.manual_seed(0)
+    logits = torch.randn(6, 4 * 3)
+    labels = torch.randint(0, 3, (6, 4))
+    loss = FinetuneLoss("multioutput", channels=4)
+    expected = torch.nn.functional.cross_entropy(logits.view(6, 4, 3).permute(0, 2, 1), labels)
+    assert loss(logits, labels).item() == pytest.approx(expected.item(), rel=1e-6)
+    parts = loss.total(logits[:2], labels[:2]) + loss.total(logits[2:], labels[2:])
+    assert (parts / loss.normaliser(labels, 12)).item() == pytest.approx(expected.item(), rel=1e-6)
+    probs = loss.probabilities(logits).view(6, 4, 3)
+    torch.testing.assert_close(probs, torch.softmax(logits.view(6, 4, 3), dim=-1))

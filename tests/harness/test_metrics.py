@@ -105,3 +105,28 @@ def test_the_metric_registry_drives_requirements_columns_ranges_and_ranking():
         assert table.metrics[0] == "toy_error" and [r.model for r in table.rows] == ["b", "a"]  # lower is better
     finally:
         registry.METRICS.pop("toy_error")
+
+
+def test_multioutput_averages_each_channels_one_vs_rest_auroc_over_channels():
+    """TUAR MMC: per channel, the mean over its present classes of scikit-learn's one-class
+    AUROC; a channel with one class only is undefined and left out of the mean."""
+    rng = np.random.default_rng(4)
+    n, channels, classes = 300, 3, 4
+    labels = rng.integers(0, classes, (n, channels))
+    labels[:, 2] = 0  # one class only on the last channel
+    labels[:5, 1] = 3
+    labels[5:, 1] = rng.integers(0, 3, n - 5)
+    logits = rng.normal(size=(n, channels, classes))
+    logits[np.arange(n)[:, None], np.arange(channels), labels] += 1.0
+    probs = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
+    out = compute_metrics("multioutput", labels, probs.reshape(n, -1))
+    for c in range(2):
+        present = np.unique(labels[:, c])
+        expected = np.mean([skm.roc_auc_score(labels[:, c] == k, probs[:, c, k]) for k in present])
+        assert out["metrics"][f"auroc_channel{c}"] == pytest.approx(expected)
+        expected_pr = np.mean([skm.average_precision_score(labels[:, c] == k, probs[:, c, k]) for k in present])
+        assert out["metrics"][f"aupr_channel{c}"] == pytest.approx(expected_pr)
+    assert out["metrics"]["auroc_channel2"] is None and "auroc_channel2" in out["undefined"]
+    assert out["metrics"]["auroc_macro"] == pytest.approx(
+        (out["metrics"]["auroc_channel0"] + out["metrics"]["auroc_channel1"]) / 2
+    )

@@ -15,7 +15,12 @@ def _table(rng, task_type, recordings=12, windows=5, classes=2, signal=0.35, see
     for seed in seeds:
         for r in range(recordings):
             for w in range(windows):
-                if task_type == "multilabel":
+                if task_type == "multioutput":  # two channels, one class each
+                    label = rng.integers(0, classes, 2)
+                    logits = rng.normal(size=(2, classes))
+                    logits[[0, 1], label] += 4 * signal
+                    p = (np.exp(logits) / np.exp(logits).sum(1, keepdims=True)).ravel()
+                elif task_type == "multilabel":
                     label = rng.integers(0, 2, classes)
                     p = np.clip(signal * label + rng.uniform(0, 1 - signal, classes), 0, 1)
                 else:
@@ -61,6 +66,7 @@ CASES = [
     ("binary", 2, "auroc"), ("binary", 2, "aupr"), ("binary", 2, "aupr_macro"), ("binary", 2, "balanced_accuracy"),
     ("multiclass", 4, "auroc_macro"), ("multiclass", 4, "aupr_macro"), ("multiclass", 4, "balanced_accuracy"),
     ("multilabel", 3, "auroc_macro"), ("multilabel", 3, "aupr_macro"),
+    ("multioutput", 3, "auroc_macro"), ("multioutput", 3, "aupr_macro"),
 ]  # fmt: skip
 
 
@@ -69,7 +75,7 @@ CASES = [
 def test_vectorised_replicates_equal_scikit_learn_on_each_resample(task_type, classes, metric, ties):
     rng = np.random.default_rng(7)
     table = _table(rng, task_type, classes=classes, ties=ties)
-    predictions = U.from_table(table, task_type, by_recording=task_type != "multilabel")
+    predictions = U.from_table(table, task_type, by_recording=task_type not in ("multilabel", "multioutput"))
     counts = U.draw_counts(len(predictions.units), replicates=40, seed=3)
     fast = U.seed_mean_replicates(predictions, metric, counts)
     np.testing.assert_allclose(fast, _direct(predictions, metric, counts, "window"), rtol=1e-10, atol=1e-12)

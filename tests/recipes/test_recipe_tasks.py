@@ -12,7 +12,9 @@ from lumamba_bench.recipes import get_recipe
 WRITERS = {
     "apava": write_apava_fixture,
     "tdbrain": write_tdbrain_fixture,
-    "tuar-multilabel": write_tuar_fixture,
+    "tuar-mc": write_tuar_fixture,
+    "tuar-mmc": write_tuar_fixture,
+    "tuar-mcc": write_tuar_fixture,
     "tusl": write_tusl_fixture,
 }
 
@@ -26,6 +28,10 @@ def test_run_on_a_prepared_fixture(tmp_path, task):
     results, _ = run_benchmark(config)
     validate(results)
     assert results["task"]["recipe"] == task
-    expected = {"apava": "binary", "tdbrain": "binary", "tuar-multilabel": "multilabel", "tusl": "multiclass"}
+    expected = {"apava": "binary", "tdbrain": "binary", "tuar-mc": "multilabel", "tuar-mmc": "multioutput",
+                "tuar-mcc": "multiclass", "tusl": "multiclass"}
     assert results["task"]["type"] == expected[task]
     assert results["summary"], "no metric was computed"
+    if task in ("tuar-mc", "tuar-mmc"):  # per-channel tasks: per-channel scores averaged
+        metrics = results["seeds"][0]["metrics"]
+        assert "auroc_macro" in metrics and any(k.startswith("auroc_c") for k in metrics)
