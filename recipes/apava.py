@@ -13,6 +13,12 @@ order is sorted, not ``os.listdir``'s).
 Trials are separate recordings in time, so each is filtered on its own (0.1-75 Hz, 50 Hz
 notch: European mains) and gives one 5 s window; concatenating them would filter across the
 cuts between trials.
+
+Units: the release is in microvolts. A copy whose amplitudes look like volts or millivolts (the
+median channel standard deviation below 0.001 or 0.5) would lose every window as flat; it is
+refused instead, naming the file and the scale found.
+
+Source: the raw files are on OSF (https://osf.io/jbysn/, the link Medformer's README gives).
 """
 
 from __future__ import annotations
@@ -32,6 +38,8 @@ VAL = frozenset({15, 16, 19, 20})
 TEST = frozenset({1, 2, 17, 18})
 CHANNELS = ("C3", "C4", "F3", "F4", "F7", "F8", "Fp1", "Fp2", "O1", "O2", "P3", "P4", "T3", "T4", "T5", "T6")
 DEFAULT_SFREQ = 256.0
+MICROVOLT_SCALE = 0.5  # a median channel standard deviation below this is not microvolt EEG
+VOLT_SCALE = 1e-3  # ... and below this, volts (1e-3 to 0.5: millivolts)
 
 
 def natural_key(name: str) -> list:
@@ -74,7 +82,22 @@ def read_apava_mat(path: Path) -> tuple[np.ndarray, float, list[str]]:
             f"{path.name}: trials have shape {stacked.shape[1:]} but there are {len(names)} channel labels"
         )
     sfreq = float(struct.get("fsample", DEFAULT_SFREQ))
+    check_microvolts(path, stacked)
     return stacked.astype(np.float32), sfreq, names
+
+
+def check_microvolts(path: Path, trials: np.ndarray) -> None:
+    """Refuse amplitudes that look like volts or millivolts (every window would be dropped as
+    flat, without a word of why); an all-zero recording is left to the flat-window count."""
+    with np.errstate(invalid="ignore"):
+        spread = np.nanstd(trials.transpose(1, 0, 2).reshape(trials.shape[1], -1), axis=1)
+    scale = float(np.nanmedian(spread)) if np.isfinite(spread).any() else 0.0
+    if 0.0 < scale < MICROVOLT_SCALE:
+        unit, factor = ("volts", "1e6") if scale < VOLT_SCALE else ("millivolts", "1e3")
+        raise RecordingError(
+            f"{path.name}: amplitudes look like {unit} (median channel standard deviation {scale:.3g}); "
+            f"APAVA is in microvolts: convert the copy (x {factor}) or use the original release"
+        )
 
 
 @register_recipe
@@ -85,12 +108,12 @@ class APAVA(Recipe):
         "functional connectivity in network binarisation, PLOS ONE 12(10), 2017"
     )
     licence = "the authors' public release used by Medformer (terms as stated there)"
-    url = "https://github.com/DL4mHealth/Medformer"
+    url = "https://osf.io/jbysn/"  # the raw .mat files, as Medformer's README names them
     # 23 participants; they are numbered by file order, so a partial copy would mislabel them
     expected_files = {"all": 23}
     version = "1"
     summary = "16 channels, 5 s trials, Alzheimer's vs healthy (23 subjects); fixed subject split val 4, test 4"
-    source_layout = "a folder of .mat files, one per subject (struct `data`: label, trial)"
+    source_layout = "a folder of .mat files, one per subject (struct `data`: label, trial), from osf.io/jbysn"
     label_names = ("healthy", "alzheimer")
     preprocessing = Preprocessing(notch_freq=50.0)
     recording_suffix = ".mat"

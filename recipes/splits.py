@@ -26,3 +26,16 @@ def assign_split(subject_id: str, salt: str, fractions: dict[str, float]) -> str
         if point < cumulative:
             return split
     return next(reversed(fractions))
+
+
+def ranked_split(subjects: list[str], salt: str, sizes: dict[str, int]) -> dict[str, str]:
+    """Subjects ranked by ``hash_fraction`` and cut into splits of exactly ``sizes`` (in order),
+    e.g. TUSL's 30 / 4 / 4: every split has its declared size, on every machine."""
+    if sum(sizes.values()) != len(subjects):
+        raise ValueError(f"split sizes {sizes} do not add up to the {len(subjects)} subjects")
+    ranked = sorted(set(subjects), key=lambda s: (hash_fraction(s, salt), s))
+    out, start = {}, 0
+    for split, size in sizes.items():
+        out.update(dict.fromkeys(ranked[start : start + size], split))
+        start += size
+    return out

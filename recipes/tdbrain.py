@@ -1,8 +1,13 @@
 """TDBrain: Parkinson's disease vs healthy from resting-state eyes-closed EEG.
 
 Layout: ``TDBRAIN_participants_V2.tsv`` (columns ``participants_ID``, ``indication``, ``EC``,
-...) and ``derivatives/<id>/ses-1/eeg/<id>_ses-1_task-restEC_eeg.csv`` per subject: 500 Hz, one
-column per channel in microvolts, EOG/EMG columns included (dropped here).
+...), at the root or inside ``derivatives/`` (where Medformer's download has it), and
+``derivatives/<id>/ses-1/eeg/<id>_ses-1_task-restEC_eeg.csv`` per subject: 500 Hz, one column per
+channel in microvolts, EOG/EMG columns included (dropped here).
+
+The real table is messy, and is read as Medformer reads it: ids and indications are stripped of
+stray spaces and indications upper-cased (``Parkinson `` is PARKINSON); rows with an empty id are
+skipped (counted in the manifest's excluded list); a participant listed twice keeps its first row.
 
 Subjects: indication PARKINSON (PD) or HEALTHY with ``EC == 1``. Ids are assigned over the
 sorted participant IDs: PD 1-25, healthy 26 onwards. Split (the reference protocol): val
@@ -47,9 +52,21 @@ def recording_path(source: Path, participant: str) -> Path:
     return source / "derivatives" / participant / "ses-1" / "eeg" / f"{participant}_ses-1_task-restEC_eeg.csv"
 
 
-def _eyes_closed(value: str) -> bool:
+def participants_table(source: Path) -> Path | None:
+    """The participants table: at the root, else in ``derivatives/`` (Medformer's download)."""
+    for table in (source / PARTICIPANTS, source / "derivatives" / PARTICIPANTS):
+        if table.is_file():
+            return table
+    return None
+
+
+def _indication(row: dict) -> str:
+    return (row.get("indication") or "").strip().upper()
+
+
+def _eyes_closed(value: str | None) -> bool:
     try:
-        return float(value) == 1.0
+        return float(value or "") == 1.0
     except ValueError:
         return False
 
@@ -72,9 +89,10 @@ class TDBrain(Recipe):
     montage_names = {CHANNELS: "tdbrain26"}
 
     def discover(self, source: Path) -> Discovery:
-        table = source / PARTICIPANTS
-        if not table.exists():
-            raise LumambaError(f"{source} has no {PARTICIPANTS}: expected {self.source_layout}")
+        table = participants_table(source)
+        if table is None:
+            raise LumambaError(f"{source} has no {PARTICIPANTS} (at its root or in derivatives/): "
+                               f"expected {self.source_layout}")  # fmt: skip
         discovery = Discovery([])
         with open(table, newline="", encoding="utf-8") as handle:
             rows = list(csv.DictReader(handle, delimiter="\t"))
@@ -84,11 +102,14 @@ class TDBrain(Recipe):
         first: dict[str, tuple[int, dict]] = {}
         conflicting: set[str] = set()
         for line, row in enumerate(rows, start=2):
-            participant = row["participants_ID"].strip()
+            participant = (row["participants_ID"] or "").strip()
+            if not participant:
+                discovery.excluded[f"{PARTICIPANTS}:{line}"] = f"{PARTICIPANTS}:{line}: row without a participant id"
+                continue
             if participant in first:
                 where = f"{PARTICIPANTS}:{line}"
                 reason = f"{where}: duplicate row of {participant} (first at line {first[participant][0]})"
-                if row["indication"].strip().upper() != first[participant][1]["indication"].strip().upper():
+                if _indication(row) != _indication(first[participant][1]):
                     conflicting.add(participant)
                     reason += " with a different indication"
                 discovery.excluded[f"{PARTICIPANTS}:{line}"] = reason
@@ -96,7 +117,7 @@ class TDBrain(Recipe):
             first[participant] = (line, row)
         groups: dict[int, list[str]] = {0: [], 1: []}
         for participant, (_, row) in sorted(first.items()):
-            group = GROUPS.get(row["indication"].strip().upper())
+            group = GROUPS.get(_indication(row))
             if group is None or not _eyes_closed(row["EC"]):
                 continue  # neither PD nor healthy with eyes-closed data: not part of this task
             if participant in conflicting:

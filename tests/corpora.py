@@ -146,20 +146,29 @@ def write_tuar_fixture(root: Path) -> list[str]:
     return ids
 
 
+TCP_CHANNELS = [
+    "FP1-F7", "F7-T3", "T3-T5", "T5-O1", "FP2-F8", "F8-T4", "T4-T6", "T6-O2", "A1-T3", "T3-C3", "C3-CZ",
+    "CZ-C4", "C4-T4", "T4-A2", "FP1-F3", "F3-C3", "C3-P3", "P3-O1", "FP2-F4", "F4-C4", "C4-P4", "P4-O2",
+]  # fmt: skip
+# TUSL: as in the real files, each event is repeated on every channel (channel by channel), and
+# one channel (C3-P3) has a slowing event that the later channels' rows overwrite with bckg.
+TUSL_PER_CHANNEL = [(0.0, 6.0, "bckg"), (6.0, 9.0, "seiz"), (9.0, 15.0, "bckg"), (15.0, 17.5, "slow"),
+                    (17.5, 24.0, "bckg"), (24.0, 27.0, "slow")]  # fmt: skip
 TUSL_EVENTS = [
-    ("TERM", 0.0, 20.0, "bckg"),
-    ("FP1-F7", 6.0, 9.0, "seiz"),  # w1: 60% seiz
-    ("C3-P3", 10.0, 12.0, "slow"),  # w2: 40% slow, 60% bckg
-    ("C3-P3", 15.0, 18.5, "slow"),  # w3: 70% slow
-    ("C3-P3", 24.0, 27.0, "slow"),  # w4: 20% slow, 80% unannotated; w5: 40% slow
+    row
+    for channel in TCP_CHANNELS
+    for row in [(channel, *event) for event in TUSL_PER_CHANNEL]
+    + ([(channel, 10.0, 12.0, "slow")] if channel == "C3-P3" else [])
 ]
-TUSL_LABELS = [1, 2, 1, 3, 0, 0]  # unannotated, bckg, seiz, slow
+# w0 bckg; w1 60% seiz; w2 bckg (C3-P3's slowing overwritten); w3 slow and bckg 50/50: the lower
+# code (bckg); w4 80% bckg; w5 40% slow, 60% unannotated.
+TUSL_LABELS = [1, 2, 1, 1, 1, 0]  # unannotated, bckg, seiz, slow
 
 
-def write_tusl_fixture(root: Path) -> list[str]:
-    """10 subjects, one 30 s file each, all annotated with ``TUSL_EVENTS``."""
+def write_tusl_fixture(root: Path, subjects: int = 10) -> list[str]:
+    """``subjects`` subjects, one 30 s file each, all annotated with ``TUSL_EVENTS``."""
     ids = []
-    for i in range(10):
+    for i in range(subjects):
         path = root / "edf" / f"aaaaab{i:02d}_s001_t000.edf"
         write_tuh_edf(path, tuh_signals(30, 256, seed=200 + i), 256)
         write_tuh_csv(path.with_suffix(".csv"), TUSL_EVENTS, 30)
@@ -248,22 +257,28 @@ def write_tdbrain_csv(path: Path, seconds: float, seed: int) -> Path:
     return path
 
 
-def write_tdbrain_fixture(root: Path) -> dict[str, dict]:
-    """26 PD and 29 healthy participants with eyes-closed data, plus others; returns the
-    participants of the task: id -> {number, label, has_csv}."""
+def write_tdbrain_fixture(root: Path, table_in_derivatives: bool = False) -> dict[str, dict]:
+    """26 PD and 29 healthy participants with eyes-closed data, plus others, in a table as messy
+    as the real one (indications in mixed case with stray spaces, ids with spaces, a duplicate
+    row, a row with no id, REPLICATION rows); returns the participants of the task:
+    id -> {number, label, has_csv}."""
     rows, task = [], {}
     pd = [f"sub-1{k:07d}" for k in range(26)]
     healthy = [f"sub-2{k:07d}" for k in range(29)]
     for number, participant in enumerate(pd, start=1):
-        rows.append((participant, "PARKINSON", "1"))
+        rows.append((participant, ["PARKINSON", "Parkinson ", " parkinson"][number % 3], "1"))
         task[participant] = {"number": number, "label": 1}
     for number, participant in enumerate(healthy, start=26):
-        rows.append((participant, "HEALTHY", "1"))
+        shown = f" {participant} " if number % 5 == 0 else participant
+        rows.append((shown, ["HEALTHY", "Healthy", "HEALTHY  "][number % 3], "1.0" if number % 2 else "1"))
         task[participant] = {"number": number, "label": 0}
     rows += [("sub-30000001", "ADHD", "1"), ("sub-30000002", "HEALTHY", "0"), ("sub-30000003", "PARKINSON", "nan")]
+    rows += [("", "HEALTHY", "1"), ("sub-40000001", "REPLICATION", "1"), ("sub-40000002", "replication ", "1")]
     rows.append(rows[3])  # a duplicate row of a PD participant
     root.mkdir(parents=True, exist_ok=True)
-    with open(root / "TDBRAIN_participants_V2.tsv", "w") as handle:
+    table = root / "derivatives" / "TDBRAIN_participants_V2.tsv" if table_in_derivatives else root / "TDBRAIN_participants_V2.tsv"
+    table.parent.mkdir(parents=True, exist_ok=True)
+    with open(table, "w") as handle:
         handle.write("participants_ID\tindication\tEC\tage\tgender\n")
         for participant, indication, ec in rows:
             handle.write(f"{participant}\t{indication}\t{ec}\t60.5\t1\n")

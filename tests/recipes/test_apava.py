@@ -62,3 +62,23 @@ def test_an_incomplete_apava_copy_is_refused_because_participants_are_numbered_b
     sorted(source.glob("*.mat"))[0].unlink()  # 22 files: every later participant would shift by one
     with pytest.raises(LumambaError, match="22 of 23 recording files"):
         prepare(get_recipe("apava"), source, tmp_path / "out")
+
+
+@pytest.mark.parametrize(("factor", "unit"), [(1e-6, "volts"), (1e-3, "millivolts")])
+def test_an_apava_copy_in_volts_or_millivolts_is_refused_naming_the_file_and_scale(tmp_path, factor, unit):
+    source = tmp_path / "src"
+    write_apava_mat(source / "1.mat", 2, seed=1)
+    path = write_apava_mat(source / "2.mat", 2, seed=2)
+    content = scipy.io.loadmat(path, simplify_cells=True)
+    content["data"]["trial"] = [np.asarray(t) * factor for t in content["data"]["trial"]]
+    scipy.io.savemat(path, {"data": content["data"]})
+    files = files_by_id(prepare(get_recipe("apava"), source, tmp_path / "out", allow_partial=True).manifest)
+    assert files["1"]["status"] == "ok"
+    reason = files["2"]["reason"]
+    assert files["2"]["status"] == "skipped" and reason.startswith(f"2.mat: amplitudes look like {unit}")
+    assert "median channel standard deviation" in reason and "microvolts" in reason
+
+
+def test_apava_points_at_the_osf_release():
+    recipe = get_recipe("apava")
+    assert recipe.url == "https://osf.io/jbysn/" and "osf.io/jbysn" in recipe.source_layout

@@ -1,5 +1,7 @@
 """TUAR and TUSL: per-window labels from TUH csv annotations, on fixture corpora."""
 
+import hashlib
+
 import numpy as np
 import pytest
 from corpora import (
@@ -7,6 +9,7 @@ from corpora import (
     TUAR_EVENTS,
     TUAR_NO_EARS,
     TUAR_MULTI,
+    TUSL_EVENTS,
     TUSL_LABELS,
     tuh_signals,
     write_tuar_fixture,
@@ -17,7 +20,7 @@ from corpora import (
 from helpers import assert_no_subject_leak, files_by_id, shard_rows
 
 from lumamba_bench.data.prepare import prepare
-from lumamba_bench.errors import RecordingError
+from lumamba_bench.errors import LumambaError, RecordingError
 from lumamba_bench.recipes import get_recipe, tuh_csv
 from lumamba_bench.recipes.splits import assign_split
 
@@ -100,19 +103,49 @@ def test_window_fraction_against_a_direct_count():
     np.testing.assert_allclose(got, direct)
 
 
-def test_tusl_majority_labels_and_splits(tmp_path):
+def tusl_labels_from_rows() -> list[int]:
+    """Each sample takes the code of the last row covering it (bckg 1, seiz 2, slow 3, else 0);
+    a window takes its most frequent code, the lowest on a tie."""
+    codes = {"bckg": 1, "seiz": 2, "slow": 3}
+    samples = [0] * (30 * 256)
+    for _, start, stop, label in TUSL_EVENTS:
+        for t in range(round(start * 256), min(round(stop * 256), 30 * 256)):
+            samples[t] = codes[label]
+    labels = []
+    for w in range(6):
+        part = samples[w * 1280 : (w + 1) * 1280]
+        counts = [part.count(code) for code in range(4)]
+        labels.append(counts.index(max(counts)))
+    return labels
+
+
+def test_tusl_labels_as_the_reference_and_splits_30_4_4(tmp_path):
     source = tmp_path / "tusl"
-    ids = write_tusl_fixture(source)
+    ids = write_tusl_fixture(source, subjects=38)
     out = tmp_path / "out"
     manifest = prepare(get_recipe("tusl"), source, out).manifest
     rows = shard_rows(out, manifest)
     assert manifest["label_names"] == ["unannotated", "bckg", "seiz", "slow"]
+    assert tusl_labels_from_rows() == TUSL_LABELS
     for rec_id in ids:
         assert rows[rec_id]["label"] == TUSL_LABELS
     assert_no_subject_leak(manifest)
+    assert [manifest["splits"][s]["subjects"] for s in ("train", "val", "test")] == [30, 4, 4]
+    # The ranking is a salted sha256 of the subject id: the same on every machine.
+    rank = sorted(manifest["subjects"], key=lambda s: hashlib.sha256(f"lumamba-bench/tusl/v2:{s}".encode()).digest())
+    assert [manifest["subjects"][s] for s in rank] == ["train"] * 30 + ["val"] * 4 + ["test"] * 4
     assert manifest["splits"]["train"]["windows_per_label"] == {
         str(k): TUSL_LABELS.count(k) * manifest["splits"]["train"]["recordings"] for k in sorted(set(TUSL_LABELS))
     }
+
+
+def test_tusl_split_sizes_for_other_subject_counts():
+    from lumamba_bench.recipes.tusl import split_sizes
+
+    assert split_sizes(38) == {"train": 30, "val": 4, "test": 4}
+    assert split_sizes(10) == {"train": 8, "val": 1, "test": 1}
+    with pytest.raises(LumambaError, match="at least 3 subjects"):
+        split_sizes(2)
 
 
 def test_tuar_labels_at_the_30_percent_boundary(tmp_path):
