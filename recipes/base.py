@@ -41,6 +41,7 @@ class Discovery:
     ignored: list[str] = field(default_factory=list)  # files that are not recordings of this corpus
     excluded: dict[str, str] = field(default_factory=dict)  # recordings left out on purpose: path -> reason
     completeness: dict | None = None  # files found against the recipe's expected counts (prepare fills it)
+    split_source: dict | None = None  # where the splits came from: the recipe, or a split file (prepare fills it)
 
 
 BINARY, MULTICLASS, MULTILABEL = "binary", "multiclass", "multilabel"  # the task types

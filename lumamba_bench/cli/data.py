@@ -1,4 +1,4 @@
-"""Commands on corpora and prepared data: prepare, recipes, verify, info, demo-data."""
+"""Commands on corpora and prepared data: prepare, splits, recipes, verify, info, demo-data."""
 
 from __future__ import annotations
 
@@ -37,6 +37,10 @@ def prepare(
         bool,
         typer.Option("--allow-partial", help="Prepare a copy with fewer files than the corpus release has (recorded)."),
     ] = False,
+    split_file: Annotated[
+        Path | None,
+        typer.Option(help="A subject_id,split CSV (see `lumamba-bench splits`) used instead of the recipe's split."),
+    ] = None,
 ) -> None:
     """Turn a raw corpus into windowed Parquet shards (resumes an interrupted run). A copy whose
     file counts differ from the corpus release the recipe declares is refused, unless --allow-partial."""
@@ -73,6 +77,7 @@ def prepare(
             on_start=on_start,
             on_result=on_result,
             allow_partial=allow_partial,
+            split_file=split_file,
         )
     _report_preparation(summary)
     if summary.skipped:
@@ -99,6 +104,28 @@ def _report_preparation(summary) -> None:
         same = " = ".join(f"{f['path']} ({f['split']})" for f in group["files"])
         console.print(Text(f"warning: the same recording in two splits: {same}", style="yellow"))
     console.print(f"shards and manifest in {summary.out_dir}")
+
+
+@app.command()
+def splits(
+    recipe: Annotated[str, typer.Argument(help="A prepared recipe.")],
+    out: Annotated[Path | None, typer.Option(help="Write the table here (default: print it).")] = None,
+    data_root: DataRoot = None,
+) -> None:
+    """The subject -> split table of a prepared task, as CSV (subject_id,split) with its sha256,
+    which the manifest also records; `prepare --split-file` takes it back."""
+    from lumamba_bench.data.split_tables import table_sha256, table_text
+    from lumamba_bench.files import write_text_atomic
+
+    name, manifest, _ = _verified_dataset(recipe, data_root)
+    subjects = manifest.get("subjects", {})
+    text, digest = table_text(subjects), table_sha256(subjects)
+    if out is None:
+        typer.echo(text, nl=False)
+        return
+    write_text_atomic(out, text)
+    counts = ", ".join(f"{s} {list(subjects.values()).count(s)}" for s in ("train", "val", "test"))
+    console.print(f"{name}: {len(subjects)} subjects ({counts}) in {out}, sha256 {digest}")
 
 
 @app.command("recipes")
@@ -160,6 +187,10 @@ def info(
         f"notch {p['notch_freq']} Hz, {p['window_s']:g} s windows, {p['units']}"
     )
     _print_counts(manifest)
+    table = manifest.get("split_table", {})
+    if table:
+        where = f"the split file {table['file']}" if table["from"] == "split-file" else "the recipe"
+        console.print(f"splits from {where}; subject table sha256 {table['sha256']} (`lumamba-bench splits {name}`)")
     montages = Table(title="montages")
     for column in ("montage", "channels", "names"):
         montages.add_column(column, overflow="fold")

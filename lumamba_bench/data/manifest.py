@@ -42,6 +42,11 @@ MANIFEST_SCHEMA = {
             },
         },
         "subjects": {"type": "object", "additionalProperties": _SPLIT},
+        "split_table": {
+            "type": "object",
+            "required": ["from", "sha256"],
+            "properties": {"from": {"enum": ["recipe", "split-file"]}, "sha256": {"type": "string"}},
+        },
         "montages": {
             "type": "object",
             "additionalProperties": {

@@ -29,6 +29,7 @@ from lumamba_bench.data.parallel import ordered_map
 from lumamba_bench.data.shards import FORMAT_VERSION, ShardBuffer, write_table_atomic
 from lumamba_bench.errors import LumambaError, RecordingError
 from lumamba_bench.files import sha256_of, write_json_atomic
+from lumamba_bench.data.split_tables import apply_split_file, table_sha256
 from lumamba_bench.recipes.base import DROP, MULTILABEL, SPLITS, Discovery, Recipe, Recording
 
 ROWS_PER_SHARD = 2048
@@ -254,12 +255,15 @@ def skipped_entries(manifest: dict) -> list[dict]:
     return [f for f in manifest["files"] if f["status"] == "skipped"] + manifest.get("unreadable_files", [])
 
 
-def _settings(recipe: Recipe) -> dict:
+def _settings(recipe: Recipe, discovery: Discovery | None = None) -> dict:
+    """What the journal's windows depend on: a resume with other settings is refused."""
+    split = (discovery.split_source if discovery is not None else None) or {"from": "recipe"}
     return {
         "recipe": recipe.name,
         "recipe_version": recipe.version,
         "format_version": FORMAT_VERSION,
         "preprocessing": recipe.preprocessing.to_dict(),
+        "split": split.get("file_sha256", "recipe"),
     }
 
 
@@ -274,10 +278,12 @@ def prepare(
     on_result: Callable[[RecordingResult], None] | None = None,
     on_start: Callable[[int, int], None] | None = None,
     allow_partial: bool = False,
+    split_file: Path | None = None,
 ) -> PrepareSummary:
     """Prepare ``recipe`` from ``source`` into ``out_dir``; see the module docstring for resume.
     A source with other file counts than the recipe's corpus version declares is refused unless
-    ``allow_partial`` (recorded in the manifest)."""
+    ``allow_partial`` (recorded in the manifest). ``split_file``: a subject -> split table used
+    instead of the recipe's split (``data/split_tables.py``), recorded in the manifest."""
     source = Path(source)
     if not source.exists():
         raise LumambaError(f"source folder {source} does not exist")
@@ -290,6 +296,7 @@ def prepare(
             f"expected {recipe.source_layout}"
         )
     discovery.completeness = check_complete(recipe, source, discovery, allow_partial)
+    discovery.split_source = apply_split_file(discovery, split_file) if split_file else {"from": "recipe"}
     recordings = _limit(discovery.recordings, limit)
 
     try:
@@ -382,7 +389,7 @@ def _begin(recipe: Recipe, out_dir: Path, journal: Journal, discovery: Discovery
             shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
     (out_dir / "shards").mkdir(parents=True, exist_ok=True)
     dropped = journal.repair()
-    state = _resume_state(journal, recipe, out_dir)
+    state = _resume_state(journal, recipe, out_dir, discovery)
     now_excluded = state["committed"] & {str(Path(path).with_suffix("")) for path in discovery.excluded}
     if now_excluded:
         raise LumambaError(
@@ -390,7 +397,7 @@ def _begin(recipe: Recipe, out_dir: Path, journal: Journal, discovery: Discovery
             f"(e.g. {sorted(now_excluded)[0]}); re-run with --force to rebuild without them"
         )
     if not state["records"]:
-        journal.append({"type": "settings", **_settings(recipe)})
+        journal.append({"type": "settings", **_settings(recipe, discovery)})
     return state, dropped
 
 
@@ -472,15 +479,17 @@ def _changed(old: dict, new: dict, prefix: str = "") -> list[str]:
     return changes
 
 
-def _resume_state(journal: Journal, recipe: Recipe, out_dir: Path) -> dict:
+def _resume_state(journal: Journal, recipe: Recipe, out_dir: Path, discovery: Discovery) -> dict:
     """Committed recordings and shard counters from the journal, after checking the shards."""
     records = journal.read()
     committed: set[str] = set()
     counters: Counter = Counter()
     for record in records:
-        if record["type"] == "settings" and _changed(record, _settings(recipe)):
+        settings = _settings(recipe, discovery)
+        if record["type"] == "settings" and _changed({"split": "recipe", **record}, settings):
             raise LumambaError(
-                f"{out_dir} was prepared with other settings ({'; '.join(_changed(record, _settings(recipe)))}); "
+                f"{out_dir} was prepared with other settings "
+                f"({'; '.join(_changed({'split': 'recipe', **record}, settings))}); "
                 "its windows cannot be mixed with new ones: re-run with --force to rebuild it"
             )
         if record["type"] == "shard":
@@ -531,6 +540,7 @@ def build_manifest(
     files = {k: v for k, v in files.items() if k in wanted}
 
     splits = {split: _split_counts([f for f in files.values() if f["split"] == split]) for split in SPLITS}
+    subjects = {r.subject_id: r.split for r in sorted(recordings, key=lambda r: r.subject_id)}
     known = {f["path"] for f in files.values()} | set(discovery.ignored) | set(discovery.excluded)
     unreadable = unreadable_candidates(source, recipe.recording_suffix, known)
     ordered_files = sorted(files.values(), key=lambda f: f["recording_id"])
@@ -545,7 +555,8 @@ def build_manifest(
         "preprocessing": recipe.preprocessing.to_dict(),
         "label_names": list(recipe.label_names),
         "splits": splits,
-        "subjects": {r.subject_id: r.split for r in sorted(recordings, key=lambda r: r.subject_id)},
+        "subjects": subjects,
+        "split_table": {**discovery.split_source, "sha256": table_sha256(subjects)},
         "montages": montages,
         "dropped_windows": {
             "flat": sum(f["dropped_flat"] for f in ordered_files),

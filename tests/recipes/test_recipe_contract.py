@@ -55,7 +55,7 @@ def test_every_registered_recipe_declares_its_metadata():
     for name in list_recipes():
         recipe = get_recipe(name)
         assert recipe.summary and recipe.source_layout and recipe.citation and recipe.licence, name
-        assert recipe.task_type in ("binary", "multiclass", "multilabel", None), name
+        assert recipe.task_type in ("binary", "multiclass", "multilabel", "multioutput", None), name
         if recipe.task_type is None:
             with pytest.raises(LumambaError, match="no labels"):
                 recipe.outputs  # noqa: B018 - the property raises
