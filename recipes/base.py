@@ -78,6 +78,7 @@ class Recipe(ABC):
     # (e.g. the demo's laptop budget); recorded in each results file as the task's overrides.
     finetune_defaults: dict = {}
     part_of: tuple[str, ...] = ()  # larger corpora that hold this one's recordings (TUAB's are in TUEG)
+    corpus: str = ""  # the corpus several tasks share (TUAR's protocols: "tuar"); "" = the recipe's name
     synthetic: bool = False  # generated data (the demo): never counted in the overall ranking
     corpus_version: str = ""  # the release the layout and the expected counts are for
     citation: str = ""  # the corpus's paper

@@ -93,6 +93,7 @@ def discover_tuh_annotated(recipe: Recipe, source: Path, salt: str) -> Discovery
 @register_recipe
 class TUAR(Recipe):
     name = "tuar"
+    corpus = "tuar"  # every TUAR protocol uses the same recordings (a card's exclusions name the corpus)
     citation = (
         "Hamid et al., The Temple University Artifact Corpus: an annotated corpus of EEG artifacts, IEEE SPMB 2020"
     )

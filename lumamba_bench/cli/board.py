@@ -46,15 +46,24 @@ def leaderboard_submit(
 
 @leaderboard_app.command("validate")
 def leaderboard_validate(root: BoardRoot = Path("leaderboard")) -> None:
-    """Check every model card and stored submission against the rules `submit` applies."""
+    """Check every model card and stored submission against the rules `submit` applies, and every
+    reference file: each row names its source (with a link), task protocol and metric definition."""
     from lumamba_bench.leaderboard.cards import load_cards
+    from lumamba_bench.leaderboard.references import read_reference, reference_files
     from lumamba_bench.leaderboard.submission import load_stored
+    from lumamba_bench.leaderboard.tables import attach_cards, reported_rows
 
     cards = load_cards(root / "models")
     files = sorted((root / "submissions").glob("*/*.json"))
     for path in files:
         load_stored(path, cards)
-    console.print(f"{len(cards)} model cards and {len(files)} submissions valid")
+    references = reference_files(root / "reference")
+    rows = sum(len(read_reference(path)["entries"]) for path in references)
+    attach_cards(reported_rows(root / "reference"), cards)  # every reported row names a card
+    console.print(
+        f"{len(cards)} model cards, {len(files)} submissions and {rows} reported rows in {len(references)} "
+        "reference files valid"
+    )
 
 
 @leaderboard_app.command("build")

@@ -5,7 +5,8 @@ binary      balanced accuracy (argmax), AUROC and AUPR of the positive class's p
 multiclass  balanced accuracy, one-vs-rest macro and weighted AUROC / AUPR, Cohen's kappa
 multilabel  per-class AUROC / AUPR (threshold-free) and their macro means (TUAR MC: per channel)
 multioutput per channel, one-vs-rest macro AUROC / AUPR over the classes present on it; the
-            macro means are their averages over channels (TUAR MMC), as the papers average them
+            macro means are their averages over channels (TUAR MMC); ``*_pooled``: every (window,
+            channel) pair as one sample of one multi-class problem, as BioFoundation scores MMC
 A metric that is undefined on the data (one class only in y_true) is reported as None, with the
 reason in ``undefined``; it never crashes a run.
 """
@@ -60,6 +61,9 @@ register_metric(Metric("auroc_weighted", (MULTICLASS,)))
 register_metric(Metric("aupr_macro", TASK_TYPES, columns={MULTICLASS: 1, MULTILABEL: 1, MULTIOUTPUT: 1}))
 register_metric(Metric("aupr_weighted", (MULTICLASS,)))
 register_metric(Metric("cohen_kappa", (MULTICLASS,), low=-1.0))
+# TUAR MMC as BioFoundation scores it: every (window, channel) one sample of one 6-class problem.
+register_metric(Metric("auroc_pooled", (MULTIOUTPUT,), required_from=None))
+register_metric(Metric("aupr_pooled", (MULTIOUTPUT,), required_from=None))
 
 
 def required(task_type: str, version: int = METRIC_SET_VERSION) -> tuple[str, ...]:
@@ -158,6 +162,8 @@ def _multioutput(y_true: np.ndarray, probs: np.ndarray, undefined: dict) -> dict
         out[f"{name}_macro"] = float(np.mean(defined)) if defined else None
         if not defined:
             undefined[f"{name}_macro"] = "no channel holds two classes"
+    pooled = _multiclass(y_true.reshape(-1), per_channel.reshape(-1, len(classes)), {})
+    out["auroc_pooled"], out["aupr_pooled"] = pooled["auroc_macro"], pooled["aupr_macro"]
     return out
 
 

@@ -129,10 +129,12 @@ def overlap(card: dict, task: str) -> str:
     """How the card's pre-training data relate to ``task``'s test set (see the module docstring)."""
     from lumamba_bench.recipes import get_recipe
 
+    recipe = get_recipe(task)
+    names = {task, recipe.corpus or task}  # TUAR's protocols are one corpus
     corpora = set(card["pretraining"]["corpora"])
-    if not corpora & ({task} | set(get_recipe(task).part_of)):
+    if not corpora & (names | set(recipe.part_of)):
         return NONE
-    return SAME_CORPUS if task in card["pretraining"]["test_subjects_excluded_for"] else SEEN
+    return SAME_CORPUS if names & set(card["pretraining"]["test_subjects_excluded_for"]) else SEEN
 
 
 def check_card_matches(card: dict, results: dict, name: str) -> None:

@@ -258,7 +258,7 @@ def _html_table(table: Table) -> list[str]:
             _num(((row.card or {}).get("compute") or {}).get("gflops_forward_5s"), text[-4]),
             _num(((row.card or {}).get("compute") or {}).get("train_step_memory_mib_5s"), text[-3]),
             f"<td><code>{escape(text[-2])}</code></td>",
-            f'<td class="ref">{escape(text[-1])}</td>',
+            _reference_cell(row, text[-1]),
         ]
         classes = [row.source] + ([] if row.overlap in RANKED_OVERLAPS else ["seen"])
         out.append(f'<tr class="{" ".join(classes)}">' + "".join(cells) + "</tr>")
@@ -267,6 +267,14 @@ def _html_table(table: Table) -> list[str]:
     if notes:
         out.append('<ul class="notes">' + "".join(notes) + "</ul>")
     return out
+
+
+def _reference_cell(row: Row, text: str) -> str:
+    """The reference text; a reported row's source opens its table (``source_url``: https only)."""
+    url = row.extra.get("source_url", "")
+    if not url.startswith("https://"):
+        return f'<td class="ref">{escape(text)}</td>'
+    return f'<td class="ref"><a href="{escape(url, quote=True)}" rel="noopener">{escape(text)}</a></td>'
 
 
 def _html_cards(cards: dict[str, dict]) -> list[str]:

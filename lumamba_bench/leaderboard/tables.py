@@ -19,6 +19,7 @@ from lumamba_bench.errors import LumambaError
 from lumamba_bench.harness.metrics import board_columns, higher_is_better
 from lumamba_bench.leaderboard import cards as model_cards
 from lumamba_bench.leaderboard import uncertainty
+from lumamba_bench.leaderboard.references import read_reference, reference_files
 from lumamba_bench.leaderboard.submission import content_hash, load_stored_with_predictions
 
 ALPHA = 0.05
@@ -142,31 +143,29 @@ def _recording_summary(results: dict) -> dict:
 
 
 def reported_rows(reference: Path) -> list[Row]:
-    """Published numbers: each file holds one paper's citation and its rows."""
+    """Published numbers: each file holds one paper's citation and its rows (``references.py``)."""
     rows = []
-    for path in sorted(Path(reference).glob("*.json")):
-        try:
-            content = json.loads(path.read_text(encoding="utf-8"))
-            for entry in content["entries"]:
-                std = entry.get("std", {})
-                rows.append(
-                    Row(
-                        task=entry["task"],
-                        model=entry["model"],
-                        source="reported",
-                        parameters=entry.get("parameters"),
-                        metrics={
-                            k: (float(v), None if k not in std else float(std[k])) for k, v in entry["metrics"].items()
-                        },
-                        seeds=entry.get("seeds"),
-                        citation=content["citation"] + (f", {entry['table']}" if entry.get("table") else ""),
-                        note=entry.get("protocol", ""),
-                        comparable=bool(entry.get("comparable", True)),
-                        extra={"not_comparable_because": entry.get("not_comparable_because", "")},
-                    )
+    for path in reference_files(reference):
+        content = read_reference(path)
+        for entry in content["entries"]:
+            std = entry.get("std", {})
+            verified = entry.get("verified", True)
+            rows.append(
+                Row(
+                    task=entry["task"],
+                    model=entry["model"],
+                    source="reported",
+                    parameters=entry.get("parameters"),
+                    metrics={k: (float(v), None if k not in std else float(std[k])) for k, v in entry["metrics"].items()},
+                    seeds=entry.get("seeds"),
+                    citation=f"{content['citation']}, {entry['source']}",
+                    note=f"{entry['task_protocol']}{'' if verified else ' [protocol not verified]'}; "
+                    f"{entry['metric_definition']}",
+                    comparable=bool(entry.get("comparable", True)),
+                    extra={"not_comparable_because": entry.get("not_comparable_because", ""),
+                           "source_url": entry["source_url"], "verified": verified},
                 )
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError) as error:
-            raise LumambaError(f"{path}: not a reference file ({type(error).__name__}: {error})") from None
+            )
     return rows
 
 

@@ -130,3 +130,7 @@ def test_multioutput_averages_each_channels_one_vs_rest_auroc_over_channels():
     assert out["metrics"]["auroc_macro"] == pytest.approx(
         (out["metrics"]["auroc_channel0"] + out["metrics"]["auroc_channel1"]) / 2
     )
+    # The reference's pooled score: every (window, channel) one sample of one 4-class problem.
+    flat_labels, flat_probs = labels.ravel(), probs.reshape(-1, classes)
+    pooled = np.mean([skm.roc_auc_score(flat_labels == k, flat_probs[:, k]) for k in range(classes)])
+    assert out["metrics"]["auroc_pooled"] == pytest.approx(pooled)

@@ -25,6 +25,8 @@ from lumamba_bench.leaderboard.tables import Row, overall, tables
         (("tueg",), (), "apava", "none"),  # another corpus
         (("demo",), ("demo",), "demo", "same corpus"),  # pre-trained on the demo's train split
         (("tuab",), (), "tuab", "test subjects seen"),
+        (("tueg",), ("tuar",), "tuar-mcc", "same corpus"),  # every TUAR protocol is the TUAR corpus
+        (("tueg",), ("tuab",), "tuar-mmc", "test subjects seen"),
     ],
 )
 def test_overlap_flag_follows_from_card_and_recipe(corpora, excluded, task, flag):

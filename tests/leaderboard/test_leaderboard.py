@@ -82,7 +82,9 @@ def test_page_renders_sorts_toggles_and_escapes_in_headless_chromium(board, tmp_
     second, _ = demo_results(seed_offset=3, name="luna-base-test")
     submit(write_json(tmp_path, second, "b.json"), board)
     (board / "models" / "evil.json").write_text(json.dumps(_evil_card("evil")))
-    row = {"task": "demo", "model": "evil", "parameters": 1000000, "metrics": {"auroc": 0.5}}
+    row = {"task": "demo", "model": "evil", "parameters": 1000000, "metrics": {"auroc": 0.5}, "std": {"auroc": 0.01},
+           "source": EVIL, "source_url": "https://example.org/paper#T1", "task_protocol": EVIL,
+           "metric_definition": EVIL}
     (board / "reference" / "evil.json").write_text(json.dumps({"citation": EVIL, "entries": [row]}))
     seen = dict(row, task="tuab", model="evil")  # pre-trained on TUEG without leaving TUAB out: hidden by default
     (board / "reference" / "seen.json").write_text(json.dumps({"citation": "seen", "entries": [seen]}))
