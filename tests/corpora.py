@@ -276,7 +276,7 @@ def write_tdbrain_fixture(root: Path, table_in_derivatives: bool = False) -> dic
     rows += [("", "HEALTHY", "1"), ("sub-40000001", "REPLICATION", "1"), ("sub-40000002", "replication ", "1")]
     rows.append(rows[3])  # a duplicate row of a PD participant
     root.mkdir(parents=True, exist_ok=True)
-    table = root / "derivatives" / "TDBRAIN_participants_V2.tsv" if table_in_derivatives else root / "TDBRAIN_participants_V2.tsv"
+    table = (root / "derivatives" if table_in_derivatives else root) / "TDBRAIN_participants_V2.tsv"
     table.parent.mkdir(parents=True, exist_ok=True)
     with open(table, "w") as handle:
         handle.write("participants_ID\tindication\tEC\tage\tgender\n")

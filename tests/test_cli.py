@@ -95,7 +95,8 @@ def test_recipes_lists_all_seven_corpora_with_protocols(monkeypatch):
 
     monkeypatch.setattr(console, "width", 300)
     listing = _run("recipes").output
-    for name in ("demo", "tuab", "tuar", "tuar-mc", "tuar-mmc", "tuar-mcc", "tuar-ours-multilabel", "tusl", "tueg", "apava", "tdbrain"):
+    tuar = ("tuar", "tuar-mc", "tuar-mmc", "tuar-mcc", "tuar-ours-multilabel")
+    for name in ("demo", "tuab", *tuar, "tusl", "tueg", "apava", "tdbrain"):
         assert f" {name} " in listing
     assert "by subject (ref.: by file)" in listing and "1.25 s" in listing
 

@@ -27,9 +27,9 @@ from lumamba_bench.data.channels import positions
 from lumamba_bench.data.lock import writer_lock
 from lumamba_bench.data.parallel import ordered_map
 from lumamba_bench.data.shards import FORMAT_VERSION, ShardBuffer, write_table_atomic
+from lumamba_bench.data.split_tables import apply_split_file, table_sha256
 from lumamba_bench.errors import LumambaError, RecordingError
 from lumamba_bench.files import sha256_of, write_json_atomic
-from lumamba_bench.data.split_tables import apply_split_file, table_sha256
 from lumamba_bench.recipes.base import DROP, MULTILABEL, SPLITS, Discovery, Recipe, Recording
 
 ROWS_PER_SHARD = 2048

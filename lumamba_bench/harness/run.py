@@ -293,7 +293,8 @@ def _evaluate(config, resolved, splits, task_type, outputs, settings, build_enco
     )
     if count not in (outputs, 1 if task_type == BINARY else outputs):
         raise LumambaError(f"the checkpoint's head has {count} outputs; {recipe.name} needs {outputs}")
-    loss = FinetuneLoss(task_type, single_logit=count == 1 and task_type == BINARY, channels=recipe.output_channels or 1)
+    single = count == 1 and task_type == BINARY
+    loss = FinetuneLoss(task_type, single_logit=single, channels=recipe.output_channels or 1)
     test = predict(classifier.to(ctx.device), splits["test"], loss, settings.batch_size, ctx.device, settings.workers)
     outcome = SeedOutcome(0, 0, [], test)
     entry = _seed_entry(0, outcome, task_type, recipe)

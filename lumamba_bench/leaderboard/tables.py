@@ -9,7 +9,6 @@ get a rank; the others are listed after them, unranked.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -156,7 +155,7 @@ def reported_rows(reference: Path) -> list[Row]:
                     model=entry["model"],
                     source="reported",
                     parameters=entry.get("parameters"),
-                    metrics={k: (float(v), None if k not in std else float(std[k])) for k, v in entry["metrics"].items()},
+                    metrics={k: (float(v), std.get(k)) for k, v in entry["metrics"].items()},
                     seeds=entry.get("seeds"),
                     citation=f"{content['citation']}, {entry['source']}",
                     note=f"{entry['task_protocol']}{'' if verified else ' [protocol not verified]'}; "

@@ -7,8 +7,8 @@ import pytest
 from corpora import (
     TUAR_BINARY,
     TUAR_EVENTS,
-    TUAR_NO_EARS,
     TUAR_MULTI,
+    TUAR_NO_EARS,
     TUSL_EVENTS,
     TUSL_LABELS,
     tuh_signals,
