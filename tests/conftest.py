@@ -32,6 +32,7 @@ def tuab_source(tmp_path) -> tuple[Path, dict[str, int]]:
 @pytest.fixture(scope="session")
 def demo_split(demo_source, tmp_path_factory) -> dict:
     """A prepared demo dataset: its folder, manifest sha256 and test windows -> labels."""
+    from lumamba_bench.data.manifest import dataset_sha256, read_manifest
     from lumamba_bench.data.prepare import prepare
     from lumamba_bench.files import sha256_of
     from lumamba_bench.leaderboard.submission import test_windows
@@ -41,7 +42,8 @@ def demo_split(demo_source, tmp_path_factory) -> dict:
     prepare(get_recipe("demo"), demo_source, folder)
     sha = sha256_of(folder / "manifest.json")
     windows = test_windows({"task": {"recipe": "demo", "manifest_sha256": sha}}, folder)
-    return {"dir": folder, "manifest_sha256": sha, "windows": windows}
+    dataset = dataset_sha256(read_manifest(folder, "demo"))
+    return {"dir": folder, "manifest_sha256": sha, "dataset_sha256": dataset, "windows": windows}
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
@@ -25,7 +26,7 @@ BoardRoot = Annotated[Path, typer.Option("--root", help="The leaderboard folder.
 def leaderboard_submit(
     file: Annotated[Path, typer.Argument(help="A results JSON written by `lumamba-bench run`.")],
     predictions: Annotated[
-        Path | None, typer.Option(help="Its --save-predictions Parquet: metrics are recomputed and must match.")
+        Path | None, typer.Option(help="The predictions Parquet `run` wrote beside it: metrics are recomputed and must match.")
     ] = None,
     card: Annotated[Path | None, typer.Option(help="The model's card (JSON), when the board has none yet.")] = None,
     root: BoardRoot = Path("leaderboard"),
@@ -127,3 +128,128 @@ def leaderboard_show(
         for row, cells in rows:
             table.add_row(*(Text(c) for c in cells), style="italic dim" if row.source == "reported" else None)
         console.print(table)
+
+
+OutFile = Annotated[Path | None, typer.Option(help="Also write the table here ('-': standard output).")]
+
+
+@app.command()
+def compare(
+    results: Annotated[list[Path], typer.Argument(help="Results files of `run`, or folders holding them.")],
+    baseline: Annotated[
+        Path | None, typer.Option(help="Test every row of its task against this run (default: the best).")
+    ] = None,
+    markdown: OutFile = None,
+    csv: OutFile = None,
+    json: OutFile = None,
+) -> None:
+    """Runs side by side, one table per task: every board metric as mean ± std with its 95%
+    bootstrap interval from the saved predictions, and paired bootstrap p-values against the best
+    run (or --baseline), computed by the leaderboard's own code."""
+    import sys
+
+    from lumamba_bench.leaderboard import compare as comparing
+
+    comparison = comparing.compare(results, baseline)
+    wide = console if console.is_terminal else Console(markup=False, width=150)  # a pipe gets 80 columns
+    for reason in comparison.skipped:
+        console.print(f"skipped {reason}")
+    for shown in comparison.tables:
+        header, body, notes = comparing.terminal_cells(shown)
+        table = Table(title=shown.title)
+        for column in header:
+            table.add_column(column, no_wrap=column in ("#", "model"))
+        for cells in body:
+            table.add_row(*(Text(c) for c in cells))
+        wide.print(table)
+        for note in notes:
+            wide.print(note, highlight=False, soft_wrap=True)
+    frame = comparison.frame()
+    outputs = {
+        markdown: lambda: comparing.markdown(comparison),
+        csv: lambda: frame.to_csv(index=False),
+        json: lambda: frame.to_json(orient="records", indent=2) + "\n",
+    }
+    for target, text in outputs.items():
+        if target is None:
+            continue
+        if str(target) == "-":
+            sys.stdout.write(text())
+        else:
+            from lumamba_bench.files import write_text_atomic
+
+            target.parent.mkdir(parents=True, exist_ok=True)
+            write_text_atomic(target, text())
+            console.print(f"wrote {target}")
+
+
+@leaderboard_app.command("reproduce")
+def leaderboard_reproduce(
+    submission: Annotated[
+        Path | None, typer.Argument(help="A stored submission under leaderboard/submissions/ (or --all).")
+    ] = None,
+    all_stored: Annotated[
+        bool,
+        typer.Option("--all", help="Every stored submission whose data and checkpoint are here; the rest are "
+                     "listed as skipped, with why."),
+    ] = False,
+    checkpoint: Annotated[
+        Path | None, typer.Option(help="The encoder it used (default: found in the model store by its sha256).")
+    ] = None,
+    tolerance: Annotated[float, typer.Option(help="Largest |difference| accepted (default 0: identical).")] = 0.0,
+    sigma: Annotated[
+        float | None,
+        typer.Option(help="Accept a metric whose re-run seed mean is within K stored seed std of the stored mean."),
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help="Keep the re-run's results here (default: discarded).")] = None,
+    device: Annotated[str | None, typer.Option(help="cpu, cuda or cuda:N (default: cuda when present).")] = None,
+    root: BoardRoot = Path("leaderboard"),
+    data_root_dir: DataRoot = None,
+) -> None:
+    """Re-run a stored submission from what it records (model and checkpoint sha256, task and
+    prepared-dataset sha256, fine-tuning recipe, every setting, seeds) and compare every metric
+    per seed. On the CPU with the same software the metrics must be identical; exit 1 otherwise,
+    naming the metrics (--tolerance or --sigma on other devices)."""
+    from lumamba_bench.leaderboard.reproduce import rerunnable_here
+
+    if (submission is None) == (not all_stored):
+        raise LumambaError("name one SUBMISSION, or pass --all")
+    if submission is not None:
+        chosen = [submission]
+    else:
+        chosen = []
+        for path in sorted((root / "submissions").glob("*/*.json")):
+            why_not = rerunnable_here(path, data_root_dir)
+            if why_not:
+                console.print(f"skipped {path}: {why_not}", highlight=False)
+            else:
+                chosen.append(path)
+    failed = []
+    for path in chosen:
+        failed += [f"{path.name} {f}" for f in _reproduce_one(path, checkpoint, tolerance, sigma, out, device,
+                                                              data_root_dir)]  # fmt: skip
+    if failed:
+        raise LumambaError(f"not reproduced: {', '.join(failed)}")
+    console.print(f"reproduced {len(chosen)} submission(s)")
+
+
+def _reproduce_one(path, checkpoint, tolerance, sigma, out, device, data_root_dir) -> list[str]:
+    """Re-run one submission, print the comparison; the values outside the rule."""
+    from lumamba_bench.leaderboard.reproduce import reproduce
+
+    outcome = reproduce(path, checkpoint, data_root_dir, device, tolerance, sigma, out)
+    table = Table(title=f"{path.name}: stored vs re-run ({outcome.rule})")
+    for column in ("seed", "metric", "stored", "re-run", "difference", "within"):
+        table.add_column(column)
+    for row in outcome.frame.itertuples():
+        cells = [str(row.seed), row.metric, f"{row.stored:.6f}", f"{row.rerun:.6f}", f"{row.difference:+.2e}",
+                 "yes" if row.within else "NO"]  # fmt: skip
+        table.add_row(*cells)
+    console.print(table)
+    for difference in outcome.environment:
+        console.print(f"environment differs: {difference}", highlight=False)
+    if outcome.rerun_path is not None:
+        console.print(f"re-run results: {outcome.rerun_path}")
+    if not outcome.failed:
+        console.print(f"{path.name}: {len(outcome.frame)} values reproduced ({outcome.rule})")
+    return outcome.failed

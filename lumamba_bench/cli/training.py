@@ -179,7 +179,14 @@ HeadLr = Annotated[
 ]
 Patience = Annotated[int | None, typer.Option(min=1, help="Early-stopping patience in epochs.")]
 ResultsFolder = Annotated[Path, typer.Option(help="Results folder.")]
-SavePredictions = Annotated[bool, typer.Option("--save-predictions", help="Also write per-window test predictions.")]
+SavePredictions = Annotated[
+    bool,
+    typer.Option(
+        "--save-predictions/--no-predictions",
+        help="Write per-window test predictions beside the results (small; `compare` and the "
+        "leaderboard's intervals and paired tests need them).",
+    ),
+]
 TrainChannels = Annotated[
     str | None,
     typer.Option(help="Unseen-montage protocol: fine-tune on this channel set (all, 10-20-16ch, ... or A,B,C)."),
@@ -205,7 +212,7 @@ def run(
     patience: Patience = None,
     overrides: SetOption = None,
     out: ResultsFolder = Path("results"),
-    save_predictions: SavePredictions = False,
+    save_predictions: SavePredictions = True,
     train_channels: TrainChannels = None,
     test_channels: TestChannels = None,
     device: DeviceOption = None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -124,3 +125,16 @@ def read_manifest(dataset: Path, recipe: str | None = None) -> dict:
         )
     validate_manifest(manifest, path)
     return manifest
+
+
+# What differs between two preparations of the same corpus with the same recipe: when, and where
+# the raw files were. Everything else (files, splits, shards with their sha256) is the data.
+_WHERE_AND_WHEN = ("created", "source_root")
+
+
+def dataset_sha256(manifest: dict) -> str:
+    """The prepared dataset's identity: sha256 of its manifest (canonical JSON) without the time
+    and the source folder, so the same corpus prepared the same way on any machine gives the
+    same hash (a results file's ``manifest_sha256`` hashes the file, time and path included)."""
+    kept = {k: v for k, v in manifest.items() if k not in _WHERE_AND_WHEN}
+    return hashlib.sha256(json.dumps(kept, sort_keys=True, separators=(",", ":")).encode()).hexdigest()

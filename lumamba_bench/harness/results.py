@@ -80,6 +80,7 @@ RESULTS_SCHEMA: dict = {
             "properties": {
                 "type": {"enum": list(TASK_TYPES)},
                 "manifest_sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+                "dataset_sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
                 "label_names": {"type": "array", "items": {"type": "string"}},
             },
         },
@@ -172,6 +173,8 @@ def environment(device: str, world_size: int) -> dict:
         "python": platform.python_version(),
         "platform": platform.platform(),
         "device": device,
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),  # the SIMD kernels torch picked
+        "threads": torch.get_num_threads(),  # CPU reductions split by thread: part of bit-identity
         "world_size": world_size,
         "git_commit": git_commit(),
     }

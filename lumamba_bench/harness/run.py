@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from lumamba_bench.data.loader import ShardDataset
-from lumamba_bench.data.manifest import read_manifest
+from lumamba_bench.data.manifest import dataset_sha256, read_manifest
 from lumamba_bench.data.prepare import ensure_prepared
 from lumamba_bench.errors import LumambaError, TrainingDiverged
 from lumamba_bench.files import sha256_of, write_json_atomic
@@ -81,7 +81,7 @@ class RunConfig:
     patience: int | None = None
     settings: dict = field(default_factory=dict)  # any other FinetuneSettings value, by name (--set)
     out: Path = Path("results")
-    save_predictions: bool = False
+    save_predictions: bool = True  # small; compare and the board's intervals need them
     data_root: Path | None = None
     device: str | None = None
     train_channels: str | None = None  # unseen-montage protocol: fine-tune (train + val) on this set
@@ -209,10 +209,8 @@ def run_benchmark(config: RunConfig, on_epoch: Callable[[int, dict], None] | Non
     task_type, outputs = task_type_of(recipe)
     splits = _splits(dataset_dir, manifest, config)
     montage_shift = _montage_shift(config, splits, resolved.architecture)
-    family = encoder_spec(resolved.architecture).family
-    settings, overrides = _settings(config, recipe, family)
-    head = resolve_head(settings.head, family)
-    settings = replace(settings, head=head)  # recorded by name: "reference" resolves per family
+    settings, overrides = resolved_settings(config, recipe, resolved.architecture)
+    head = settings.head
     outputs_model = single_logit_outputs(settings, task_type) or outputs
     built: dict = {}
     encoder_settings = _encoder_settings(resolved.architecture, settings)
@@ -311,6 +309,14 @@ def _encoder_settings(architecture: str, settings: FinetuneSettings) -> dict:
     return dict(settings.encoder_overrides)
 
 
+def resolved_settings(config: RunConfig, recipe, architecture: str) -> tuple[FinetuneSettings, dict]:
+    """The settings a run of ``config`` trains with, its head resolved by name ("reference"
+    resolves per family), and the record of where they came from; nothing is built."""
+    family = encoder_spec(architecture).family
+    settings, overrides = _settings(config, recipe, family)
+    return replace(settings, head=resolve_head(settings.head, family)), overrides
+
+
 def _settings(config: RunConfig, recipe, family: str) -> tuple[FinetuneSettings, dict]:
     """The recipe's settings for this family, then the task's exceptions, then the command line
     (each recorded apart in the results file)."""
@@ -394,6 +400,7 @@ def _task_record(recipe, manifest: dict, task_type: str, dataset_dir: Path) -> d
         "type": task_type,
         "label_names": manifest["label_names"],
         "manifest_sha256": sha256_of(dataset_dir / "manifest.json"),
+        "dataset_sha256": dataset_sha256(manifest),  # the same on every machine that prepares it alike
         "windows": {s: manifest["splits"][s]["windows"] for s in ("train", "val", "test")},
     }
 

@@ -49,9 +49,13 @@ def read_results(path: Path) -> dict:
     return results
 
 
-def check(results: dict, name: str = "results") -> None:
-    """Every rule a submission must meet; raises ``SubmissionError`` at the first broken one."""
+def check(results: dict, name: str = "results", rerunnable: bool = True) -> None:
+    """Every rule a submission must meet; raises ``SubmissionError`` at the first broken one.
+    ``rerunnable``: it also records what `leaderboard reproduce` needs (``compare`` of local runs
+    does not ask that)."""
     _check_schema(results, name)
+    if rerunnable:
+        _check_rerunnable(results, name)
     _check_task(results["task"], name)
     _check_parameters(results["model"], name)
     needed = required(results["task"]["type"], results.get("metric_set", 1))  # files before metric sets: set 1
@@ -70,6 +74,17 @@ def _check_schema(results: dict, name: str) -> None:
     except jsonschema.ValidationError as error:
         where = "/".join(str(p) for p in error.absolute_path) or "top level"
         raise SubmissionError(f"{name}: schema violation at {where}: {error.message}") from None
+
+
+def _check_rerunnable(results: dict, name: str) -> None:
+    from lumamba_bench.leaderboard.reproduce import rerun_gaps
+
+    gaps = rerun_gaps(results)
+    if gaps:
+        raise SubmissionError(
+            f"{name}: does not record {gaps[0]}, which a re-run (`leaderboard reproduce`) needs; "
+            "results written by this version of `lumamba-bench run` record it"
+        )
 
 
 def _check_task(task: dict, name: str) -> None:
@@ -133,11 +148,10 @@ def _check_summary(results: dict, needed: tuple[str, ...], name: str) -> None:
 
 def test_windows(results: dict, dataset_dir: Path) -> dict[tuple[str, int], object]:
     """(recording id, window index) -> label of every test window of the prepared dataset the
-    results were made on (its manifest's sha256 must be the one the results file records)."""
+    results were made on (``check_same_dataset``)."""
     from lumamba_bench.data.integrity import verify_shards
     from lumamba_bench.data.manifest import read_manifest
     from lumamba_bench.data.shards import read_verified
-    from lumamba_bench.files import sha256_of
 
     dataset_dir = Path(dataset_dir)
     manifest_path = dataset_dir / "manifest.json"
@@ -147,13 +161,8 @@ def test_windows(results: dict, dataset_dir: Path) -> dict[tuple[str, int], obje
             f"cannot check the predictions' windows: {recipe} is not prepared in {dataset_dir.parent} "
             f"(prepare it, or pass --data-root where it is)"
         )
-    digest, stated = sha256_of(manifest_path), results["task"]["manifest_sha256"]
-    if digest != stated:
-        raise SubmissionError(
-            f"the results were made on a {recipe} dataset whose manifest sha256 is {stated[:12]}..., "
-            f"{manifest_path} has {digest[:12]}...: not the same test split"
-        )
     manifest = read_manifest(dataset_dir, recipe)
+    check_same_dataset(results, manifest_path, manifest)
     verify_shards(dataset_dir, manifest)
     windows: dict[tuple[str, int], object] = {}
     for shard in manifest["shards"]:
@@ -165,6 +174,31 @@ def test_windows(results: dict, dataset_dir: Path) -> dict[tuple[str, int], obje
             for rec, win, label in zip(columns["recording_id"], columns["window_index"], columns["label"], strict=True):
                 windows[(rec, int(win))] = label
     return windows
+
+
+def check_same_dataset(results: dict, manifest_path: Path, manifest: dict) -> None:
+    """The local prepared copy is the one the results were made on: the same dataset sha256
+    (the manifest without its time and source folder), or, for results written before that was
+    recorded, the same manifest file."""
+    from lumamba_bench.data.manifest import dataset_sha256
+    from lumamba_bench.files import sha256_of
+
+    task, recipe = results["task"], results["task"]["recipe"]
+    if "dataset_sha256" in task:
+        stated, local, what = task["dataset_sha256"], dataset_sha256(manifest), "dataset"
+    else:
+        stated, local, what = task["manifest_sha256"], sha256_of(manifest_path), "manifest"
+    if stated != local:
+        raise SubmissionError(
+            f"the results were made on a {recipe} dataset whose {what} sha256 is {stated[:12]}..., "
+            f"{manifest_path.parent} has {local[:12]}...: not the same prepared data"
+        )
+
+
+def dataset_identity(results: dict) -> str:
+    """What says two results were scored on the same prepared data."""
+    task = results["task"]
+    return task.get("dataset_sha256") or task["manifest_sha256"]
 
 
 def _check_windows(name: str, seed: int, keys: list[tuple[str, int]], labels: list, expected: dict) -> None:
@@ -279,7 +313,7 @@ def run_identity(results: dict) -> str:
         "model": model["name"],
         "checkpoint": (model.get("checkpoint") or {}).get("sha256"),
         "task": task["recipe"],
-        "manifest": task["manifest_sha256"],
+        "manifest": dataset_identity(results),
         "seeds": sorted((s["seed"], sorted(s["metrics"].items())) for s in results["seeds"]),
     }
     return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()

@@ -19,7 +19,7 @@ from lumamba_bench.harness.metrics import board_columns, higher_is_better
 from lumamba_bench.leaderboard import cards as model_cards
 from lumamba_bench.leaderboard import uncertainty
 from lumamba_bench.leaderboard.references import read_reference, reference_files
-from lumamba_bench.leaderboard.submission import content_hash, load_stored_with_predictions
+from lumamba_bench.leaderboard.submission import content_hash, dataset_identity, load_stored_with_predictions
 
 ALPHA = 0.05
 
@@ -102,34 +102,34 @@ def measured_rows(submissions: Path, cards: dict[str, dict] | None = None) -> li
     rows = []
     for path in sorted(Path(submissions).glob("*/*.json")):
         results, table = load_stored_with_predictions(path, cards)
-        task = results["task"]["recipe"]
-        predictions = None
-        if table is not None:
-            predictions = uncertainty.from_table(table, results["task"]["type"], by_recording=file_level(task))
-        model = results["model"]
-        checkpoint = "scratch" if model["checkpoint"] is None else model["checkpoint"]["sha256"][:12]
-        shift = results["protocol"].get("montage_shift")
-        rows.append(
-            Row(
-                task=results["task"]["recipe"],
-                model=model["name"],
-                source="measured",
-                parameters=model["parameters"]["encoder"],
-                metrics={k: (v["mean"], v["std"]) for k, v in results["summary"].items()},
-                seeds=len(results["seeds"]),
-                checkpoint=checkpoint,
-                note=f"protocol {results['protocol']['name']}",
-                extra={
-                    "file": path.name,
-                    "sha256": content_hash(results),
-                    "manifest": results["task"]["manifest_sha256"],
-                },
-                track="" if shift is None else f"{shift['train_channels']} -> {shift['test_channels']}",
-                recording_metrics=_recording_summary(results),
-                predictions=predictions,
-            )
-        )
+        rows.append(measured_row(results, table, path.name))
     return rows
+
+
+def measured_row(results: dict, table: dict | None, file: str) -> Row:
+    """A results file (and its predictions table, or None) as a board row."""
+    task = results["task"]["recipe"]
+    predictions = None
+    if table is not None:
+        predictions = uncertainty.from_table(table, results["task"]["type"], by_recording=file_level(task))
+    model = results["model"]
+    checkpoint = "scratch" if model["checkpoint"] is None else model["checkpoint"]["sha256"][:12]
+    shift = results["protocol"].get("montage_shift")
+    return Row(
+        task=task,
+        model=model["name"],
+        source="measured",
+        parameters=model["parameters"]["encoder"],
+        metrics={k: (v["mean"], v["std"]) for k, v in results["summary"].items()},
+        seeds=len(results["seeds"]),
+        checkpoint=checkpoint,
+        note=f"protocol {results['protocol']['name']}",
+        extra={"file": file, "sha256": content_hash(results), "manifest": dataset_identity(results),
+               "recipe": results["protocol"].get("recipe") or "-"},
+        track="" if shift is None else f"{shift['train_channels']} -> {shift['test_channels']}",
+        recording_metrics=_recording_summary(results),
+        predictions=predictions,
+    )
 
 
 def _recording_summary(results: dict) -> dict:
@@ -191,8 +191,9 @@ def _order_key(primary: str):
     return key
 
 
-def tables(rows: list[Row]) -> list[Table]:
-    """Rows per (task, track), ordered, ranked, with intervals and paired tests."""
+def tables(rows: list[Row], baseline: Row | None = None) -> list[Table]:
+    """Rows per (task, track), ordered, ranked, with intervals and paired tests (against the
+    best ranked row, or against ``baseline`` in its own table)."""
     grouped: dict[tuple[str, str], list[Row]] = {}
     for row in rows:
         grouped.setdefault((row.task, row.track), []).append(row)
@@ -207,7 +208,7 @@ def tables(rows: list[Row]) -> list[Table]:
                 row.rank = rank
         table = Table(task, track, metrics, ordered)
         add_intervals(table)
-        add_paired_tests(table)
+        add_paired_tests(table, baseline if any(r is baseline for r in ordered) else None)
         out.append(table)
     return out
 
@@ -225,12 +226,13 @@ def add_intervals(table: Table) -> None:
                     row.ci[level, metric] = None  # shown as [n/a]
 
 
-def add_paired_tests(table: Table) -> None:
-    """Each measured row with predictions against the best ranked one on the same test set."""
+def add_paired_tests(table: Table, baseline: Row | None = None) -> None:
+    """Each measured row with predictions against the best ranked one (or ``baseline``) on the
+    same test set."""
     primary = table.metrics[0]
     with_predictions = [r for r in table.rows if r.predictions is not None]
-    top = next((r for r in with_predictions if r.ranked), None)
-    if top is None:
+    top = baseline if baseline is not None else next((r for r in with_predictions if r.ranked), None)
+    if top is None or top.predictions is None:
         return
     for row in with_predictions:
         if row is top:
@@ -248,6 +250,45 @@ def add_paired_tests(table: Table) -> None:
         else:
             verdict = "significantly different" if row.p_value < ALPHA else "not significantly different"
             row.p_note = f"{verdict} from {top.model} (p = {row.p_value:.3f})"
+
+
+@dataclass
+class Agreement:
+    """A published number beside the measured rows of the same model, task and protocol."""
+
+    task: str
+    track: str
+    model: str
+    metric: str
+    published: float
+    citation: str
+    measured: tuple[float | None, float | None]  # mean, std over seeds
+    interval: tuple[float, float] | None  # the measured row's 95% bootstrap interval
+    file: str
+
+    @property
+    def inside(self) -> bool | None:
+        """Whether the published value lies inside the measured interval (None: no interval)."""
+        if self.interval is None:
+            return None
+        return self.interval[0] <= self.published <= self.interval[1]
+
+
+def reported_vs_measured(board: list[Table]) -> list[Agreement]:
+    """For each (model, task, protocol track) with a published and a measured row: every metric
+    both report, the published value against the measured mean and window-level interval."""
+    out = []
+    for table in board:
+        reported = [r for r in table.rows if r.source == "reported"]
+        measured = [r for r in table.rows if r.source == "measured"]
+        for published in reported:
+            for row in (r for r in measured if r.model == published.model):
+                for metric in (m for m in table.metrics if published.score(m) is not None and row.score(m) is not None):
+                    out.append(Agreement(
+                        table.task, table.track, row.model, metric, published.score(metric), published.citation,
+                        row.metrics[metric], row.ci.get(("window", metric)), row.extra.get("file", ""),
+                    ))  # fmt: skip
+    return out
 
 
 @dataclass

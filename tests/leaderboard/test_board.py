@@ -176,3 +176,29 @@ def test_a_recipe_can_rank_its_task_by_another_metric(monkeypatch):
         row.overlap = "none"
     (table,) = tables(rows)
     assert table.metrics[0] == "aupr" and [r.model for r in table.rows] == ["b", "a"]
+
+
+def test_reported_vs_measured_says_whether_the_published_value_lies_in_the_measured_interval():
+    from lumamba_bench.leaderboard import uncertainty
+    from lumamba_bench.leaderboard.render import markdown
+    from lumamba_bench.leaderboard.tables import reported_vs_measured
+
+    results, rows = demo_results(seed_offset=4, name="lumamba-mixed-test", signal=0.35)
+    rows = [r for r in rows if r["seed"] == 0]  # made-up windows: each seed draws its own labels
+    table = {k: [r[k] for r in rows] for k in rows[0]}
+    mean = results["seeds"][0]["metrics"]["auroc"]
+    measured = _row("demo", "lumamba-mixed-test", mean, source="measured")
+    measured.predictions = uncertainty.from_table(table, "binary", by_recording=False)
+    inside = _row("demo", "lumamba-mixed-test", mean + 0.001)
+    outside = _row("demo", "lumamba-mixed-test", 0.999)
+    other = _row("demo", "someone-else", 0.5)
+    board = tables([measured, inside, outside, other])
+    agreements = [a for a in reported_vs_measured(board) if a.metric == "auroc"]
+    low, high = measured.ci["window", "auroc"]
+    assert low < mean < high
+    assert sorted((a.published, a.inside) for a in agreements) == [(mean + 0.001, True), (0.999, False)]
+    text = markdown(board, [])
+    assert "## reported vs measured" in text and "| demo | lumamba-mixed-test | auroc | 0.9990 |" in text
+    assert "| no |" in text
+    empty = markdown(tables([other]), [])
+    assert "No model has both a published and a measured row" in empty

@@ -150,3 +150,13 @@ def test_results_record_the_checkout_commit():
     if expected.returncode != 0:
         pytest.skip("not a git checkout")
     assert git_commit() == expected.stdout.strip()
+
+
+def test_ci_and_the_workflow_run_the_leaderboard_checks_contributing_describes():
+    workflow = (REPO / ".github" / "workflows" / "leaderboard.yml").read_text()
+    ci = (REPO / ".ci" / "run").read_text()
+    contributing = (REPO / "CONTRIBUTING.md").read_text()
+    for command in ("leaderboard validate", "leaderboard build --check", "leaderboard reproduce --all"):
+        assert f"run: lumamba-bench {command}" in workflow
+        assert f"\nlumamba-bench {command}" in ci
+        assert f"lumamba-bench {command}" in contributing
