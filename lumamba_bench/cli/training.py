@@ -37,6 +37,11 @@ PretrainTask = Annotated[
         "is prepared on first use).",
     ),
 ]
+StoreName = Annotated[
+    str | None,
+    typer.Option(help="Register the encoder under this name (run --model NAME), so that it is not mistaken "
+                 "for the published weights of --model, e.g. lumamba-mixed-demo [default: --model]."),
+]
 Epochs = Annotated[int, typer.Option(min=1)]
 BatchSize = Annotated[int, typer.Option(min=1)]
 PeakLr = Annotated[float, typer.Option(help="Peak AdamW learning rate.", callback=_positive_finite)]
@@ -76,6 +81,7 @@ MaxSteps = Annotated[int | None, typer.Option(min=1, help="Stop after this many 
 @app.command()
 def pretrain(
     model: ModelToPretrain = "lumamba-mixed",
+    name: StoreName = None,
     task: PretrainTask = "demo-pretrain",
     epochs: Epochs = 3,
     batch_size: BatchSize = 16,
@@ -124,7 +130,7 @@ def pretrain(
             progress.update(bar, total=total, completed=record["step"] + 1, losses=shown)
 
         result = run_pretrain(config, on_step=on_step)
-    _report_pretraining(result, model, data_root, out_console)
+    _report_pretraining(result, name or model, data_root, out_console)
 
 
 def _report_pretraining(result, model: str, data_root, out_console) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 import shutil
 import time
 from dataclasses import asdict, dataclass, field
@@ -35,7 +36,7 @@ from lumamba_bench.harness.checkpoints import (
 from lumamba_bench.harness.optim import GRAD_CLIP_NORM, clip_gradients, warmup_cosine
 from lumamba_bench.harness.results import ensure_writable_folder
 from lumamba_bench.models import parse_model_name
-from lumamba_bench.models.registry import build_for_dataset, encoder_spec
+from lumamba_bench.models.registry import build_for_dataset, encoder_spec, list_model_names
 from lumamba_bench.models.scan import scan_report
 from lumamba_bench.objectives import build_objective, objective_settings
 
@@ -43,6 +44,7 @@ from lumamba_bench.objectives import build_objective, objective_settings
 @dataclass
 class PretrainConfig:
     model: str = "lumamba-mixed"
+    name: str | None = None  # the model-store name `run --model` takes (default: ``model``)
     task: str = "demo-pretrain"  # the recipe pre-trained on (its train split), the same name `run --task` takes
     epochs: int = 3
     batch_size: int = 16
@@ -119,16 +121,30 @@ def changed_settings(card: dict, config: PretrainConfig, manifest_sha: str) -> l
     return changes
 
 
+def check_store_name(name: str | None, model: str) -> None:
+    """A model-store name is a folder and a leaderboard model name: a plain slug, and not a name
+    that already means something else (a registered model, or a -scratch one)."""
+    if name is None or name == model:
+        return
+    if not re.fullmatch(r"[a-z0-9][a-z0-9._-]{0,63}", name) or name.endswith("-scratch"):
+        raise LumambaError(
+            f"--name {name!r}: use lower-case letters, digits, '.', '_' and '-' (at most 64), not ending in -scratch"
+        )
+    if name in list_model_names():
+        raise LumambaError(f"--name {name!r} is a registered model name; pick a name of its own")
+
+
 def pretrain(config: PretrainConfig, on_step=None) -> PretrainResult:
     """Pre-train, checkpointing every ``checkpoint_every`` steps; resume from the last checkpoint
     when asked; register the finished encoder in the model store."""
+    check_store_name(config.name, config.model)
     run = _start(config, on_step)
     if config.resume or config.resume_with_changes:
         _resume(run)
     _train(run)
     registered = None
     if run.step == run.total and config.register and run.ctx.is_main:
-        registered = register_pretrained(config.model, run.encoder, _card(run), config.data_root)
+        registered = register_pretrained(config.name or config.model, run.encoder, _card(run), config.data_root)
     if run.ctx.world_size > 1:
         torch.distributed.barrier()
     return PretrainResult(run.run_dir, run.step, run.total, run.history, registered, run.objective)
@@ -242,6 +258,7 @@ def _card(run: _Run) -> dict:
     config = run.config
     return {
         "model": config.model,
+        "name": config.name or config.model,
         "architecture": run.architecture,
         "objective": run.objective_name,
         "encoder_config": run.encoder.config_dict(),

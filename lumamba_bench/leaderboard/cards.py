@@ -185,7 +185,7 @@ def card_from_pretraining(store_card: dict, manifest: dict, encoder_sha256: str,
         m.group(1) for f in manifest.get("excluded_files", []) if (m := _EXCLUDED_REASON.match(f.get("reason", "")))
     }
     return {
-        "name": store_card["model"],
+        "name": store_card.get("name") or store_card["model"],  # pretrain --name, else the model
         "family": family,
         "architecture": store_card["architecture"],
         "parameters": store_card["parameters"],

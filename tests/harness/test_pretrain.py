@@ -40,6 +40,23 @@ def test_pretrain_writes_checkpoints_and_registers_a_loadable_encoder(small_demo
     assert model_card["pretraining"]["corpora"] == ["demo"] == model_card["pretraining"]["test_subjects_excluded_for"]
 
 
+def test_a_named_encoder_is_registered_and_run_under_its_own_name(small_demo, tmp_path):
+    from lumamba_bench.harness.run import resolve_model
+
+    result = pretrain(small_config(tmp_path, model="lumamba-mixed", name="lumamba-mixed-demo", epochs=1, batch_size=8))
+    assert find_pretrained("lumamba-mixed-demo") == result.registered and find_pretrained("lumamba-mixed") is None
+    model_card = read_card(write_pretraining_card(result.registered))
+    assert model_card["name"] == "lumamba-mixed-demo"  # never the published lumamba-mixed's card
+    resolved = resolve_model("lumamba-mixed-demo", None, None)
+    assert (resolved.name, resolved.architecture, resolved.objective) == ("lumamba-mixed-demo", "lumamba", "mixed")
+    assert resolved.weights == result.registered
+    with pytest.raises(LumambaError, match="unknown model 'lumamba-other'"):
+        resolve_model("lumamba-other", None, None)
+    for bad, reason in (("luna-base", "registered model name"), ("Demo/x", "lower-case"), ("x-scratch", "scratch")):
+        with pytest.raises(LumambaError, match=reason):
+            pretrain(small_config(tmp_path / bad.replace("/", "_"), model="lumamba-mixed", name=bad))
+
+
 def test_resume_continues_bit_for_bit(small_demo, tmp_path):
     whole = pretrain(small_config(tmp_path / "a", model="lumamba-mixed", epochs=2, checkpoint_every=3))
     first = pretrain(small_config(tmp_path / "b", model="lumamba-mixed", epochs=2, checkpoint_every=3, max_steps=5))
