@@ -5,8 +5,9 @@ machine, and it is built so that what the benchmark measures can show on it:
 
 - The label is subtle and spatially localised. "Abnormal" recordings carry intermittent focal
   theta (4.5-7 Hz) over a few neighbouring electrodes around a focus that differs from subject
-  to subject, at 14-22 uV peak: about the background's amplitude, waxing and waning, so
-  a 5 s window may hold little of it. Everything else is shared
+  to subject, at 14-22 uV peak, waxing and waning (a 5 s window may hold little of it): at the
+  focus, its power is below or about the background's in 0.5-40 Hz (median ratio 0.6) but
+  several times the background's theta (median 8). Everything else is shared
   by both classes and varies across subjects far more than the label does: a spatially
   correlated 1/f background, a posterior alpha rhythm, diffuse frontal theta (so theta power
   alone does not give the label away), muscle bursts, eye blinks, 60 Hz mains pickup and
@@ -129,8 +130,8 @@ def synthesize_recording(rng: np.random.Generator, abnormal: bool, duration_s: f
 
 
 def focal_theta(rng: np.random.Generator, pos: np.ndarray, t: np.ndarray) -> np.ndarray:
-    """The label: intermittent theta around one lateral electrode, about background level,
-    (21, N) microvolts at electrode positions ``pos`` and times ``t``."""
+    """The label: intermittent theta around one lateral electrode, about the background's
+    broadband level, (21, N) microvolts at electrode positions ``pos`` and times ``t``."""
     focus = position(FOCUS_SITES[rng.integers(len(FOCUS_SITES))])
     weight = np.exp(-(np.linalg.norm(pos - focus, axis=1) ** 2) / (2 * FOCAL_SPREAD_M**2))
     bursts = _slow_envelope(rng, len(t), 0.2)

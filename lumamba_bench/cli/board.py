@@ -26,7 +26,8 @@ BoardRoot = Annotated[Path, typer.Option("--root", help="The leaderboard folder.
 def leaderboard_submit(
     file: Annotated[Path, typer.Argument(help="A results JSON written by `lumamba-bench run`.")],
     predictions: Annotated[
-        Path | None, typer.Option(help="The predictions Parquet `run` wrote beside it: metrics are recomputed and must match.")
+        Path | None,
+        typer.Option(help="The predictions Parquet `run` wrote beside it: metrics are recomputed and must match."),
     ] = None,
     card: Annotated[Path | None, typer.Option(help="The model's card (JSON), when the board has none yet.")] = None,
     root: BoardRoot = Path("leaderboard"),
@@ -221,7 +222,7 @@ def leaderboard_reproduce(
         for path in sorted((root / "submissions").glob("*/*.json")):
             why_not = rerunnable_here(path, data_root_dir)
             if why_not:
-                console.print(f"skipped {path}: {why_not}", highlight=False)
+                console.print(f"skipped {path}: {why_not}", highlight=False, soft_wrap=True)
             else:
                 chosen.append(path)
     failed = []

@@ -319,6 +319,16 @@ def run_identity(results: dict) -> str:
     return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()
 
 
+def without_local_paths(results: dict) -> dict:
+    """The results as the board stores them: the checkpoint's path on the submitter's machine
+    dropped (its sha256 identifies it; `reproduce` finds it by that)."""
+    checkpoint = results["model"].get("checkpoint")
+    if not checkpoint or "path" not in checkpoint:
+        return results
+    model = dict(results["model"], checkpoint={k: v for k, v in checkpoint.items() if k != "path"})
+    return dict(results, model=model)
+
+
 def stored_name(results: dict) -> str:
     return f"{content_hash(results)[:16]}.json"
 
@@ -392,6 +402,7 @@ def submit(
         if dataset_dir is None:
             raise SubmissionError("predictions are checked against the prepared test split: give its dataset folder")
         check_predictions(results, predictions, test_windows(results, dataset_dir))
+    results = without_local_paths(results)
     submissions = Path(root) / "submissions"
     stored = existing_hashes(submissions)
     duplicate = stored.get(content_hash(results)) or stored.get(run_identity(results))

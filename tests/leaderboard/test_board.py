@@ -202,3 +202,13 @@ def test_reported_vs_measured_says_whether_the_published_value_lies_in_the_measu
     assert "| no |" in text
     empty = markdown(tables([other]), [])
     assert "No model has both a published and a measured row" in empty
+
+
+def test_the_board_stores_no_path_of_the_submitters_machine(board, tmp_path):
+    results, _ = demo_results(seed_offset=7)
+    results["model"]["checkpoint"]["path"] = "/home/someone/models/encoder.safetensors"
+    (tmp_path / "card.json").write_text(json.dumps(model_card("lumamba-mixed-test")))
+    stored = submit(write_json(tmp_path, results), board, card=tmp_path / "card.json")
+    kept = json.loads(stored.read_text())
+    assert kept["model"]["checkpoint"] == {"sha256": SHA} and "/home/someone" not in stored.read_text()
+    assert load_stored(stored)["model"]["checkpoint"] == {"sha256": SHA}
