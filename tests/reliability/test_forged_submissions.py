@@ -163,8 +163,8 @@ def test_predictions_must_cover_exactly_the_test_windows_with_their_labels(board
     flipped = [dict(r, label=1 - r["label"]) if i == 0 else r for i, r in enumerate(rows)]
     _predictions_refused(tmp_path, board, demo_split, restated(flipped), flipped, "the dataset says")
     elsewhere = copy.deepcopy(results)
-    elsewhere["task"]["manifest_sha256"] = SHA
-    _predictions_refused(tmp_path, board, demo_split, elsewhere, rows, "not the same test split")
+    elsewhere["task"]["dataset_sha256"] = SHA
+    _predictions_refused(tmp_path, board, demo_split, elsewhere, rows, "not the same prepared data")
     with pytest.raises(SubmissionError, match="give its dataset folder"):
         submit(write_json(tmp_path, results), board, write_predictions(rows, tmp_path / "p.parquet"))
 
