@@ -96,9 +96,9 @@ def leaderboard_compute(
 ) -> None:
     """Measure the card's compute columns (forward GFLOPs, training-step memory; one 5 s,
     22-channel window on the CPU) with the profiler and write them into the card."""
-    from lumamba_bench.leaderboard.compute import measure_into_card
+    from lumamba_bench.leaderboard.compute import card_path, measure_into_card
 
-    compute = measure_into_card(root / "models" / f"{name}.json")
+    compute = measure_into_card(card_path(name, root))
     console.print(
         f"{name}: {compute['gflops_forward_5s']:.3f} GFLOPs forward, "
         f"{compute['train_step_memory_mib_5s']:.0f} MiB training step at 5 s"

@@ -127,6 +127,18 @@ def read_manifest(dataset: Path, recipe: str | None = None) -> dict:
     return manifest
 
 
+def partial_reason(manifest: dict) -> str | None:
+    """Why a prepared dataset is not the whole corpus release (``--limit``, ``--allow-partial``
+    with files missing), or None: results on a part are not comparable with the board's."""
+    if manifest.get("limit") is not None:
+        return f"prepared with --limit {manifest['limit']}"
+    completeness = manifest.get("recipe", {}).get("completeness")
+    if completeness and not completeness.get("complete", True):
+        found, expected = sum(completeness["found"].values()), sum(completeness["expected"].values())
+        return f"prepared with --allow-partial from {found:,} of the release's {expected:,} files"
+    return None
+
+
 # What differs between two preparations of the same corpus with the same recipe: when, and where
 # the raw files were. Everything else (files, splits, shards with their sha256) is the data.
 _WHERE_AND_WHEN = ("created", "source_root")

@@ -81,6 +81,7 @@ RESULTS_SCHEMA: dict = {
                 "type": {"enum": list(TASK_TYPES)},
                 "manifest_sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
                 "dataset_sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+                "partial": {"type": ["string", "null"], "maxLength": 300},
                 "label_names": {"type": "array", "items": {"type": "string"}},
             },
         },

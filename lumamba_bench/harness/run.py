@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from lumamba_bench.data.loader import ShardDataset
-from lumamba_bench.data.manifest import dataset_sha256, read_manifest
+from lumamba_bench.data.manifest import dataset_sha256, partial_reason, read_manifest
 from lumamba_bench.data.prepare import ensure_prepared
 from lumamba_bench.errors import LumambaError, TrainingDiverged
 from lumamba_bench.files import sha256_of, write_json_atomic
@@ -415,6 +415,7 @@ def _task_record(recipe, manifest: dict, task_type: str, dataset_dir: Path) -> d
         "label_names": manifest["label_names"],
         "manifest_sha256": sha256_of(dataset_dir / "manifest.json"),
         "dataset_sha256": dataset_sha256(manifest),  # the same on every machine that prepares it alike
+        "partial": partial_reason(manifest),  # None: the whole corpus release
         "windows": {s: manifest["splits"][s]["windows"] for s in ("train", "val", "test")},
     }
 

@@ -105,12 +105,19 @@ def check_card(card: object, where: str) -> dict:
     return card
 
 
+MAX_CARD_BYTES = 256 * 1024  # a card is about a kilobyte
+
+
 def read_card(path: Path) -> dict:
     path = Path(path)
     try:
+        if path.stat().st_size > MAX_CARD_BYTES:
+            raise CardError(f"{path}: {path.stat().st_size:,} bytes is too large for a model card (limit 256 KiB)")
         card = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
         raise CardError(f"{path}: not a readable model card ({type(error).__name__}: {error})") from None
+    except RecursionError:
+        raise CardError(f"{path}: JSON nested too deeply to be a model card") from None
     return check_card(card, str(path))
 
 

@@ -35,6 +35,14 @@ def measure(architecture: str) -> dict:
     }
 
 
+def card_path(name: str, board: Path) -> Path:
+    """The board's card of a model name: a name, never a path (``../x`` or ``a/b`` is refused)."""
+    cards = sorted(p.stem for p in (Path(board) / "models").glob("*.json"))
+    if name not in cards:
+        raise CardError(f"no model card named {name!r} on the board; cards: {', '.join(cards) or 'none'}")
+    return Path(board) / "models" / f"{name}.json"
+
+
 def measure_into_card(path: Path) -> dict:
     """Measure the card's architecture and write the figures into the card."""
     path = Path(path)

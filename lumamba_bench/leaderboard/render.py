@@ -170,9 +170,15 @@ def _html_agreement(agreements: list[Agreement]) -> list[str]:
     return out + ["</tbody></table></div>"]
 
 
+MARKDOWN_PUNCTUATION = "\\`*_|~"  # what can open emphasis, code or strike-through, or end a cell
+
+
 def _md(text: str) -> str:
-    """Markdown table cell: escape pipes and HTML so a name cannot break the table or inject tags."""
-    return escape(str(text)).replace("|", "\\|").replace("\n", " ")
+    """Markdown table cell: HTML escaped, Markdown's emphasis and code punctuation backslash-escaped
+    and every "](" broken, so a name from a submission or card can neither break the table nor
+    become a link, an image or a tag (our own "[low, high]" intervals stay as they are)."""
+    escaped = "".join("\\" + c if c in MARKDOWN_PUNCTUATION else c for c in escape(str(text)))
+    return escaped.replace("](", "\\](").replace("\n", " ")
 
 
 def to_csv(board: list[Table]) -> str:

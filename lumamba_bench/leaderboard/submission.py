@@ -100,6 +100,10 @@ def _check_task(task: dict, name: str) -> None:
         )
     if task["type"] != recipe.task_type:
         raise SubmissionError(f"{name}: task type {task['type']!r}; {recipe.name} is {recipe.task_type}")
+    if task.get("partial"):
+        raise SubmissionError(
+            f"{name}: made on part of {recipe.name} ({task['partial']}); the board takes results on the whole release"
+        )
     if list(task["label_names"]) != list(recipe.label_names):
         raise SubmissionError(
             f"{name}: label names {task['label_names']}; {recipe.name} has {list(recipe.label_names)}"
@@ -150,7 +154,7 @@ def test_windows(results: dict, dataset_dir: Path) -> dict[tuple[str, int], obje
     """(recording id, window index) -> label of every test window of the prepared dataset the
     results were made on (``check_same_dataset``)."""
     from lumamba_bench.data.integrity import verify_shards
-    from lumamba_bench.data.manifest import read_manifest
+    from lumamba_bench.data.manifest import partial_reason, read_manifest
     from lumamba_bench.data.shards import read_verified
 
     dataset_dir = Path(dataset_dir)
@@ -163,6 +167,11 @@ def test_windows(results: dict, dataset_dir: Path) -> dict[tuple[str, int], obje
         )
     manifest = read_manifest(dataset_dir, recipe)
     check_same_dataset(results, manifest_path, manifest)
+    partial = partial_reason(manifest)
+    if partial:
+        raise SubmissionError(
+            f"the {recipe} dataset in {dataset_dir.parent} was {partial}: the board takes results on the whole release"
+        )
     verify_shards(dataset_dir, manifest)
     windows: dict[tuple[str, int], object] = {}
     for shard in manifest["shards"]:
@@ -260,8 +269,14 @@ def check_prediction_table(results: dict, table: dict, name: str, windows: dict 
     needed = ["seed", "label", "probs"] + (["recording_id", "window_index"] if windows is not None else [])
     if not set(needed) <= set(table):
         raise SubmissionError(f"{name}: needs columns {', '.join(needed)}")
+    from lumamba_bench.recipes import get_recipe
+
     task_type = results["task"]["type"]
-    outputs = 2 if task_type == "binary" else len(results["task"]["label_names"])
+    outputs = get_recipe(results["task"]["recipe"]).outputs  # binary: 2; multi-output: classes x channels
+    declared = {seed["seed"] for seed in results["seeds"]}
+    extra = sorted(set(np.unique(table["seed"]).tolist()) - declared)
+    if extra:
+        raise SubmissionError(f"{name}: predictions for seed(s) {extra}, which the results do not report")
     for seed in results["seeds"]:
         rows = table["seed"] == seed["seed"]
         if not rows.any():
@@ -272,6 +287,7 @@ def check_prediction_table(results: dict, table: dict, name: str, windows: dict 
             _check_windows(name, seed["seed"], keys, labels.tolist(), windows)
         if probs.ndim != 2 or probs.shape[1] != outputs:
             raise SubmissionError(f"{name}: probabilities of shape {probs.shape}; the task needs {outputs} per window")
+        _check_probabilities(name, seed["seed"], probs, task_type, len(results["task"]["label_names"]))
         recomputed = compute_metrics(task_type, labels, probs)["metrics"]
         for metric, stated in seed["metrics"].items():
             value = recomputed.get(metric)
@@ -281,6 +297,38 @@ def check_prediction_table(results: dict, table: dict, name: str, windows: dict 
                 raise SubmissionError(
                     f"{name}: seed {seed['seed']} {metric} recomputes to {value}, the file states {stated}"
                 )
+
+
+PROBABILITY_TOLERANCE = 1e-6
+
+
+def _check_probabilities(name: str, seed: int, probs: np.ndarray, task_type: str, classes: int) -> None:
+    """Probabilities are finite numbers in [0, 1]; a softmax's (binary, multi-class, each channel
+    of a multi-output task) sum to 1 within 1e-6. Metrics alone would accept any scores."""
+    from lumamba_bench.harness.metrics import BINARY, MULTICLASS, MULTIOUTPUT
+
+    finite = np.isfinite(probs).all(axis=1)
+    if not finite.all():
+        row = int(np.flatnonzero(~finite)[0])
+        raise SubmissionError(f"{name}: seed {seed} row {row} holds a probability that is not a finite number")
+    outside = ((probs < -PROBABILITY_TOLERANCE) | (probs > 1 + PROBABILITY_TOLERANCE)).any(axis=1)
+    if outside.any():
+        row = int(np.flatnonzero(outside)[0])
+        raise SubmissionError(
+            f"{name}: seed {seed} row {row} holds a probability outside [0, 1]: {probs[row].tolist()}"
+        )
+    if task_type in (BINARY, MULTICLASS):
+        sums = probs.sum(axis=1, keepdims=True)
+    elif task_type == MULTIOUTPUT:
+        sums = probs.reshape(len(probs), -1, classes).sum(axis=2)
+    else:
+        return  # multi-label: one independent probability per class
+    off = (np.abs(sums - 1.0) > PROBABILITY_TOLERANCE).any(axis=1)
+    if off.any():
+        row = int(np.flatnonzero(off)[0])
+        raise SubmissionError(
+            f"{name}: seed {seed} row {row}: probabilities sum to {sums[row].tolist()}, not 1 (within 1e-6)"
+        )
 
 
 @cache

@@ -11,6 +11,7 @@ from submissions import SHA, demo_results, write_json
 
 from lumamba_bench.harness.metrics import compute_metrics
 from lumamba_bench.harness.results import summarise, write_predictions
+from lumamba_bench.leaderboard import submission
 from lumamba_bench.leaderboard.submission import SubmissionError, submit
 
 
@@ -200,3 +201,91 @@ def test_a_stored_file_edited_or_broken_after_acceptance_is_one_line_for_validat
     stored.write_text('{"schema_version": 1, "model": ')
     with pytest.raises(LumambaError, match=f"{stored.name}: not valid JSON"):
         build(board)
+
+
+def test_prediction_rows_are_exactly_the_reported_seeds_and_real_probabilities(board, tmp_path, demo_split):
+    """An extra seed, a NaN, a probability outside [0, 1] and scores that are no softmax: each
+    refused with its row, whatever metrics the rows recompute to."""
+    results, rows = demo_results(split=demo_split)
+
+    def restated(changed_rows):
+        changed = copy.deepcopy(results)
+        for seed in changed["seeds"]:
+            mine = [r for r in changed_rows if r["seed"] == seed["seed"]]
+            probs = np.nan_to_num(np.array([r["probs"] for r in mine]))
+            labels = np.array([r["label"] for r in mine])
+            seed["metrics"] = compute_metrics("binary", labels, probs)["metrics"]
+        changed["summary"] = summarise([s["metrics"] for s in changed["seeds"]])
+        return changed
+
+    extra = rows + [dict(r, seed=3) for r in rows if r["seed"] == 0]
+    _predictions_refused(tmp_path, board, demo_split, results, extra, r"seed\(s\) \[3\], which the results do not")
+    for bad, message in (
+        ([np.nan, 1.0], "not a finite number"),
+        ([-0.5, 1.5], r"outside \[0, 1\]"),
+        ([0.2, 0.2], "sum to"),
+    ):
+        changed = [dict(r, probs=np.array(bad)) if i == 5 else r for i, r in enumerate(rows)]
+        _predictions_refused(tmp_path, board, demo_split, restated(changed), changed, f"seed 0 row 5.*{message}")
+
+
+def test_multi_output_predictions_are_checked_per_channel():
+    """tuar-mmc: 22 channels x 6 classes per window; each channel's softmax must sum to 1."""
+    from lumamba_bench.leaderboard.submission import check_prediction_table
+    from lumamba_bench.recipes import get_recipe
+
+    recipe = get_recipe("tuar-mmc")
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 6, (40, 22))
+    logits = rng.normal(size=(40, 22, 6)) + 2.0 * np.eye(6)[labels]
+    probs = (np.exp(logits) / np.exp(logits).sum(2, keepdims=True)).reshape(40, -1)
+    metrics = compute_metrics("multioutput", labels, probs)["metrics"]
+    results = {"task": {"recipe": "tuar-mmc", "type": "multioutput", "label_names": list(recipe.label_names)},
+               "seeds": [{"seed": 0, "metrics": metrics}]}  # fmt: skip
+    table = {"seed": np.zeros(40, dtype=int), "label": labels, "probs": probs}
+    check_prediction_table(results, table, "mmc.parquet")  # 132 probabilities a window: accepted
+    skewed = probs.copy()
+    skewed[3, :6] *= 0.5
+    with pytest.raises(SubmissionError, match="row 3: probabilities sum to"):
+        check_prediction_table(results, dict(table, probs=skewed), "mmc.parquet")
+
+
+def test_results_on_part_of_a_corpus_are_refused(board, tmp_path, demo_source):
+    """A results file that says it was made on part of a corpus, and predictions checked against
+    a dataset prepared with --limit: both refused, naming why."""
+    from lumamba_bench.data.manifest import dataset_sha256, read_manifest
+    from lumamba_bench.data.prepare import prepare
+    from lumamba_bench.recipes import get_recipe
+
+    results, _ = demo_results()
+    results["task"]["partial"] = "prepared with --limit 4"
+    with pytest.raises(SubmissionError, match=r"made on part of demo \(prepared with --limit 4\)"):
+        submit(write_json(tmp_path, results), board)
+
+    folder = tmp_path / "limited" / "demo"
+    prepare(get_recipe("demo"), demo_source, folder, limit=4)
+    results, _ = demo_results()
+    results["task"]["dataset_sha256"] = dataset_sha256(read_manifest(folder, "demo"))  # made on it, saying nothing
+    with pytest.raises(SubmissionError, match="was prepared with --limit 4: the board takes results on the whole"):
+        submission.test_windows(results, folder)
+
+
+def test_markdown_cells_cannot_become_links_images_or_tags():
+    from lumamba_bench.leaderboard.render import _md
+
+    cell = _md("![x](https://evil.example/t.png) [click](javascript:alert(1)) <b>*bold*</b> `code` a|b\nc")
+    assert "](" not in cell.replace("\\](", "") and "<b>" not in cell and "\n" not in cell
+    assert cell.startswith("![x\\](") and "\\*bold\\*" in cell and "a\\|b" in cell and "\\`code\\`" in cell
+
+
+def test_a_card_nested_too_deeply_or_too_large_is_one_line(tmp_path):
+    from lumamba_bench.leaderboard.cards import CardError, read_card
+
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(CardError, match="nested too deeply"):
+        read_card(deep)
+    large = tmp_path / "large.json"
+    large.write_text(json.dumps({"name": "x" * 300_000}))
+    with pytest.raises(CardError, match="too large for a model card"):
+        read_card(large)

@@ -1,6 +1,8 @@
 """Command lines that would crash or mislead: nonsense numbers are usage errors before any work,
 user text that looks like markup prints as it is."""
 
+import re
+
 import pytest
 from typer.testing import CliRunner
 
@@ -102,3 +104,13 @@ def test_a_channel_set_that_keeps_nothing_is_refused_before_training(small_demo,
     for spec in (",", " , ,"):
         with pytest.raises(LumambaError, match="keeps no channel"):
             run_benchmark(RunConfig(model="lumamba-scratch", test_channels=spec, seeds=1, epochs=1, out=tmp_path))
+
+
+@pytest.mark.parametrize("name", ["../../etc/passwd", "models/lumamba-mixed", "no-such-card"])
+def test_leaderboard_compute_takes_a_card_name_not_a_path(board, name):
+    from lumamba_bench.leaderboard.cards import CardError
+    from lumamba_bench.leaderboard.compute import card_path
+
+    with pytest.raises(CardError, match=f"no model card named '{re.escape(name)}' on the board"):
+        card_path(name, board)
+    assert card_path("lumamba-mixed", board) == board / "models" / "lumamba-mixed.json"
