@@ -30,7 +30,16 @@ def tuab_source(tmp_path) -> tuple[Path, dict[str, int]]:
 
 
 @pytest.fixture(scope="session")
-def demo_split(demo_source, tmp_path_factory) -> dict:
+def board_source(tmp_path_factory) -> Path:
+    """A demo corpus with 5 test recordings per class (the fewest the board gives an interval
+    for), 20 s each."""
+    root = tmp_path_factory.mktemp("board-source")
+    write_demo_corpus(root, duration_s=20.0, n_train_per_class=2, n_eval_per_class=5)
+    return root
+
+
+@pytest.fixture(scope="session")
+def demo_split(board_source, tmp_path_factory) -> dict:
     """A prepared demo dataset: its folder, manifest sha256 and test windows -> labels."""
     from lumamba_bench.data.manifest import dataset_sha256, read_manifest
     from lumamba_bench.data.prepare import prepare
@@ -39,7 +48,7 @@ def demo_split(demo_source, tmp_path_factory) -> dict:
     from lumamba_bench.recipes import get_recipe
 
     folder = tmp_path_factory.mktemp("prepared") / "demo"
-    prepare(get_recipe("demo"), demo_source, folder)
+    prepare(get_recipe("demo"), board_source, folder)
     sha = sha256_of(folder / "manifest.json")
     windows = test_windows({"task": {"recipe": "demo", "manifest_sha256": sha}}, folder)
     dataset = dataset_sha256(read_manifest(folder, "demo"))

@@ -129,7 +129,7 @@ def compare(paths: list[Path | str], baseline: Path | str | None = None) -> Comp
 
 def table_cells(table: Table) -> tuple[list[str], list[list[str]]]:
     """Header and text cells of one compared table (mean ± std [95% interval], p)."""
-    from lumamba_bench.leaderboard.tables import fmt, fmt_ci
+    from lumamba_bench.leaderboard.tables import fmt, fmt_row_ci
 
     levels = ["window"] + (["recording"] if file_level(table.task) else [])
     header = ["model", "recipe", "protocol", "seeds"]
@@ -145,7 +145,7 @@ def table_cells(table: Table) -> tuple[list[str], list[list[str]]]:
                 if row.predictions is None:
                     text += " [no predictions]"
                 elif (level, metric) in row.ci:
-                    text += " " + fmt_ci(row.ci[level, metric])
+                    text += " " + fmt_row_ci(row, level, metric)
                 cells.append(text)
         cells += ["-" if row.p_value is None else f"{row.p_value:.3f}", row.p_note or "-", row.extra["path"]]
         body.append(cells)
@@ -168,8 +168,8 @@ def terminal_cells(table: Table) -> tuple[list[str], list[list[str]], list[str]]
             mean, std = values.get(metric, (None, None))
             text = "-" if mean is None else f"{mean:.3f}" + ("" if std is None else f" ± {std:.3f}")
             interval = row.ci.get((level, metric))
-            below = "no predictions" if row.predictions is None else "[n/a]" if interval is None else (
-                f"[{interval[0]:.3f}, {interval[1]:.3f}]")
+            below = "no predictions" if row.predictions is None else f"[{row.ci_note}]" if row.ci_note else (
+                "[n/a]" if interval is None else f"[{interval[0]:.3f}, {interval[1]:.3f}]")
             cells.append(f"{text}\n{below}")
         cells.append("-" if row.p_value is None else f"{row.p_value:.3f}")
         body.append(cells)

@@ -25,6 +25,7 @@ from lumamba_bench.leaderboard.tables import (
     fmt_ci,
     fmt_compute,
     fmt_params,
+    fmt_row_ci,
     reported_vs_measured,
 )
 
@@ -34,7 +35,8 @@ INTRO = (
     "with a 95% bootstrap interval [low, high] where predictions were submitted (2,000 resamples of test "
     "recordings for file-level tasks, of windows otherwise; seeds averaged inside each resample). "
     "p is a paired bootstrap p-value against the best ranked row with predictions on the same test set "
-    f"(primary metric; p < {ALPHA} is a significant difference). "
+    f"(primary metric; p < {ALPHA} is a significant difference). Intervals and tests are withheld, shown as "
+    "[too few test units], when a class has fewer than 5 resampling units. "
     "Overlap: `none` (pre-training data hold none of the task's recordings), `same corpus` (same corpus, "
     "test subjects excluded), `test subjects seen`. Only `none` and `same corpus` rows are ranked, and reported "
     "rows only where their protocol is ours; the others are listed after them, unranked (rows whose "
@@ -75,7 +77,7 @@ def _metric_text(row: Row, metric: str, level: str) -> str:
     values = row.metrics if level == "window" else row.recording_metrics
     text = fmt(*values.get(metric, (None, None)))
     if (level, metric) in row.ci:
-        text += " " + fmt_ci(row.ci[level, metric])
+        text += " " + fmt_row_ci(row, level, metric)
     return text
 
 
@@ -312,8 +314,8 @@ def _html_table(table: Table) -> list[str]:
             values = row.metrics if level == "window" else row.recording_metrics
             for metric in table.metrics:
                 mean, std = values.get(metric, (None, None))
-                interval = row.ci.get((level, metric))
-                extra = "" if (level, metric) not in row.ci else f"<small>{escape(fmt_ci(interval))}</small>"
+                shown = (level, metric) in row.ci
+                extra = f"<small>{escape(fmt_row_ci(row, level, metric))}</small>" if shown else ""
                 cells.append(_num(mean, fmt(mean, std), extra))
         cells.append(_num(row.p_value, text[-7], title=row.p_note))
         cells += [

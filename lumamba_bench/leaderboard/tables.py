@@ -68,6 +68,7 @@ class Row:
     ci: dict[tuple[str, str], tuple[float, float] | None] = field(default_factory=dict)  # (level, metric)
     p_value: float | None = None
     p_note: str = ""
+    ci_note: str = ""  # why no interval or test was computed (too few test units)
     predictions: uncertainty.Predictions | None = field(default=None, repr=False)
 
     def score(self, metric: str) -> float | None:
@@ -218,6 +219,12 @@ def add_intervals(table: Table) -> None:
     for row in table.rows:
         if row.predictions is None:
             continue
+        reason = uncertainty.too_few_units(row.predictions)
+        if reason:
+            row.ci_note = "too few test units"
+            row.p_note = f"no interval or test: {reason}"
+            row.ci = {(level, metric): None for level in levels for metric in table.metrics}
+            continue
         for level in levels:
             for metric in table.metrics:
                 try:
@@ -230,9 +237,9 @@ def add_paired_tests(table: Table, baseline: Row | None = None) -> None:
     """Each measured row with predictions against the best ranked one (or ``baseline``) on the
     same test set."""
     primary = table.metrics[0]
-    with_predictions = [r for r in table.rows if r.predictions is not None]
+    with_predictions = [r for r in table.rows if r.predictions is not None and not r.ci_note]
     top = baseline if baseline is not None else next((r for r in with_predictions if r.ranked), None)
-    if top is None or top.predictions is None:
+    if top is None or top.predictions is None or top.ci_note:
         return
     for row in with_predictions:
         if row is top:
@@ -337,6 +344,11 @@ def fmt(mean: float | None, std: float | None) -> str:
 
 def fmt_ci(interval: tuple[float, float] | None) -> str:
     return "[n/a]" if interval is None else f"[{interval[0]:.4f}, {interval[1]:.4f}]"
+
+
+def fmt_row_ci(row: Row, level: str, metric: str) -> str:
+    """A row's interval, or why it has none."""
+    return f"[{row.ci_note}]" if row.ci_note else fmt_ci(row.ci.get((level, metric)))
 
 
 def fmt_params(parameters: int | None) -> str:

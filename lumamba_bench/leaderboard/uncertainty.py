@@ -24,6 +24,7 @@ REPLICATES = 2000
 SEED = 20_261_202
 LEVEL = 0.95
 BLOCK_CELLS = 4_000_000  # replicates x windows per block: bounds memory on large test sets
+MIN_UNITS_PER_CLASS = 5  # below this, a resample of a class is a handful of units: no interval, no test
 
 
 class NoBootstrap(ValueError):
@@ -66,6 +67,20 @@ def from_table(table: dict, task_type: str, by_recording: bool, units: np.ndarra
         if (strata[index] != labels).any():
             raise ValueError("windows of one recording carry different labels: not a file-level task")
     return Predictions(task_type, seeds, units, strata)
+
+
+def too_few_units(predictions: Predictions) -> str | None:
+    """Why the test set is too small for an interval or a paired test (None when it is not):
+    fewer than ``MIN_UNITS_PER_CLASS`` resampling units (recordings for file-level tasks) in a
+    class present, or fewer than twice that in all for tasks without one class per unit."""
+    if predictions.strata is None:
+        n = len(predictions.units)
+        return None if n >= 2 * MIN_UNITS_PER_CLASS else f"{n} test units ({2 * MIN_UNITS_PER_CLASS} needed)"
+    classes, counts = np.unique(predictions.strata[predictions.strata >= 0], return_counts=True)
+    if len(counts) and counts.min() < MIN_UNITS_PER_CLASS:
+        k = int(np.argmin(counts))
+        return f"{counts[k]} test units of class {classes[k]} ({MIN_UNITS_PER_CLASS} needed)"
+    return None
 
 
 def draw_counts(
