@@ -8,7 +8,6 @@ import pytest
 from scipy.stats import norm
 from sklearn.metrics import roc_auc_score
 
-from lumamba_bench.harness.metrics import recording_level
 from lumamba_bench.leaderboard import uncertainty
 
 SIMULATIONS, REPLICATES = 300, 1000
