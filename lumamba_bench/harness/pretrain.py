@@ -102,11 +102,16 @@ def _epoch_batches(sampler: MontageBatchSampler, epoch: int, ctx: distributed.Co
 # Settings a resumed run may change without changing what it trains: where it writes, how often
 # it checkpoints, when it stops, on which device.
 RESUMABLE = {"resume", "resume_with_changes", "out", "data_root", "device", "max_steps", "register",
-             "checkpoint_every", "keep_checkpoints", "workers", "log_every"}  # fmt: skip
+             "checkpoint_every", "keep_checkpoints", "workers", "log_every", "name"}  # fmt: skip
+MAX_GRAD_NORM = 1e5  # a gradient norm (before clipping) above this is divergence, not learning
 
 
-def changed_settings(card: dict, config: PretrainConfig, manifest_sha: str) -> list[str]:
-    """'name: checkpoint's -> now' for every training setting a resume would change, and the data."""
+def changed_settings(
+    card: dict, config: PretrainConfig, manifest_sha: str, compute: dict | None = None
+) -> list[str]:
+    """'name: checkpoint's -> now' for every training setting a resume would change, the data,
+    and (``compute``: device type, precision, scan backend now) how the steps are computed; a
+    checkpoint written before it recorded one of those is not held to it."""
     before = dict(card.get("hyperparameters", {}))
     if "corpus" in before:  # checkpoints written before the recipe was called `task` everywhere
         before.setdefault("task", before.pop("corpus"))
@@ -118,7 +123,16 @@ def changed_settings(card: dict, config: PretrainConfig, manifest_sha: str) -> l
     ]
     if card.get("manifest_sha256") not in (None, manifest_sha):
         changes.append(f"corpus manifest: {card['manifest_sha256'][:12]}... -> {manifest_sha[:12]}...")
+    stated = compute_record(card)
+    now = sorted((compute or {}).items())
+    changes += [f"{k}: {stated[k]} -> {v}" for k, v in now if stated.get(k) not in (None, v)]
     return changes
+
+
+def compute_record(card: dict) -> dict:
+    """How a checkpoint's steps were computed, as ``changed_settings`` compares it."""
+    return {"device": card.get("device"), "precision": card.get("precision"),
+            "scan backend": (card.get("scan_backend") or {}).get("used")}  # fmt: skip
 
 
 def check_store_name(name: str | None, model: str) -> None:
@@ -242,7 +256,7 @@ def _resume(run: _Run) -> None:
     if card.get("model") != config.model:
         raise LumambaError(f"{checkpoint} is a {card.get('model')} checkpoint, not {config.model}")
     run.step, run.history = card["step"], card["history"]
-    changes = changed_settings(card, config, run.manifest_sha)
+    changes = changed_settings(card, config, run.manifest_sha, compute_record(_card(run)))
     if changes and not config.resume_with_changes:
         raise LumambaError(
             f"--resume: {checkpoint} was trained with other settings ({'; '.join(changes)}); resume with "
@@ -273,6 +287,7 @@ def _card(run: _Run) -> dict:
         "world_size": run.ctx.world_size,
         "scan_backend": scan_report(run.ctx.device),
         "precision": precision.active(),
+        "device": run.ctx.device.type,
         "history": run.history,
         "resumed_with_changes": run.change_log,
         "tool_version": __version__,
@@ -281,6 +296,12 @@ def _card(run: _Run) -> dict:
 
 
 def _save(run: _Run) -> None:
+    """A checkpoint, only of finite weights (every rank checks: DDP keeps them equal), so the
+    last checkpoint is always a good one."""
+    finite = torch.stack([torch.isfinite(p).all() for p in run.objective.parameters()]).all()
+    if not bool(finite):  # one host sync per checkpoint
+        bad = next(name for name, p in run.objective.named_parameters() if not torch.isfinite(p).all())
+        raise _diverged(run, f"weight {bad}", float("nan"), run.step)
     if not run.ctx.is_main:
         return
     save_training_checkpoint(run.run_dir / f"step-{run.step:07d}", run.objective, run.optimizer, _card(run))
@@ -307,8 +328,8 @@ def _flush(run: _Run) -> None:
         grad_norm, *parts = row
         if not math.isfinite(parts[0]):  # parts[0] is the loss
             raise _diverged(run, "loss", parts[0], record["step"])
-        if not math.isfinite(grad_norm):
-            raise _diverged(run, "gradients", grad_norm, record["step"])
+        if not math.isfinite(grad_norm) or grad_norm > MAX_GRAD_NORM:
+            raise _diverged(run, "the gradient norm", grad_norm, record["step"])
         record |= {"grad_norm": grad_norm, "seconds": seconds} | dict(zip(run.part_names, parts, strict=True))
         run.history.append(record)
         if run.on_step is not None and run.ctx.is_main:

@@ -133,3 +133,51 @@ def test_a_checkpoint_written_on_a_gpu_resumes_on_a_cpu(small_demo, tmp_path, mo
         torch.load(folder / "optimizer.pt", weights_only=True)  # what the old loader did
     resumed = pretrain(small_config(tmp_path, epochs=2, resume=True))
     assert resumed.step == resumed.total_steps
+
+
+def test_an_exploding_gradient_norm_stops_the_run_before_any_checkpoint(small_demo, tmp_path, monkeypatch):
+    from lumamba_bench.harness import pretrain as pretraining
+
+    monkeypatch.setattr(pretraining, "MAX_GRAD_NORM", 1e-9)  # every real norm is above it
+    with pytest.raises(LumambaError, match=r"the gradient norm became .* at step 0; no checkpoint was written"):
+        pretrain(small_config(tmp_path, epochs=2))
+    assert latest_checkpoint(tmp_path / "run") is None
+
+
+def test_a_checkpoint_of_non_finite_weights_is_never_written(small_demo, tmp_path, monkeypatch):
+    """The fourth optimizer step writes a NaN into a weight while every loss so far was finite
+    (each is computed before its step's update): the save at step 4 refuses, naming the weight,
+    and step 2's checkpoint stays the last."""
+    real_step = torch.optim.AdamW.step
+    calls = []
+
+    def step(self, *args, **kwargs):
+        out = real_step(self, *args, **kwargs)
+        calls.append(1)
+        if len(calls) == 4:
+            with torch.no_grad():
+                self.param_groups[0]["params"][0].fill_(float("nan"))
+        return out
+
+    monkeypatch.setattr(torch.optim.AdamW, "step", step)
+    stopped = r"weight .* became nan at step 4; the last good checkpoint is .*step-0000002"
+    with pytest.raises(LumambaError, match=stopped):
+        pretrain(small_config(tmp_path, epochs=3, checkpoint_every=2, log_every=1))
+    assert latest_checkpoint(tmp_path / "run").name == "step-0000002"
+
+
+def test_a_resume_on_another_device_precision_or_scan_backend_is_named(small_demo, tmp_path, monkeypatch):
+    from lumamba_bench.harness import precision
+    from lumamba_bench.harness.pretrain import PretrainConfig, changed_settings
+
+    pretrain(small_config(tmp_path, epochs=2, max_steps=2))
+    monkeypatch.setattr(precision, "active", lambda: "bf16")
+    with pytest.raises(LumambaError, match=r"precision: fp32 -> bf16"):
+        pretrain(small_config(tmp_path, epochs=2, resume=True))
+    card = {"hyperparameters": {}, "device": "cuda", "precision": "fp32", "scan_backend": {"used": "mamba-ssm"}}
+    now = {"device": "cpu", "precision": "fp32", "scan backend": "chunked"}
+    changes = changed_settings(card, PretrainConfig(), "x", now)
+    assert "device: cuda -> cpu" in changes and "scan backend: mamba-ssm -> chunked" in changes
+    assert not any(c.startswith("precision") for c in changes)
+    older = changed_settings({"hyperparameters": {}}, PretrainConfig(), "x", now)  # a card before these were kept
+    assert not any(c.startswith(("device", "precision", "scan")) for c in older)
