@@ -19,7 +19,7 @@ from pathlib import Path
 
 from lumamba_bench.errors import LumambaError
 from lumamba_bench.harness.checkpoints import pretraining_task
-from lumamba_bench.models.registry import encoder_facts
+from lumamba_bench.models.registry import encoder_facts, list_encoders
 
 NONE, SAME_CORPUS, SEEN = "none", "same corpus", "test subjects seen"
 RANKED_OVERLAPS = (NONE, SAME_CORPUS)  # what the default view ranks
@@ -155,6 +155,17 @@ def check_card_matches(card: dict, results: dict, name: str) -> None:
         raise CardError(
             f"{name}: the card of {card['name']} states {card['parameters']:,} encoder parameters, "
             f"the results {model['parameters']['encoder']:,}"
+        )
+    pretrained_on = ((model.get("checkpoint") or {}).get("pretraining") or {}).get("task")
+    if pretrained_on and pretrained_on not in card["pretraining"]["corpora"]:
+        raise CardError(
+            f"{name}: the results record pre-training on {pretrained_on}; the card of {card['name']} lists "
+            f"{', '.join(card['pretraining']['corpora']) or 'no pre-training corpus'}"
+        )
+    if model["architecture"] not in list_encoders() and card["parameters"] is None:
+        raise CardError(
+            f"{name}: {model['architecture']} is not an encoder this package knows; its card must state its "
+            "parameter count (the board cannot count it)"
         )
     stated, used = card["weights"]["sha256"], (model.get("checkpoint") or {}).get("sha256")
     if (stated is None) != (used is None) or (stated is not None and stated != used):

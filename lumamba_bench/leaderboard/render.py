@@ -93,6 +93,8 @@ def _cells(row: Row, table: Table) -> list[str]:
         reference += f" [not comparable: {row.extra.get('not_comparable_because') or 'protocol differs'}]"
     if row.source == "measured" and row.predictions is None:
         reference += " [no predictions: mean ± std only]"
+    if row.extra.get("outside"):
+        reference += " [encoder outside this package: its size is its card's]"
     p = "-" if row.p_value is None else f"{row.p_value:.3f}" + (" (n.s.)" if row.p_value >= ALPHA else "")
     return [str(row.rank) if row.rank else "–", row.model, row.source, row.overlap, *metrics, p,
             "-" if row.seeds is None else str(row.seeds), fmt_params(row.parameters), gflops, memory,

@@ -126,11 +126,18 @@ def measured_row(results: dict, table: dict | None, file: str) -> Row:
         checkpoint=checkpoint,
         note=f"protocol {results['protocol']['name']}",
         extra={"file": file, "sha256": content_hash(results), "manifest": dataset_identity(results),
-               "recipe": results["protocol"].get("recipe") or "-"},
+               "recipe": results["protocol"].get("recipe") or "-", "outside": _outside(model["architecture"])},
         track="" if shift is None else f"{shift['train_channels']} -> {shift['test_channels']}",
         recording_metrics=_recording_summary(results),
         predictions=predictions,
     )
+
+
+def _outside(architecture: str) -> bool:
+    """An encoder this package does not register (a plugin's): its size is its card's word."""
+    from lumamba_bench.models.registry import list_encoders
+
+    return architecture not in list_encoders()
 
 
 def _recording_summary(results: dict) -> dict:

@@ -289,3 +289,36 @@ def test_a_card_nested_too_deeply_or_too_large_is_one_line(tmp_path):
     large.write_text(json.dumps({"name": "x" * 300_000}))
     with pytest.raises(CardError, match="too large for a model card"):
         read_card(large)
+
+
+def test_a_card_must_agree_with_the_pre_training_the_results_record(board, tmp_path):
+    from submissions import model_card
+
+    from lumamba_bench.leaderboard.cards import CardError
+
+    results, _ = demo_results(seed_offset=21, name="fresh-model")
+    results["model"]["checkpoint"]["pretraining"] = {"task": "tueg"}
+    (tmp_path / "none.json").write_text(json.dumps(model_card("fresh-model", corpora=(), excluded=())))
+    with pytest.raises(CardError, match="record pre-training on tueg; the card of fresh-model lists no"):
+        submit(write_json(tmp_path, results), board, card=tmp_path / "none.json")
+    (tmp_path / "tueg.json").write_text(json.dumps(model_card("fresh-model", corpora=("tueg",))))
+    assert submit(write_json(tmp_path, results), board, card=tmp_path / "tueg.json").is_file()
+
+
+def test_an_encoder_outside_the_package_needs_its_size_on_its_card_and_is_flagged(board, tmp_path):
+    from submissions import model_card
+
+    from lumamba_bench.leaderboard.build import build
+    from lumamba_bench.leaderboard.cards import CardError
+
+    results, _ = demo_results(seed_offset=22, name="toy-net")
+    results["model"]["architecture"] = results["model"]["family"] = "toy"
+    card = model_card("toy-net") | {"architecture": "toy", "family": "toy", "parameters": None}
+    (tmp_path / "toy.json").write_text(json.dumps(card))
+    with pytest.raises(CardError, match="toy is not an encoder this package knows; its card must state"):
+        submit(write_json(tmp_path, results), board, card=tmp_path / "toy.json")
+    (tmp_path / "toy.json").write_text(json.dumps(card | {"parameters": 4094776}))
+    submit(write_json(tmp_path, results), board, card=tmp_path / "toy.json")
+    build(board)
+    row = next(line for line in (board / "README.md").read_text().splitlines() if "| toy-net |" in line)
+    assert "encoder outside this package: its size is its card" in row
