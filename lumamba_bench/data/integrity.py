@@ -55,8 +55,10 @@ def verify_shards(dataset_dir: Path | str, manifest: dict, use_cache: bool = Tru
     if use_cache and cache_path.is_file():
         try:
             cache = json.loads(cache_path.read_text())
-        except (OSError, json.JSONDecodeError):
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError):
             cache = {}
+        if not isinstance(cache, dict) or not all(isinstance(v, dict) for v in cache.values()):
+            cache = {}  # malformed: ignored, and rewritten below from fresh hashes
     hashed, fresh = 0, {}
     for entry in shard_entries(manifest, dataset_dir):
         path = dataset_dir / "shards" / entry["file"]

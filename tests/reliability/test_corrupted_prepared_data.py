@@ -128,3 +128,17 @@ def test_a_truncated_shard_and_a_zeroed_hash_are_refused(dataset):
     path.write_bytes(path.read_bytes()[:-100])
     with pytest.raises(LumambaError, match=f"shard .*{path.name} has changed since it was written"):
         ShardDataset(dataset, "train")
+
+
+@pytest.mark.parametrize("content", ["[1, 2]", '{"shard.parquet": 1}', "\udcff".encode("utf-8", "surrogatepass"), "{"])
+def test_a_malformed_hash_cache_is_ignored_and_rebuilt(dataset, content):
+    manifest = _manifest(dataset)
+    cache = dataset / integrity.CACHE
+    if isinstance(content, bytes):
+        cache.write_bytes(content)
+    else:
+        cache.write_text(content)
+    assert integrity.verify_shards(dataset, manifest) == len(manifest["shards"])  # every shard hashed again
+    rebuilt = json.loads(cache.read_text())
+    assert sorted(rebuilt) == sorted(s["file"] for s in manifest["shards"])
+    assert integrity.verify_shards(dataset, manifest) == 0  # and trusted from then on
