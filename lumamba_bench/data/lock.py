@@ -22,6 +22,23 @@ except ImportError:  # not POSIX: no advisory locks
     fcntl = None
 
 
+def _open_lock(path: Path, flags: int):
+    """The lock file, never through a link: a link at its place would have ``prepare`` truncate
+    and write whatever file it points at. Refused, naming it, when it is not a regular file."""
+    import stat
+
+    try:
+        fd = os.open(path, flags | getattr(os, "O_NOFOLLOW", 0), 0o644)
+    except OSError as error:
+        if path.is_symlink():
+            raise LumambaError(f"{path} is a symbolic link; remove it (prepare writes its lock there)") from None
+        raise LumambaError(f"{path}: cannot open the dataset's lock file ({error.strerror})") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise LumambaError(f"{path} is not a regular file; remove it (prepare writes its lock there)")
+    return os.fdopen(fd, "r+" if flags & os.O_RDWR else "r")
+
+
 def _holder(path: Path) -> str:
     try:
         return path.read_text().strip() or "unknown"
@@ -40,7 +57,7 @@ def writer_lock(dataset_dir: Path) -> Iterator[None]:
         )
         yield
         return
-    handle = open(path, "a+")  # noqa: SIM115 - held open for the whole run
+    handle = _open_lock(path, os.O_RDWR | os.O_CREAT)  # held open for the whole run
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -63,9 +80,9 @@ def writer_lock(dataset_dir: Path) -> Iterator[None]:
 def check_no_writer(dataset_dir: Path) -> None:
     """Refuse to read a dataset that a ``prepare`` is writing right now."""
     path = Path(dataset_dir) / LOCK_FILE
-    if fcntl is None or not path.exists():
+    if fcntl is None or not (path.exists() or path.is_symlink()):
         return
-    with open(path) as handle:
+    with _open_lock(path, os.O_RDONLY) as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
         except BlockingIOError:

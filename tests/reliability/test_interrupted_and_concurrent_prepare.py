@@ -153,3 +153,24 @@ def test_a_full_disk_leaves_no_half_shard_and_the_run_resumes(tmp_path, demo_sou
     monkeypatch.setattr(pq, "write_table", real_write)
     prepare(get_recipe("demo"), demo_source, out, rows_per_shard=16, allow_partial=True)
     assert _state(out) == _state(clean)
+
+
+def test_a_lock_file_that_is_a_link_or_not_a_file_is_refused_and_nothing_is_written_through_it(tmp_path, demo_source):
+    """A link at .prepare.lock would have prepare truncate the file it points at; a folder there
+    is no lock. Both refused, naming the path, for the writer and for a reader."""
+    precious = tmp_path / "precious.txt"
+    precious.write_text("keep me")
+    out = tmp_path / "demo"
+    out.mkdir()
+    (out / ".prepare.lock").symlink_to(precious)
+    with pytest.raises(LumambaError, match=r"\.prepare\.lock is a symbolic link"):
+        prepare(get_recipe("demo"), demo_source, out)
+    assert precious.read_text() == "keep me"
+    from lumamba_bench.data.lock import check_no_writer
+
+    with pytest.raises(LumambaError, match=r"\.prepare\.lock is a symbolic link"):
+        check_no_writer(out)
+    (out / ".prepare.lock").unlink()
+    (out / ".prepare.lock").mkdir()
+    with pytest.raises(LumambaError, match=r"\.prepare\.lock.*(not a regular file|cannot open)"):
+        prepare(get_recipe("demo"), demo_source, out)
