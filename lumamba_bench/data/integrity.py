@@ -31,6 +31,7 @@ def shard_entries(manifest: dict, dataset_dir: Path) -> list[dict]:
     shards = manifest.get("shards")
     if not isinstance(shards, list):
         raise LumambaError(f"{dataset_dir / 'manifest.json'} lists no shards; {_rebuild(dataset_dir)}")
+    seen: set = set()
     for entry in shards:
         missing = [k for k in SHARD_KEYS if not isinstance(entry, dict) or k not in entry]
         if missing:
@@ -43,6 +44,11 @@ def shard_entries(manifest: dict, dataset_dir: Path) -> list[dict]:
                 f"{dataset_dir / 'manifest.json'}: shard path {name!r} is not a file name inside shards/; "
                 f"{_rebuild(dataset_dir)}"
             )
+        if name in seen:  # read twice, its windows would count twice in every metric
+            raise LumambaError(
+                f"{dataset_dir / 'manifest.json'} lists shard {name} twice; {_rebuild(dataset_dir)}"
+            )
+        seen.add(name)
     return shards
 
 

@@ -142,3 +142,12 @@ def test_a_malformed_hash_cache_is_ignored_and_rebuilt(dataset, content):
     rebuilt = json.loads(cache.read_text())
     assert sorted(rebuilt) == sorted(s["file"] for s in manifest["shards"])
     assert integrity.verify_shards(dataset, manifest) == 0  # and trusted from then on
+
+
+def test_a_shard_listed_twice_is_refused(dataset):
+    """Read twice, a shard's windows would count twice in every metric."""
+    manifest = _manifest(dataset)
+    test = _shard(dataset, "test")
+    (dataset / "manifest.json").write_text(json.dumps(manifest | {"shards": [*manifest["shards"], test]}))
+    with pytest.raises(LumambaError, match=f"lists shard {test['file']} twice"):
+        ShardDataset(dataset, "test")
