@@ -107,6 +107,21 @@ def not_a_file(path: Path) -> str | None:
     return None
 
 
+def utf8_name(path: Path | str) -> bool:
+    """Whether a path is text (a name in another encoding reaches Python as lone surrogates,
+    which Parquet, the manifest's split table and a terminal cannot hold)."""
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def shown_name(path: Path | str) -> str:
+    """A path as text, its undecodable bytes written as \\xNN."""
+    return os.fsencode(str(path)).decode("utf-8", "backslashreplace")
+
+
 def unreadable_candidates(source: Path, suffix: str, known: set[str]) -> list[dict]:
     """Entries under ``source`` named like recordings (``suffix``) that are not regular files:
     folders, broken links, link loops. Discovery passes them over; the manifest lists them."""
@@ -117,6 +132,10 @@ def unreadable_candidates(source: Path, suffix: str, known: set[str]) -> list[di
                 continue
             path = Path(folder) / name
             relative = str(path.relative_to(source))
+            if not utf8_name(relative):
+                reason = f"{shown_name(name)}: the file name is not valid UTF-8; rename it to keep it"
+                found.append({"path": shown_name(relative), "status": "skipped", "reason": reason})
+                continue
             reason = not_a_file(path)
             if reason and relative not in known:
                 found.append({"path": relative, "status": "skipped", "reason": f"{name}: {reason}"})
@@ -290,6 +309,7 @@ def prepare(
     if not source.is_dir():
         raise LumambaError(f"source {source} is not a folder")
     discovery = recipe.discover(source)
+    discovery.recordings = [r for r in discovery.recordings if utf8_name(r.path)]  # others: listed unreadable
     if not discovery.recordings:
         raise LumambaError(
             f"no recordings found in {source} ({len(discovery.ignored)} unrelated files); "

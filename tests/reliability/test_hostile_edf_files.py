@@ -177,3 +177,23 @@ def test_folders_links_and_loops_named_like_recordings_are_listed_as_skipped(tua
     }
     assert manifest["skipped_files"] >= 3
     assert len([f for f in manifest["files"] if f["status"] == "ok"]) == len(expected)
+
+
+def test_a_file_name_that_is_not_utf8_is_skipped_with_its_reason_and_the_rest_kept(tmp_path):
+    """Such a name reaches Python as lone surrogates, which Parquet and JSON cannot hold: it used
+    to crash prepare after every file was read."""
+    import json
+    import os
+
+    from lumamba_bench.recipes.demo_corpus import write_demo_corpus
+
+    source = tmp_path / "source"
+    write_demo_corpus(source, duration_s=10.0, n_train_per_class=2, n_eval_per_class=2)
+    first = sorted(source.rglob("*.edf"))[0]
+    os.rename(os.fsencode(first), os.path.join(os.fsencode(first.parent), b"dm\xff0000_s001_t000.edf"))
+    summary = prepare(get_recipe("demo"), source, tmp_path / "out")
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert sum(s["recordings"] for s in manifest["splits"].values()) == 7  # the other 7 kept
+    [entry] = manifest["unreadable_files"]
+    assert entry["path"].endswith("dm\\xff0000_s001_t000.edf") and "not valid UTF-8" in entry["reason"]
+    assert summary.manifest["skipped_files"] == 1
