@@ -383,6 +383,7 @@ def _prepare_locked(
 ) -> PrepareSummary:
     journal = Journal(out_dir / "journal.jsonl")
     state, dropped = _begin(recipe, out_dir, journal, discovery, force)
+    _check_committed_sources(out_dir, state["records"], recordings)
     todo = [r for r in recordings if r.recording_id not in state["committed"]]
     if on_start is not None:
         on_start(len(recordings), len(recordings) - len(todo))
@@ -398,6 +399,35 @@ def _prepare_locked(
     manifest = build_manifest(recipe, source, journal.read(), recordings, discovery, limit)
     write_json_atomic(out_dir / "manifest.json", manifest)
     return PrepareSummary(out_dir, manifest, processed=len(todo), journal_bytes_dropped=dropped)
+
+
+def _check_committed_sources(out_dir: Path, records: list[dict], recordings: list[Recording]) -> None:
+    """A resume keeps only shards whose recordings are still the ones this run prepares: a
+    recording removed, moved or beyond a lower ``--limit`` would stay in the shards while the
+    manifest no longer lists it, and one whose size changed holds other data. Named, with the
+    way out (a content change of the same size is caught by ``--force``, not here: it would
+    mean re-reading the whole corpus on every resume)."""
+    wanted = {r.recording_id: r for r in recordings}
+    committed = [f for record in records if record["type"] == "shard" for f in record["files"]]
+    gone = sorted(f["recording_id"] for f in committed if f["recording_id"] not in wanted)
+    if gone:
+        raise LumambaError(
+            f"{out_dir} already holds {len(gone)} recordings that this run would not prepare (e.g. {gone[0]}: "
+            "removed, moved, or beyond a lower --limit); re-run with --force to rebuild without them"
+        )
+    resized = []
+    for f in committed:
+        try:
+            size = wanted[f["recording_id"]].path.stat().st_size
+        except OSError:
+            size = None
+        if f.get("size") is not None and size != f["size"]:
+            resized.append(f"{f['path']} ({f['size']:,} -> {size if size is None else f'{size:,}'} bytes)")
+    if resized:
+        raise LumambaError(
+            f"{out_dir}: {len(resized)} source files changed since they were prepared (e.g. {resized[0]}); "
+            "re-run with --force to rebuild"
+        )
 
 
 def _begin(recipe: Recipe, out_dir: Path, journal: Journal, discovery: Discovery, force: bool) -> tuple[dict, int]:

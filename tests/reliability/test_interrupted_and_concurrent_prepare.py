@@ -174,3 +174,27 @@ def test_a_lock_file_that_is_a_link_or_not_a_file_is_refused_and_nothing_is_writ
     (out / ".prepare.lock").mkdir()
     with pytest.raises(LumambaError, match=r"\.prepare\.lock.*(not a regular file|cannot open)"):
         prepare(get_recipe("demo"), demo_source, out)
+
+
+def test_a_resume_refuses_shards_whose_sources_are_gone_changed_or_beyond_a_lower_limit(tmp_path):
+    """Each would leave windows in the shards that the manifest no longer describes."""
+    from lumamba_bench.recipes.demo_corpus import write_demo_corpus
+
+    source = tmp_path / "source"
+    write_demo_corpus(source, duration_s=10.0, n_train_per_class=2, n_eval_per_class=2)
+    out = tmp_path / "demo"
+    prepare(get_recipe("demo"), source, out, limit=6)
+    lower = r"holds 3 recordings that this run would not prepare .*beyond a lower --limit"
+    with pytest.raises(LumambaError, match=lower):
+        prepare(get_recipe("demo"), source, out, limit=3)
+    prepare(get_recipe("demo"), source, out)  # a higher limit (none) continues
+    files = sorted(source.rglob("*.edf"))
+    with open(files[0], "ab") as handle:
+        handle.write(bytes(256))
+    with pytest.raises(LumambaError, match=rf"1 source files changed .*{files[0].name} .*--force"):
+        prepare(get_recipe("demo"), source, out)
+    files[0].unlink()
+    with pytest.raises(LumambaError, match="holds 1 recordings that this run would not prepare .*removed, moved"):
+        prepare(get_recipe("demo"), source, out)
+    summary = prepare(get_recipe("demo"), source, out, force=True)
+    assert sum(s["recordings"] for s in summary.manifest["splits"].values()) == 7
