@@ -165,11 +165,10 @@ def compare(
         wide.print(table)
         for note in notes:
             wide.print(note, highlight=False, soft_wrap=True)
-    frame = comparison.frame()
     outputs = {
         markdown: lambda: comparing.markdown(comparison),
-        csv: lambda: frame.to_csv(index=False),
-        json: lambda: frame.to_json(orient="records", indent=2) + "\n",
+        csv: lambda: comparison.frame().to_csv(index=False),
+        json: lambda: comparison.frame().to_json(orient="records", indent=2) + "\n",
     }
     for target, text in outputs.items():
         if target is None:

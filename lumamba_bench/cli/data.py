@@ -86,10 +86,11 @@ def prepare(
 
 def _report_preparation(summary) -> None:
     """Counts, skipped files and every warning a finished preparation has."""
-    completeness = summary.manifest["recipe"].get("completeness")
-    if completeness and not completeness["complete"]:
-        found, expected = sum(completeness["found"].values()), sum(completeness["expected"].values())
-        console.print(Text(f"warning: a partial copy ({found:,} of {expected:,} files), as allowed", style="yellow"))
+    from lumamba_bench.data.manifest import partial_reason
+
+    partial = partial_reason(summary.manifest)
+    if partial:
+        console.print(Text(f"warning: {partial}, as asked; the leaderboard takes no results on it", style="yellow"))
     if summary.journal_bytes_dropped:
         console.print(
             Text(

@@ -7,6 +7,7 @@ only to name it in the error."""
 from __future__ import annotations
 
 import os
+import stat
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,8 +26,6 @@ except ImportError:  # not POSIX: no advisory locks
 def _open_lock(path: Path, flags: int):
     """The lock file, never through a link: a link at its place would have ``prepare`` truncate
     and write whatever file it points at. Refused, naming it, when it is not a regular file."""
-    import stat
-
     try:
         fd = os.open(path, flags | getattr(os, "O_NOFOLLOW", 0), 0o644)
     except OSError as error:

@@ -382,8 +382,7 @@ def _prepare_locked(
     on_start: Callable[[int, int], None] | None,
 ) -> PrepareSummary:
     journal = Journal(out_dir / "journal.jsonl")
-    state, dropped = _begin(recipe, out_dir, journal, discovery, force)
-    _check_committed_sources(out_dir, state["records"], recordings)
+    state, dropped = _begin(recipe, out_dir, journal, discovery, recordings, force)
     todo = [r for r in recordings if r.recording_id not in state["committed"]]
     if on_start is not None:
         on_start(len(recordings), len(recordings) - len(todo))
@@ -403,17 +402,17 @@ def _prepare_locked(
 
 def _check_committed_sources(out_dir: Path, records: list[dict], recordings: list[Recording]) -> None:
     """A resume keeps only shards whose recordings are still the ones this run prepares: a
-    recording removed, moved or beyond a lower ``--limit`` would stay in the shards while the
-    manifest no longer lists it, and one whose size changed holds other data. Named, with the
-    way out (a content change of the same size is caught by ``--force``, not here: it would
-    mean re-reading the whole corpus on every resume)."""
+    recording removed, moved, now excluded or beyond a lower ``--limit`` would stay in the shards
+    while the manifest no longer lists it, and one whose size changed holds other data. Named,
+    with the way out (a content change of the same size is not caught here: that would mean
+    re-reading the whole corpus on every resume)."""
     wanted = {r.recording_id: r for r in recordings}
     committed = [f for record in records if record["type"] == "shard" for f in record["files"]]
     gone = sorted(f["recording_id"] for f in committed if f["recording_id"] not in wanted)
     if gone:
         raise LumambaError(
             f"{out_dir} already holds {len(gone)} recordings that this run would not prepare (e.g. {gone[0]}: "
-            "removed, moved, or beyond a lower --limit); re-run with --force to rebuild without them"
+            "removed, moved, now excluded, or beyond a lower --limit); re-run with --force to rebuild without them"
         )
     resized = []
     for f in committed:
@@ -430,9 +429,12 @@ def _check_committed_sources(out_dir: Path, records: list[dict], recordings: lis
         )
 
 
-def _begin(recipe: Recipe, out_dir: Path, journal: Journal, discovery: Discovery, force: bool) -> tuple[dict, int]:
+def _begin(
+    recipe: Recipe, out_dir: Path, journal: Journal, discovery: Discovery, recordings: list[Recording], force: bool
+) -> tuple[dict, int]:
     """Start fresh (``force``) or pick up the journal: its repaired state and the bytes of a torn
-    last record cut off. Recordings committed earlier but excluded now are an error."""
+    last record cut off. Recordings committed earlier that this run would not prepare, or whose
+    source changed, are an error (``_check_committed_sources``)."""
     if force and out_dir.exists():
         for name in ("shards", "journal.jsonl", "manifest.json"):
             target = out_dir / name
@@ -440,12 +442,7 @@ def _begin(recipe: Recipe, out_dir: Path, journal: Journal, discovery: Discovery
     (out_dir / "shards").mkdir(parents=True, exist_ok=True)
     dropped = journal.repair()
     state = _resume_state(journal, recipe, out_dir, discovery)
-    now_excluded = state["committed"] & {str(Path(path).with_suffix("")) for path in discovery.excluded}
-    if now_excluded:
-        raise LumambaError(
-            f"{out_dir} already holds {len(now_excluded)} recordings that are now excluded "
-            f"(e.g. {sorted(now_excluded)[0]}); re-run with --force to rebuild without them"
-        )
+    _check_committed_sources(out_dir, state["records"], recordings)
     if not state["records"]:
         journal.append({"type": "settings", **_settings(recipe, discovery)})
     return state, dropped

@@ -115,25 +115,25 @@ class ResolvedModel:
 
 def _parse(name: str, root: Path | None):
     """A registered model name, or a name ``pretrain --name`` gave an encoder in the model store
-    (its card says which model it is); the weights' own name for the store lookup."""
+    (its card says which model it is); and the weights the store holds under it (or None)."""
     try:
         parsed = parse_model_name(name)
-        return parsed, parsed.pretrained_name
     except LumambaError:
         weights = find_pretrained(name, root)
         card = read_card(weights) if weights is not None else None
         if card is None or card.get("name") != name:
             raise
-        return parse_model_name(card["model"]), name
+        return parse_model_name(card["model"]), weights
+    return parsed, None if parsed.scratch else find_pretrained(parsed.pretrained_name, root)
 
 
 def resolve_model(name: str, checkpoint: Path | None, root: Path | None) -> ResolvedModel:
-    parsed, store_name = _parse(name, root)
+    parsed, stored = _parse(name, root)
     if parsed.scratch:
         if checkpoint is not None:
             raise LumambaError(f"{name} means random initialisation; drop -scratch to load {checkpoint}")
         return ResolvedModel(name, parsed.architecture, parsed.objective, True, None, None, None)
-    weights = Path(checkpoint) if checkpoint is not None else find_pretrained(store_name, root)
+    weights = Path(checkpoint) if checkpoint is not None else stored
     if weights is None:
         spec = encoder_spec(parsed.architecture)
         can_pretrain = parsed.objective or spec.pretrain_objective

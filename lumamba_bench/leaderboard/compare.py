@@ -128,8 +128,9 @@ def compare(paths: list[Path | str], baseline: Path | str | None = None) -> Comp
 
 
 def table_cells(table: Table) -> tuple[list[str], list[list[str]]]:
-    """Header and text cells of one compared table (mean ± std [95% interval], p)."""
-    from lumamba_bench.leaderboard.tables import fmt, fmt_row_ci
+    """Header and text cells of one compared table (mean ± std [95% interval], p), as the
+    board writes its metric cells."""
+    from lumamba_bench.leaderboard.render import metric_text
 
     levels = ["window"] + (["recording"] if file_level(table.task) else [])
     header = ["model", "recipe", "protocol", "seeds"]
@@ -138,15 +139,8 @@ def table_cells(table: Table) -> tuple[list[str], list[list[str]]]:
     body = []
     for row in table.rows:
         cells = [row.model, row.extra.get("recipe", "-"), row.note.removeprefix("protocol "), str(row.seeds)]
-        for level in levels:
-            values = row.metrics if level == "window" else row.recording_metrics
-            for metric in table.metrics:
-                text = fmt(*values.get(metric, (None, None)))
-                if row.predictions is None:
-                    text += " [no predictions]"
-                elif (level, metric) in row.ci:
-                    text += " " + fmt_row_ci(row, level, metric)
-                cells.append(text)
+        marker = " [no predictions]" if row.predictions is None else ""
+        cells += [metric_text(row, metric, level) + marker for level in levels for metric in table.metrics]
         cells += ["-" if row.p_value is None else f"{row.p_value:.3f}", row.p_note or "-", row.extra["path"]]
         body.append(cells)
     return header, body
@@ -178,10 +172,12 @@ def terminal_cells(table: Table) -> tuple[list[str], list[list[str]], list[str]]
 
 
 def markdown(comparison: Comparison) -> str:
+    from lumamba_bench.leaderboard.render import markdown_cell
+
     lines = []
     for table in comparison.tables:
         header, body = table_cells(table)
         lines += [f"## {table.title}", "", "| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
-        lines += ["| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |" for cells in body]
+        lines += ["| " + " | ".join(markdown_cell(c) for c in cells) + " |" for cells in body]
         lines.append("")
     return "\n".join(lines)

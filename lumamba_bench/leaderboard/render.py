@@ -73,7 +73,8 @@ def _headers(table: Table) -> list[str]:
             "step MiB 5 s", "checkpoint", "reference"]  # fmt: skip
 
 
-def _metric_text(row: Row, metric: str, level: str) -> str:
+def metric_text(row: Row, metric: str, level: str) -> str:
+    """A metric cell: mean ± std, and its interval (or why it has none) where one was computed."""
     values = row.metrics if level == "window" else row.recording_metrics
     text = fmt(*values.get(metric, (None, None)))
     if (level, metric) in row.ci:
@@ -84,7 +85,7 @@ def _metric_text(row: Row, metric: str, level: str) -> str:
 def _cells(row: Row, table: Table) -> list[str]:
     """Plain-text cells in ``_headers`` order."""
     levels = ["window"] + (["recording"] if file_level(table.task) else [])
-    metrics = [_metric_text(row, m, level) for level in levels for m in table.metrics]
+    metrics = [metric_text(row, m, level) for level in levels for m in table.metrics]
     gflops, memory = fmt_compute(row.card)
     reference = row.citation or row.note
     if row.source == "reported" and row.note and row.citation:
@@ -117,9 +118,9 @@ def markdown(board: list[Table], standings: list[Standing]) -> str:
         lines.append("| " + " | ".join(header) + " |")
         lines.append("| " + " | ".join("---" for _ in header) + " |")
         for row in table.rows:
-            lines.append("| " + " | ".join(_md(c) for c in _cells(row, table)) + " |")
+            lines.append("| " + " | ".join(markdown_cell(c) for c in _cells(row, table)) + " |")
         lines.append("")
-        lines += [f"- {_md(r.model)}: {_md(r.p_note)}" for r in table.rows if r.p_value is not None]
+        lines += [f"- {markdown_cell(r.model)}: {markdown_cell(r.p_note)}" for r in table.rows if r.p_value is not None]
         if any(r.p_value is not None for r in table.rows):
             lines.append("")
     return "\n".join(lines)
@@ -134,7 +135,7 @@ def _markdown_overall(standings: list[Standing]) -> list[str]:
     ]
     for i, s in enumerate(standings, 1):
         ranks = ", ".join(f"{task} {rank}" for task, rank in sorted(s.ranks.items()))
-        lines.append(f"| {i} | {_md(s.model)} | {s.source} | {s.tasks} | {s.mean_rank:.2f} | {ranks} |")
+        lines.append(f"| {i} | {markdown_cell(s.model)} | {s.source} | {s.tasks} | {s.mean_rank:.2f} | {ranks} |")
     return lines + [""]
 
 
@@ -158,7 +159,7 @@ def _markdown_agreement(agreements: list[Agreement]) -> list[str]:
     if not agreements:
         return lines + ["No model has both a published and a measured row on the same task and protocol yet.", ""]
     lines += ["| " + " | ".join(AGREEMENT_HEADER) + " |", "|" + " --- |" * len(AGREEMENT_HEADER)]
-    lines += ["| " + " | ".join(_md(c) for c in _agreement_cells(a)) + " |" for a in agreements]
+    lines += ["| " + " | ".join(markdown_cell(c) for c in _agreement_cells(a)) + " |" for a in agreements]
     return lines + [""]
 
 
@@ -177,7 +178,7 @@ def _html_agreement(agreements: list[Agreement]) -> list[str]:
 MARKDOWN_PUNCTUATION = "\\`*_|~"  # what can open emphasis, code or strike-through, or end a cell
 
 
-def _md(text: str) -> str:
+def markdown_cell(text: str) -> str:
     """Markdown table cell: HTML escaped, Markdown's emphasis and code punctuation backslash-escaped
     and every "](" broken, so a name from a submission or card can neither break the table nor
     become a link, an image or a tag (our own "[low, high]" intervals stay as they are)."""

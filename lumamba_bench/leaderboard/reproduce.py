@@ -70,7 +70,7 @@ def _checkpoint(results: dict, given: Path | None, data_root: Path | None) -> Pa
     """The encoder (or, for eval, fine-tuned) checkpoint whose sha256 the results record: the
     file given, or a match in the local model store."""
     from lumamba_bench.files import sha256_of
-    from lumamba_bench.harness.checkpoints import ENCODER_WEIGHTS, model_store
+    from lumamba_bench.harness.checkpoints import ENCODER_WEIGHTS, model_store, read_card
 
     wanted = _get(results, "model.checkpoint.sha256")
     if wanted is None:
@@ -83,7 +83,8 @@ def _checkpoint(results: dict, given: Path | None, data_root: Path | None) -> Pa
             raise LumambaError(f"{given}: sha256 {found[:12]}..., the submission used {wanted[:12]}...")
         return Path(given)
     for candidate in sorted(model_store(data_root).glob(f"*/{ENCODER_WEIGHTS}")):
-        if sha256_of(candidate) == wanted:
+        # the store's card records each encoder's sha256 when registered: one hash, of the match
+        if (read_card(candidate) or {}).get("encoder_sha256") == wanted and sha256_of(candidate) == wanted:
             return candidate
     raise LumambaError(
         f"no checkpoint with sha256 {wanted[:12]}... in the model store ({model_store(data_root)}): "
@@ -155,14 +156,11 @@ def _check_settings(results: dict, config) -> None:
 def _check_dataset(results: dict, data_root: Path | None) -> None:
     from lumamba_bench.data.manifest import read_manifest
     from lumamba_bench.data.prepare import ensure_prepared
-    from lumamba_bench.leaderboard.submission import SubmissionError, check_same_dataset
+    from lumamba_bench.leaderboard.submission import check_same_dataset
 
     recipe = results["task"]["recipe"]
     folder = ensure_prepared(recipe, data_root)  # the demo is generated and prepared here
-    try:
-        check_same_dataset(results, folder / "manifest.json", read_manifest(folder, recipe))
-    except SubmissionError as error:
-        raise LumambaError(str(error)) from None
+    check_same_dataset(results, folder / "manifest.json", read_manifest(folder, recipe))
 
 
 def environment_differences(stored: dict, here: dict) -> list[str]:

@@ -271,9 +271,9 @@ def test_results_on_part_of_a_corpus_are_refused(board, tmp_path, demo_source):
 
 
 def test_markdown_cells_cannot_become_links_images_or_tags():
-    from lumamba_bench.leaderboard.render import _md
+    from lumamba_bench.leaderboard.render import markdown_cell
 
-    cell = _md("![x](https://evil.example/t.png) [click](javascript:alert(1)) <b>*bold*</b> `code` a|b\nc")
+    cell = markdown_cell("![x](https://evil.example/t.png) [click](javascript:alert(1)) <b>*bold*</b> `code` a|b\nc")
     assert "](" not in cell.replace("\\](", "") and "<b>" not in cell and "\n" not in cell
     assert cell.startswith("![x\\](") and "\\*bold\\*" in cell and "a\\|b" in cell and "\\`code\\`" in cell
 
