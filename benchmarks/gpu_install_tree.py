@@ -1,7 +1,8 @@
 """Install this repository's package into a plain folder without building it (the offline GPU
 machine's setuptools may be too old for pyproject.toml's licence field): the packages are copied
 as `[tool.setuptools.package-dir]` maps them (recipes/ -> lumamba_bench/recipes, ...), and a
-minimal .dist-info gives importlib.metadata the name and version, so results record the version.
+minimal .dist-info gives importlib.metadata the name, version and entry points (how encoders,
+recipes and metrics are found).
 
     python benchmarks/gpu_install_tree.py SITE_FOLDER
 """
@@ -36,6 +37,9 @@ def install(site: Path) -> Path:
     info = site / f"{project['name'].replace('-', '_')}-{project['version']}.dist-info"
     info.mkdir(parents=True, exist_ok=True)
     (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {project['name']}\nVersion: {project['version']}\n")
+    groups = project.get("entry-points", {})  # how the package finds its encoders, recipes, metrics
+    lines = [f"[{group}]\n" + "".join(f"{k} = {v}\n" for k, v in points.items()) for group, points in groups.items()]
+    (info / "entry_points.txt").write_text("\n".join(lines))
     return info
 
 

@@ -51,10 +51,14 @@ REGISTERED: dict[str, type[Recipe]] = {}
 
 
 def register_recipe(cls: type[Recipe]) -> type[Recipe]:
-    """Class decorator: make a recipe available to ``get_recipe`` under its ``name``."""
+    """Class decorator: make a recipe available to ``get_recipe`` under its ``name``; a name
+    another class holds is refused, naming both."""
+    from lumamba_bench.plugins import PluginError, provider_of, refuse_taken
+
+    if not cls.name or cls.name != cls.name.lower():
+        raise PluginError(f"recipe {provider_of(cls)} needs a lower-case name, not {cls.name!r}")
     taken = REGISTERED.get(cls.name)
-    if not cls.name or (taken is not None and taken.__qualname__ != cls.__qualname__):
-        raise ValueError(f"recipe name {cls.name!r} is empty or taken by {taken}")
+    refuse_taken("recipe", cls.name, None if taken is None else provider_of(taken), provider_of(cls))
     REGISTERED[cls.name] = cls
     return cls
 

@@ -12,7 +12,9 @@ import typer
 from rich.console import Console
 
 app = typer.Typer(
-    help="Datasets, encoders and a leaderboard harness for EEG foundation models.",
+    help="Datasets, encoders and a leaderboard harness for EEG foundation models.\n\n"
+    "Every command also takes --plugin MODULE_OR_FILE (repeatable; also $LUMAMBA_BENCH_PLUGINS): a module "
+    "or .py file imported first, registering encoders, recipes or metrics (docs/extending.md).",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,

@@ -158,10 +158,11 @@ Protocol = Annotated[
     ),
 ]
 FinetuneRecipe = Annotated[
-    str,
+    str | None,
     typer.Option(
         help="reference: each family fine-tuned as its authors did (head, batch, schedule, layer decay, loss, "
-        "selection); common: one recipe for every encoder. The task's exceptions and these options apply on top."
+        "selection); common: one recipe for every encoder. The task's exceptions and these options apply on top "
+        "[default: reference; common for an encoder the authors did not fine-tune (a plugin's)]."
     ),
 ]
 HeadOption = Annotated[
@@ -208,7 +209,7 @@ def run(
     task: TaskOption = "demo",
     checkpoint: CheckpointOption = None,
     protocol: Protocol = "full",
-    recipe: FinetuneRecipe = "reference",
+    recipe: FinetuneRecipe = None,
     head: HeadOption = None,
     seeds: Seeds = 3,
     epochs: TaskEpochs = None,

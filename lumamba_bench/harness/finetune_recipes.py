@@ -107,6 +107,11 @@ def recipe_values(recipe: str, family: str) -> dict:
     return dict(REFERENCE[family])
 
 
+def default_recipe(family: str) -> str:
+    """``reference`` for a family the authors fine-tuned, ``common`` for any other (a plugin's)."""
+    return "reference" if family in REFERENCE else "common"
+
+
 def task_overrides(task_recipe, recipe: str) -> dict:
     """What a task changes for a recipe (``Recipe.finetune_defaults``: ``all`` and per recipe)."""
     defaults = getattr(task_recipe, "finetune_defaults", {}) or {}

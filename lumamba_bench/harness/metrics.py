@@ -13,7 +13,9 @@ reason in ``undefined``; it never crashes a run.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from sklearn import metrics as skm
@@ -30,7 +32,10 @@ class Metric:
 
     ``required_from``: the metric-set version from which every results file of those task types
     must report it (None: optional); raising the set's version keeps older files valid.
-    ``columns``: task type -> position among the board's columns (0 ranks the table)."""
+    ``columns``: task type -> position among the board's columns (0 ranks the table).
+    ``compute``: ``(labels, probabilities) -> float`` for a metric from outside this module (a
+    plugin's); it must be optional (``required_from=None``): files written without it stay valid.
+    ``provider``: the module that registered it (filled in by ``register_metric``)."""
 
     name: str
     task_types: tuple[str, ...]
@@ -40,6 +45,8 @@ class Metric:
     aggregate: str = "mean and sample std over seeds"
     required_from: int | None = 1
     columns: dict = field(default_factory=dict)
+    compute: Callable[[np.ndarray, np.ndarray], float] | None = field(default=None, compare=False)
+    provider: str = field(default="", compare=False)
 
 
 METRIC_SET_VERSION = 1  # the set of required metrics results files are written with now
@@ -47,8 +54,42 @@ METRICS: dict[str, Metric] = {}
 
 
 def register_metric(metric: Metric) -> Metric:
+    """Add a metric; a name another module registered is refused, naming both. A metric from
+    outside this module computes itself (``compute``) and is not required by the current
+    metric set (files written without it stay valid)."""
+    from lumamba_bench.plugins import PluginError, refuse_taken
+
+    caller = sys._getframe(1).f_globals.get("__name__", "?")
+    provider = caller if metric.compute is None else metric.compute.__module__  # where it is defined
+    if provider != __name__ and metric.compute is None:
+        raise PluginError(f"metric {metric.name!r} from {provider} needs compute=(labels, probabilities) -> float")
+    if metric.required_from is not None and metric.required_from <= METRIC_SET_VERSION and provider != __name__:
+        raise PluginError(
+            f"metric {metric.name!r} from {provider} cannot be required from metric set {metric.required_from}: "
+            f"every results file written under set {METRIC_SET_VERSION} would lack it (use required_from=None)"
+        )
+    if not metric.low < metric.high:
+        raise PluginError(f"metric {metric.name!r} from {provider}: its range [{metric.low}, {metric.high}] is empty")
+    if not set(metric.task_types) <= set(TASK_TYPES):
+        raise PluginError(f"metric {metric.name!r} from {provider}: task types are {', '.join(TASK_TYPES)}")
+    taken = METRICS.get(metric.name)
+    refuse_taken("metric", metric.name, None if taken is None else taken.provider, provider)
+    metric = replace(metric, provider=provider)
     METRICS[metric.name] = metric
     return metric
+
+
+def load_metrics() -> dict[str, Metric]:
+    """Every metric, the installed ``lumamba_bench.metrics`` entry points' among them."""
+    from lumamba_bench.plugins import PluginError, load_group
+
+    def register(name: str, provided, where: str) -> None:
+        if not isinstance(provided, Metric):
+            raise PluginError(f"{where} is a {type(provided).__name__}, not a Metric")
+        register_metric(provided)
+
+    load_group("metrics", register)
+    return METRICS
 
 
 register_metric(Metric("balanced_accuracy", (BINARY, MULTICLASS), columns={BINARY: 2, MULTICLASS: 2}))
@@ -70,25 +111,25 @@ def required(task_type: str, version: int = METRIC_SET_VERSION) -> tuple[str, ..
     """The metrics a results file of ``task_type`` written under metric-set ``version`` must report."""
     return tuple(
         m.name
-        for m in METRICS.values()
+        for m in load_metrics().values()
         if task_type in m.task_types and m.required_from is not None and m.required_from <= version
     )
 
 
 def board_columns(task_type: str) -> tuple[str, ...]:
     """The board's metric columns for a task type, the ranking metric first."""
-    shown = [m for m in METRICS.values() if task_type in m.columns]
+    shown = [m for m in load_metrics().values() if task_type in m.columns]
     return tuple(m.name for m in sorted(shown, key=lambda m: m.columns[task_type]))
 
 
 def metric_range(name: str) -> tuple[float, float]:
     """Valid values of a metric; unregistered per-class metrics (``auroc_class3``) are in [0, 1]."""
-    metric = METRICS.get(name)
+    metric = load_metrics().get(name)
     return (0.0, 1.0) if metric is None else (metric.low, metric.high)
 
 
 def higher_is_better(name: str) -> bool:
-    metric = METRICS.get(name)
+    metric = load_metrics().get(name)
     return True if metric is None else metric.higher_is_better
 
 
@@ -117,6 +158,9 @@ def compute_metrics(task_type: str, y_true: np.ndarray, probs: np.ndarray) -> di
         out = _binary(y_true, probs, undefined)
     else:
         out = _multiclass(y_true, probs, undefined)
+    for metric in load_metrics().values():  # a plugin's metrics compute themselves
+        if metric.compute is not None and task_type in metric.task_types:
+            out[metric.name] = _guarded(metric.name, lambda m=metric: m.compute(y_true, probs), undefined)
     return {"metrics": out, "undefined": undefined}
 
 

@@ -34,7 +34,7 @@ from lumamba_bench.harness.finetune import (
     task_type_of,
     train_one_seed,
 )
-from lumamba_bench.harness.finetune_recipes import build_settings, hyperparameters, task_overrides
+from lumamba_bench.harness.finetune_recipes import build_settings, default_recipe, hyperparameters, task_overrides
 from lumamba_bench.harness.finetuned import load_classifier
 from lumamba_bench.harness.metrics import (
     BINARY,
@@ -71,7 +71,8 @@ class RunConfig:
     task: str = "demo"
     checkpoint: Path | None = None
     protocol: str = "full"  # full | linear | eval (score a fine-tuned --checkpoint as it is)
-    recipe: str = "reference"  # reference: each family as its authors fine-tuned it | common
+    recipe: str | None = None  # reference: each family as its authors fine-tuned it | common; None: reference
+    # where the family has one (LuMamba and the baselines), else common (a plugin's encoder)
     head: str | None = None  # None: the recipe's (reference: the family's own head)
     seeds: int = 3
     epochs: int | None = None  # None: the recipe's, with the task's exceptions
@@ -98,6 +99,7 @@ class ResolvedModel:
     weights: Path | None
     sha256: str | None
     card: dict | None
+    factory: str | None = None  # package.module:factory that builds it (--model)
 
     def build(self, manifest: dict, channels: list | None = None, samples: int | None = None, **overrides) -> nn.Module:
         """The encoder for this dataset (or for ``channels`` x ``samples``), with the weights loaded
@@ -129,6 +131,10 @@ def _parse(name: str, root: Path | None):
 
 def resolve_model(name: str, checkpoint: Path | None, root: Path | None) -> ResolvedModel:
     parsed, stored = _parse(name, root)
+    if parsed.factory is not None:  # package.module:factory: as built, or with --checkpoint loaded strictly
+        resolved = ResolvedModel(parsed.architecture, parsed.architecture, None, checkpoint is None, None, None,
+                                 None, factory=parsed.factory)  # fmt: skip
+        return resolved if checkpoint is None else _with_weights(resolved, Path(checkpoint))
     if parsed.scratch:
         if checkpoint is not None:
             raise LumambaError(f"{name} means random initialisation; drop -scratch to load {checkpoint}")
@@ -142,10 +148,13 @@ def resolve_model(name: str, checkpoint: Path | None, root: Path | None) -> Reso
             f"no pre-trained weights for {name}: {how}pass --checkpoint PATH, or use {name}-scratch "
             "to fine-tune from random initialisation"
         )
-    encoder = build_encoder(parsed.architecture)
+    return _with_weights(ResolvedModel(name, parsed.architecture, parsed.objective, False, None, None, None), weights)
+
+
+def _with_weights(resolved: ResolvedModel, weights: Path) -> ResolvedModel:
+    encoder = build_encoder(resolved.architecture)
     sha = load_encoder_weights(encoder, weights)  # fails early, with the reason, on a bad file
-    card = read_card(weights)
-    return ResolvedModel(name, parsed.architecture, parsed.objective, False, weights, sha, card)
+    return replace(resolved, scratch=False, weights=weights, sha256=sha, card=read_card(weights))
 
 
 def _splits(dataset_dir: Path, manifest: dict, config: RunConfig) -> dict[str, ShardDataset | None]:
@@ -340,7 +349,8 @@ def _settings(config: RunConfig, recipe, family: str) -> tuple[FinetuneSettings,
                      "patience": config.patience, "micro_batch": config.micro_batch, "head": config.head}.items()
         if v is not None
     } | dict(config.settings)  # fmt: skip
-    settings, record = build_settings(config.recipe, family, task_overrides(recipe, config.recipe), chosen)
+    name = config.recipe or default_recipe(family)
+    settings, record = build_settings(name, family, task_overrides(recipe, name), chosen)
     return replace(settings, protocol=config.protocol, workers=config.workers), record
 
 
@@ -391,6 +401,7 @@ def _model_record(resolved: ResolvedModel, built: dict) -> dict:
         "family": encoder_spec(resolved.architecture).family,
         "objective": resolved.objective,
         "scratch": resolved.scratch,
+        **({} if resolved.factory is None else {"factory": resolved.factory}),
         "input_normalisation": built["input_normalisation"],
         "parameters": {"encoder": built["encoder"], "total": built["total"]},
         "head": built["head"],

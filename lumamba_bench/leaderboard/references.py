@@ -53,7 +53,7 @@ def read_reference(path: Path) -> dict:
     """One reference file, checked; any problem is one line naming the file and the entry."""
     import jsonschema
 
-    from lumamba_bench.harness.metrics import METRICS, metric_range
+    from lumamba_bench.harness.metrics import load_metrics, metric_range
     from lumamba_bench.recipes import get_recipe
 
     try:
@@ -71,7 +71,7 @@ def read_reference(path: Path) -> dict:
         except LumambaError as problem:
             raise LumambaError(f"{where}: {problem}") from None
         for name, value in entry["metrics"].items():
-            metric = METRICS.get(name)
+            metric = load_metrics().get(name)
             if metric is None or task_type not in metric.task_types:
                 raise LumambaError(f"{where}: {name!r} is not a metric of a {task_type} task")
             low, high = metric_range(name)

@@ -1,16 +1,21 @@
 """Name -> encoder factory, timm-style. The harness only ever calls ``build_encoder(name)``.
 
+Encoders are found through the ``lumamba_bench.encoders`` entry points (``plugins.py``): this
+module imports no encoder; LuMamba, the baselines and any installed package declare theirs alike.
+
 Model names: ``<family>`` (architecture), ``<family>-<objective>`` (pre-trained with that
 objective, e.g. ``lumamba-mixed``), ``<name>-scratch`` (random initialisation on purpose).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from torch import nn
 
+from lumamba_bench import plugins
 from lumamba_bench.errors import LumambaError
 from lumamba_bench.models.base import Encoder
 
@@ -42,9 +47,16 @@ def register_encoder(
     licence: str = "",
 ):
     """Decorator: register an encoder factory (returning an ``Encoder``) under ``name``, with what
-    a user needs to know about it (timm's pretrained config, in spirit)."""
+    a user needs to know about it (timm's pretrained config, in spirit). A name another factory
+    holds is refused, naming both."""
 
     def decorate(factory: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        if not name or name.endswith("-scratch"):
+            raise plugins.PluginError(f"encoder name {name!r} from {plugins.provider_of(factory)} is empty or ends "
+                                      "in -scratch (which the harness adds)")  # fmt: skip
+        taken = _ENCODERS.get(name)
+        plugins.refuse_taken("encoder", name, None if taken is None else plugins.provider_of(taken.factory),
+                             plugins.provider_of(factory))  # fmt: skip
         _ENCODERS[name] = EncoderSpec(
             name, factory, tuple(objectives), paper, family or name.split("-")[0], pretrain_objective, note,
             weights, licence,
@@ -61,6 +73,7 @@ class ModelName:
     architecture: str
     objective: str | None
     scratch: bool
+    factory: str | None = None  # --model package.module:factory
 
     @property
     def pretrained_name(self) -> str:
@@ -68,19 +81,61 @@ class ModelName:
 
 
 def _load_builtin() -> None:
-    """Import every module of the baselines package and LuMamba's: each registers itself."""
-    import importlib
-    import pkgutil
+    """Every encoder the installed entry points declare (the package's own among them)."""
+    plugins.load_group("encoders", _register_entry_point)
 
-    import lumamba_bench.baselines as baselines
 
-    importlib.import_module("lumamba_bench.models.lumamba")
-    for module in pkgutil.iter_modules(baselines.__path__):
-        importlib.import_module(f"{baselines.__name__}.{module.name}")
+def _register_entry_point(name: str, factory, where: str) -> None:
+    if not callable(factory):
+        raise plugins.PluginError(f"{where} is a {type(factory).__name__}, not an encoder factory")
+    register_encoder(name)(factory)
+
+
+def register_factory(spec: str) -> str:
+    """``--model package.module:factory``: the factory imported and registered under a name made
+    from ``spec`` (``toy_eeg.model:build`` -> ``toy-eeg.model.build``); returns the name."""
+    _load_builtin()
+    factory = plugins.load_factory(spec)
+    name = factory_model_name(spec)
+    register_encoder(name, family=name)(factory)
+    return name
+
+
+def factory_model_name(spec: str) -> str:
+    """The model name results files give ``package.module:factory`` (lower case, ``-`` and ``.``)."""
+    return re.sub(r"[^a-z0-9.-]", "-", spec.lower().replace(":", "."))[:64]
+
+
+def register_object(model, name: str | None = None) -> str:
+    """Python API: an ``Encoder`` instance (each build is a fresh copy of it as given) or a
+    factory (called with no arguments, or with config overrides) registered under ``name``
+    (default: the class's or the function's name); returns the name."""
+    import copy
+
+    _load_builtin()
+    if isinstance(model, Encoder):
+        name = name or type(model).__name__.lower()
+
+        def copy_of(**overrides):
+            if overrides:
+                raise LumambaError(f"{name} is an instance: it cannot be rebuilt with {', '.join(overrides)}")
+            return copy.deepcopy(model)
+
+        copy_of.__module__, copy_of.__qualname__ = type(model).__module__, f"{type(model).__qualname__}(instance)"
+        register_encoder(name, family=name)(copy_of)
+        return name
+    if callable(model):
+        name = name or getattr(model, "__name__", "").lower().replace("_", "-")
+        register_encoder(name, family=name)(model)
+        return name
+    raise LumambaError(f"a model is a registered name, an Encoder or a factory, not a {type(model).__name__}")
 
 
 def parse_model_name(name: str) -> ModelName:
     _load_builtin()
+    if ":" in name:  # package.module:factory (--model): what the factory builds; weights only by --checkpoint
+        spec = name[: -len("-scratch")] if name.endswith("-scratch") else name
+        return ModelName(register_factory(spec), None, False, factory=spec)
     base, scratch = (name[: -len("-scratch")], True) if name.endswith("-scratch") else (name, False)
     if base in _ENCODERS:
         return ModelName(base, None, scratch)
@@ -120,9 +175,19 @@ def list_model_names() -> list[str]:
 def build_encoder(name: str, **overrides) -> nn.Module:
     """The architecture behind a model name, randomly initialised (weights are loaded elsewhere)."""
     parsed = parse_model_name(name)
-    encoder = _ENCODERS[parsed.architecture].factory(**overrides)
+    spec = _ENCODERS[parsed.architecture]
+    try:
+        encoder = spec.factory(**overrides)
+    except TypeError as error:
+        if not overrides:
+            raise
+        raise LumambaError(f"{parsed.architecture} ({plugins.provider_of(spec.factory)}) does not take "
+                           f"{', '.join(overrides)}: {error}") from None  # fmt: skip
     if not isinstance(encoder, Encoder):
-        raise TypeError(f"{parsed.architecture}'s factory returned a {type(encoder).__name__}, not an Encoder")
+        raise plugins.PluginError(
+            f"{parsed.architecture}'s factory ({plugins.provider_of(spec.factory)}) returned a "
+            f"{type(encoder).__name__}, not an Encoder (lumamba_bench.Encoder)"
+        )
     return encoder
 
 

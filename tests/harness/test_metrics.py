@@ -90,10 +90,15 @@ def test_the_metric_registry_drives_requirements_columns_ranges_and_ranking():
     assert registry.required("binary") == ("balanced_accuracy", "auroc", "aupr", "aupr_macro")
     assert registry.board_columns("multiclass") == ("auroc_macro", "aupr_macro", "balanced_accuracy")
     assert registry.metric_range("cohen_kappa") == (-1.0, 1.0) and registry.metric_range("auroc_class3") == (0.0, 1.0)
+    def toy_error(labels, probs):
+        return 10 * float(np.mean(labels != probs.argmax(1)))
+
     toy = registry.Metric("toy_error", ("binary",), low=0.0, high=10.0, higher_is_better=False, required_from=2,
-                          columns={})  # fmt: skip
+                          columns={}, compute=toy_error)  # fmt: skip
     registry.register_metric(toy)
     try:
+        scored = registry.compute_metrics("binary", np.array([0, 1, 1, 0]), np.array([[0.9, 0.1]] * 4))
+        assert scored["metrics"]["toy_error"] == 5.0  # half the windows wrong
         assert "toy_error" not in registry.required("binary")  # files of metric set 1 stay valid
         assert registry.required("binary", version=2)[-1] == "toy_error"
         assert registry.metric_range("toy_error") == (0.0, 10.0)

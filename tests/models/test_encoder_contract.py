@@ -98,7 +98,7 @@ def test_every_registered_encoder_keeps_the_contract(name, request):
 def test_a_factory_that_returns_no_encoder_is_refused():
     registry.register_encoder("not-an-encoder")(lambda **overrides: nn.Linear(2, 2))
     try:
-        with pytest.raises(TypeError, match="not an Encoder"):
+        with pytest.raises(LumambaError, match="returned a Linear, not an Encoder"):
             registry.build_encoder("not-an-encoder")
     finally:
         registry._ENCODERS.pop("not-an-encoder")

@@ -47,7 +47,7 @@ def test_a_registered_toy_recipe_is_listed_prepared_and_described(toy_recipe, de
     manifest = prepare(recipe, demo_source, tmp_path / "toy").manifest
     assert manifest["recipe"]["name"] == "toy-recipe" and manifest["recipe"]["completeness"]["complete"] is True
     assert manifest["splits"]["test"]["recordings"] == 4 and manifest["splits"]["train"]["windows"] > 0
-    with pytest.raises(ValueError, match="taken"):
+    with pytest.raises(LumambaError, match=r"'tuab' is taken: lumamba_bench\.recipes\.tuab\.TUAB and .*Other both"):
         register_recipe(type("Other", (toy_recipe,), {"name": "tuab"}))
 
 
