@@ -83,17 +83,9 @@ ScanBackendOption = Annotated[
 def _compute_setup(device: str | None, precision: str, scan_backend: str):
     """The device, scan backend and precision a command runs with (checked before any work);
     returns the device."""
+    from lumamba_bench.harness.compute import apply
 
-    from lumamba_bench.harness import precision as precisions
-    from lumamba_bench.harness.distributed import parse_device
-    from lumamba_bench.models.scan import scan_backend as backend_for
-    from lumamba_bench.models.scan import set_scan_backend
-
-    chosen = parse_device(device)
-    set_scan_backend(scan_backend)
-    backend_for(chosen)  # demanding the kernel on a CPU run fails here, not mid-run
-    precisions.configure(chosen, precision)
-    return chosen
+    return apply(device, precision, scan_backend)
 
 
 def reporting_console() -> Console:

@@ -255,8 +255,8 @@ def run(
                 f"val AUROC {'n/a' if auroc is None else f'{auroc:.3f}'}",
             )
 
-        results, path = run_benchmark(config, on_epoch=on_epoch)
-    _report_results(results, path, model, task, out_console)
+        result = run_benchmark(config, on_epoch=on_epoch)
+    _report_results(result.results, result.path, model, task, out_console)
 
 
 def parse_settings(items: list[str]) -> dict:

@@ -29,6 +29,14 @@ def configure(device: torch.device, precision: str) -> None:
         torch.backends.cudnn.allow_tf32 = True
 
 
+def restore(precision: str) -> None:
+    """Put back a precision ``active`` returned (after a run with its own)."""
+    global _active
+    if precision not in PRECISIONS:
+        raise LumambaError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+    _active = precision
+
+
 def active() -> str:
     """The precision ``configure`` chose (recorded in results files and checkpoint cards)."""
     return _active

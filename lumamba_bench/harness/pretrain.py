@@ -33,6 +33,7 @@ from lumamba_bench.harness.checkpoints import (
     register_pretrained,
     save_training_checkpoint,
 )
+from lumamba_bench.harness.compute import compute_settings
 from lumamba_bench.harness.optim import GRAD_CLIP_NORM, clip_gradients, warmup_cosine
 from lumamba_bench.harness.results import ensure_writable_folder
 from lumamba_bench.models import parse_model_name
@@ -69,6 +70,8 @@ class PretrainConfig:
     register: bool = True
     workers: int = 0  # DataLoader worker processes decoding batches ahead of the step
     log_every: int = 10  # steps between host syncs: losses are read, checked and logged together
+    precision: str = "fp32"  # fp32 (TF32 matmuls on CUDA) or bf16 autocast
+    scan_backend: str = "auto"  # auto | mamba-ssm | chunked (models/scan.py)
 
 
 @dataclass
@@ -149,8 +152,14 @@ def check_store_name(name: str | None, model: str) -> None:
 
 
 def pretrain(config: PretrainConfig, on_step=None) -> PretrainResult:
-    """Pre-train, checkpointing every ``checkpoint_every`` steps; resume from the last checkpoint
-    when asked; register the finished encoder in the model store."""
+    """Pre-train with the config's device, precision and scan backend, checkpointing every
+    ``checkpoint_every`` steps; resume from the last checkpoint when asked; register the finished
+    encoder in the model store."""
+    with compute_settings(config.device, config.precision, config.scan_backend):
+        return _pretrain(config, on_step)
+
+
+def _pretrain(config: PretrainConfig, on_step) -> PretrainResult:
     check_store_name(config.name, config.model)
     run = _start(config, on_step)
     if config.resume or config.resume_with_changes:

@@ -12,6 +12,7 @@ import json
 import os
 import platform
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -179,6 +180,35 @@ def environment(device: str, world_size: int) -> dict:
         "world_size": world_size,
         "git_commit": git_commit(),
     }
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What ``run`` returns: the results file's content and where it and the predictions are.
+    Unpacks as ``results, path`` too."""
+
+    results: dict
+    path: Path
+    predictions: Path | None  # None: run with save_predictions off
+
+    @property
+    def summary(self):
+        """One pandas row per metric: mean and std over seeds, and how many seeds defined it."""
+        import pandas as pd
+
+        summary = self.results["summary"]
+        rows = {name: {"mean": s["mean"], "std": s["std"], "seeds": s.get("n")} for name, s in summary.items()}
+        return pd.DataFrame.from_dict(rows, orient="index").rename_axis("metric")
+
+    @property
+    def seed_metrics(self):
+        """One pandas row per seed, a column per metric (None where undefined)."""
+        import pandas as pd
+
+        return pd.DataFrame([{"seed": s["seed"], **s["metrics"]} for s in self.results["seeds"]]).set_index("seed")
+
+    def __iter__(self):
+        return iter((self.results, self.path))
 
 
 def validate(results: dict) -> None:

@@ -24,6 +24,7 @@ from lumamba_bench.errors import LumambaError, TrainingDiverged
 from lumamba_bench.files import sha256_of, write_json_atomic
 from lumamba_bench.harness import distributed
 from lumamba_bench.harness.checkpoints import find_pretrained, load_encoder_weights, pretraining_task, read_card
+from lumamba_bench.harness.compute import compute_settings
 from lumamba_bench.harness.finetune import (
     Classifier,
     FinetuneLoss,
@@ -46,6 +47,7 @@ from lumamba_bench.harness.metrics import (
 )
 from lumamba_bench.harness.results import (
     SCHEMA_VERSION,
+    RunResult,
     ensure_writable_folder,
     environment,
     summarise,
@@ -88,6 +90,8 @@ class RunConfig:
     train_channels: str | None = None  # unseen-montage protocol: fine-tune (train + val) on this set
     test_channels: str | None = None  # ... and test on this one (None: all channels)
     workers: int = 0  # DataLoader worker processes decoding batches ahead
+    precision: str = "fp32"  # fp32 (TF32 matmuls on CUDA) or bf16 autocast
+    scan_backend: str = "auto"  # auto | mamba-ssm | chunked (models/scan.py)
 
 
 @dataclass
@@ -211,9 +215,16 @@ def _test_metrics(task_type: str, test: dict) -> tuple[dict, dict]:
     return scored["metrics"], scored["undefined"]
 
 
-def run_benchmark(config: RunConfig, on_epoch: Callable[[int, dict], None] | None = None) -> tuple[dict, Path]:
-    """Fine-tune and score ``config.seeds`` seeds (or, ``eval``, score a fine-tuned checkpoint);
-    write the results file (and predictions)."""
+def run_benchmark(config: RunConfig, on_epoch: Callable[[int, dict], None] | None = None) -> RunResult:
+    """Fine-tune and score ``config.seeds`` seeds (or, ``eval``, score a fine-tuned checkpoint)
+    with the config's device, precision and scan backend; write the results file (and predictions)."""
+    with compute_settings(config.device, config.precision, config.scan_backend):
+        results, path = _run_benchmark(config, on_epoch)
+    predictions = path.with_suffix(".predictions.parquet")
+    return RunResult(results, path, predictions if config.save_predictions else None)
+
+
+def _run_benchmark(config: RunConfig, on_epoch) -> tuple[dict, Path]:
     started = time.perf_counter()
     if config.protocol not in ("full", "linear", "eval"):
         raise LumambaError(f"unknown protocol {config.protocol!r}; use full, linear or eval")

@@ -120,6 +120,9 @@ def rerun_config(results: dict, checkpoint: Path | None, out: Path, data_root: P
         raise LumambaError(f"seeds {seeds}: run trains seeds 0..n-1, so these cannot be re-run")
     shift = protocol.get("montage_shift") or {}
     channels = {k: (None if shift.get(k) in (None, "all") else shift[k]) for k in ("train_channels", "test_channels")}
+    environment = results.get("environment", {})
+    compute = {"precision": environment.get("precision", "fp32"),  # the stored run's, not this process's
+               "scan_backend": (environment.get("scan_backend") or {}).get("requested", "auto")}  # fmt: skip
     return RunConfig(
         model=results["model"]["name"],
         task=results["task"]["recipe"],
@@ -134,6 +137,7 @@ def rerun_config(results: dict, checkpoint: Path | None, out: Path, data_root: P
         data_root=data_root,
         device=device,
         **channels,
+        **compute,
     )
 
 
@@ -234,7 +238,7 @@ def reproduce(
         try:
             if stored_threads:  # CPU reductions split by thread: run with the stored count
                 torch.set_num_threads(stored_threads)
-            rerun, path = run_benchmark(config)
+            rerun = run_benchmark(config).results
         finally:
             torch.set_num_threads(threads)
     frame, rule = compare_metrics(results, rerun, tolerance, sigma)

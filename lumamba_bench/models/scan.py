@@ -64,6 +64,11 @@ def set_scan_backend(name: str) -> None:
     _requested = name
 
 
+def requested() -> str:
+    """The backend ``set_scan_backend`` chose (``auto`` until one is chosen)."""
+    return _requested
+
+
 def scan_backend(device: torch.device | str) -> str:
     """The backend ``selective_scan`` runs for tensors on ``device``."""
     on_cuda = torch.device(device).type == "cuda"
