@@ -297,3 +297,32 @@ def models(
         console.print(with_heads)
     if modules:
         console.print(breakdown)
+
+
+@app.command("check-model")
+def check_model_command(
+    model: Annotated[str, typer.Argument(help="A model name, a plugin's encoder, or package.module:factory.")],
+    task: Annotated[
+        list[str] | None, typer.Option("--task", help="Only this task's inputs (repeatable) [default: every recipe].")
+    ] = None,
+    device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
+) -> None:
+    """Check an encoder's input contract in seconds, on synthetic microvolts, with no data: every
+    recipe's montages and window lengths (and the unseen-montage channel sets) give finite output
+    of the declared shape, gradients reach every parameter, the declared input normalisation is
+    applied, channel names and positions are used, passes are deterministic. Exit 1 on a failure."""
+    from lumamba_bench.api import check_model
+
+    report = check_model(model, task or None, device=device)
+    table = Table(title=f"{model}: input contract ({report.parameters:,} parameters)")
+    for column in ("check", "result", "detail"):
+        table.add_column(column, overflow="fold")
+    styles = {"pass": "green", "fail": "bold red", "refuses": "yellow"}
+    for check in report.checks:
+        table.add_row(check.name, Text(check.status, style=styles[check.status]), check.detail)
+    console.print(table)
+    if report.refusals:
+        console.print(f"{len(report.refusals)} input(s) refused with a reason: runs on those tasks stop there")
+    if not report.ok:
+        console.print(Text(f"{len(report.failures)} check(s) failed", style="bold red"))
+        raise typer.Exit(1)

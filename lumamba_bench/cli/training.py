@@ -26,7 +26,13 @@ from lumamba_bench.cli.common import (
 )
 
 ModelToPretrain = Annotated[
-    str, typer.Option(help="lumamba-recon, lumamba-lejepa, lumamba-mixed, luna-base or femba-tiny.")
+    str,
+    typer.Option(help="lumamba-recon, lumamba-lejepa, lumamba-mixed, luna-base, femba-tiny, a plugin's encoder "
+                 "or package.module:factory."),
+]
+NoCheck = Annotated[
+    bool,
+    typer.Option("--no-check", help="Skip the input-contract check (check-model on this task's inputs) run first."),
 ]
 PretrainTask = Annotated[
     str,
@@ -104,6 +110,7 @@ def pretrain(
     workers: WorkersOption = 0,
     scan_backend: ScanBackendOption = "auto",
     data_root: DataRoot = None,
+    no_check: NoCheck = False,
 ) -> None:
     """Pre-train an encoder; the finished encoder goes into the local model store for `run`.
 
@@ -114,12 +121,14 @@ def pretrain(
     the channel-unification block. FEMBA: 0.6 of its 2 x 16 cells, SmoothL1 on masked samples.
     `--preset paper-text`: masking 0.6, 300 directions. The checkpoint card records every setting.
     """
+    from dataclasses import asdict
+
+    from lumamba_bench.api import pretrain as run_pretrain
     from lumamba_bench.harness.pretrain import PretrainConfig
-    from lumamba_bench.harness.pretrain import pretrain as run_pretrain
 
     out_console = reporting_console()  # under torchrun only rank 0 reports
     _compute_setup(device, precision, scan_backend)
-    config = config_from(PretrainConfig, locals())
+    settings = asdict(config_from(PretrainConfig, locals()))
     with progress_bar("losses", out_console) as progress:
         bar = progress.add_task(f"pretrain {model}", total=None, losses="")
 
@@ -129,11 +138,12 @@ def pretrain(
             )
             progress.update(bar, total=total, completed=record["step"] + 1, losses=shown)
 
-        result = run_pretrain(config, on_step=on_step)
-    _report_pretraining(result, name or model, data_root, out_console)
+        model_name, task_name, store_name = settings.pop("model"), settings.pop("task"), settings.pop("name")
+        result = run_pretrain(model_name, task_name, name=store_name, check=not no_check, on_step=on_step, **settings)
+    _report_pretraining(result, name or model, out_console)
 
 
-def _report_pretraining(result, model: str, data_root, out_console) -> None:
+def _report_pretraining(result, model: str, out_console) -> None:
     if result.history:
         first, last = result.history[0]["loss"], result.history[-1]["loss"]
         out_console.print(
@@ -141,15 +151,15 @@ def _report_pretraining(result, model: str, data_root, out_console) -> None:
         )
     out_console.print(f"checkpoints in {result.run_dir}")
     if result.registered:
-        from lumamba_bench.leaderboard.cards import write_pretraining_card
-
         out_console.print(f"registered {model} in the model store: {result.registered}")
-        out_console.print(
-            f"model card (for `leaderboard submit`): {write_pretraining_card(result.registered, data_root)}"
-        )
+        out_console.print(f"model card (for `leaderboard submit`): {result.card}")
 
 
-ModelToRun = Annotated[str, typer.Option(help="A model name, e.g. lumamba-mixed or lumamba-mixed-scratch.")]
+ModelToRun = Annotated[
+    str,
+    typer.Option(help="A model name (lumamba-mixed, lumamba-mixed-scratch, a plugin's encoder) or "
+                 "package.module:factory (built as the factory returns it; --checkpoint loads weights onto it)."),
+]
 Protocol = Annotated[
     str,
     typer.Option(
@@ -227,12 +237,14 @@ def run(
     workers: WorkersOption = 0,
     scan_backend: ScanBackendOption = "auto",
     data_root: DataRoot = None,
+    no_check: NoCheck = False,
 ) -> None:
     """Fine-tune an encoder on a task with several seeds and write a results file.
 
     With --train-channels / --test-channels the encoder is fine-tuned (and selected on val) with
     one channel set and tested on another: montage shift, e.g. TUAB's 22 TCP derivations ->
     the 16 double-banana ones (--test-channels 10-20-16ch)."""
+    from lumamba_bench.api import require_checked
     from lumamba_bench.harness.run import RunConfig, resolve_model, run_benchmark
     from lumamba_bench.recipes import get_recipe
 
@@ -241,6 +253,8 @@ def run(
     if protocol != "eval":
         resolve_model(model, checkpoint, data_root)  # fail before any work when the weights are missing
     get_recipe(task)
+    if protocol != "eval" and not no_check:  # the input contract, in seconds, before hours of training
+        require_checked(model, [task], [c for c in (train_channels, test_channels) if c], device)
     out_console = reporting_console()
     with progress_bar("status", out_console) as progress:
         bar = progress.add_task(f"{model} on {task}", total=None, status="preparing")

@@ -82,6 +82,7 @@ class PretrainResult:
     history: list[dict] = field(default_factory=list)
     registered: Path | None = None
     objective: nn.Module | None = None  # the trained encoder + pre-training heads
+    card: Path | None = None  # the model card beside the registered weights (written by api.pretrain)
 
 
 def step_seed_of(seed: int, step: int, rank: int) -> int:

@@ -28,6 +28,8 @@ class Encoder(NormalisedInput, nn.Module):
     sfreq: ClassVar[float] = SFREQ  # the rate of the input it takes; `run`/`pretrain` refuse other data
     fixed_topology: ClassVar[bool] = False  # built for one montage (num_channels, num_samples): FEMBA
     has_front_end: ClassVar[bool] = False  # LUNA's channel unification: LeJEPA, mixed, attention maps
+    # parameters only masked pre-training uses (a mask token): no gradient in fine-tuning, on purpose
+    pretraining_only: ClassVar[tuple[str, ...]] = ()
     embed_dim: int
     config: object  # a dataclass with ``input_normalisation`` (models/normalisation.py)
 

@@ -235,6 +235,7 @@ class UnifiedEncoder(Encoder):
     blocks are what differs (bi-Mamba or RoPE transformer)."""
 
     has_front_end = True
+    pretraining_only = ("front_end.mask_token",)  # replaces masked cells in pre-training only
     OFFICIAL_KEYS: tuple[tuple[str, str], ...] = ()  # set by each family: front end + its blocks
     OFFICIAL_IGNORED: dict[str, str] = {}
 

@@ -11,6 +11,7 @@ pre-training, fine-tuning, analysis and profiling alike. Input to every encoder 
 - ``femba-quartile``: (x + 20) / (40 + 1e-8). BioFoundation's ``RobustQuartileNormalize(-20, 20)``
   (FEMBA's experiment configs).
 - ``scale-0.01``: x / 100, microvolts to units of 0.1 mV. LaBraM's engines divide by 100.
+- ``none``: microvolts as they are (a model that scales its input itself, or needs no scaling).
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ NORMALISATIONS = {
     "channelwise-zscore": "per channel and window: (x - mean) / (std + 1e-8), BioFoundation ChannelWiseNormalize",
     "femba-quartile": "(x + 20) / (40 + 1e-8), BioFoundation RobustQuartileNormalize(-20, 20)",
     "scale-0.01": "x / 100: microvolts to 0.1 mV, LaBraM's engines",
+    "none": "microvolts as they are",
 }
+INVARIANT_TO_SCALE = ("channelwise-zscore",)  # the same output for the same signal in microvolts and volts
 
 
 def normalise_input(x: torch.Tensor, name: str) -> torch.Tensor:
@@ -34,6 +37,8 @@ def normalise_input(x: torch.Tensor, name: str) -> torch.Tensor:
         return (x + 20.0) / (40.0 + 1e-8)
     if name == "scale-0.01":
         return x * 0.01
+    if name == "none":
+        return x
     raise LumambaError(f"unknown input normalisation {name!r}; known: {', '.join(NORMALISATIONS)}")
 
 
