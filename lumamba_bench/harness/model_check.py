@@ -296,7 +296,8 @@ def _determinism(encoder, item: Input, device, seed: int) -> list[Check]:
         encoder.eval()
     train_difference = _relative(first, second)
     return [
-        Check("eval mode is deterministic", eval_difference <= tolerance, f"two passes differ by {eval_difference:.1e}"),
+        Check("eval mode is deterministic", eval_difference <= tolerance,
+              f"two passes differ by {eval_difference:.1e}"),
         Check("train mode is deterministic for a seed", train_difference <= tolerance,
               f"two passes with the same seed differ by {train_difference:.1e}"),
     ]  # fmt: skip

@@ -238,9 +238,9 @@ def reproduce(
         try:
             if stored_threads:  # CPU reductions split by thread: run with the stored count
                 torch.set_num_threads(stored_threads)
-            rerun = run_benchmark(config).results
+            repeated = run_benchmark(config)
         finally:
             torch.set_num_threads(threads)
-    frame, rule = compare_metrics(results, rerun, tolerance, sigma)
-    differences = environment_differences(results.get("environment", {}), rerun["environment"])
-    return Reproduction(frame, differences, rule, path if out is not None else None)
+    frame, rule = compare_metrics(results, repeated.results, tolerance, sigma)
+    differences = environment_differences(results.get("environment", {}), repeated.results["environment"])
+    return Reproduction(frame, differences, rule, repeated.path if out is not None else None)
