@@ -45,7 +45,11 @@ def _capped_workers(value: int) -> int:
 
 
 TaskOption = Annotated[str, typer.Option(help="A prepared recipe (the demo is prepared on first use).")]
-CheckpointOption = Annotated[Path | None, typer.Option(help="Encoder weights (.safetensors or .pt).")]
+CheckpointOption = Annotated[
+    str | None,
+    typer.Option(help="Encoder weights: a .safetensors or .pt file, or hf://ORG/REPO/FILE[@REVISION] "
+                 "(published weights through the Hugging Face cache; the hub extra)."),
+]
 
 DataRoot = Annotated[
     Path | None,

@@ -71,7 +71,14 @@ RESULTS_SCHEMA: dict = {
                 "checkpoint": {
                     "type": ["object", "null"],
                     "required": ["sha256"],
-                    "properties": {"sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"}},
+                    "properties": {
+                        "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+                        "hub": {  # --checkpoint hf://...: what was loaded, by commit (harness/hub.py)
+                            "type": "object",
+                            "required": ["address", "repo", "file", "revision"],
+                            "properties": {"revision": {"type": "string", "pattern": "^[0-9a-f]{40}$"}},
+                        },
+                    },
                 },
             },
         },

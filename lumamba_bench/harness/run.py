@@ -37,6 +37,7 @@ from lumamba_bench.harness.finetune import (
 )
 from lumamba_bench.harness.finetune_recipes import build_settings, default_recipe, hyperparameters, task_overrides
 from lumamba_bench.harness.finetuned import load_classifier
+from lumamba_bench.harness.hub import HUB_FIELDS, local_checkpoint
 from lumamba_bench.harness.metrics import (
     BINARY,
     METRIC_SET_VERSION,
@@ -71,7 +72,7 @@ from lumamba_bench.recipes import get_recipe
 class RunConfig:
     model: str
     task: str = "demo"
-    checkpoint: Path | None = None
+    checkpoint: Path | str | None = None  # a file, or hf://ORG/REPO/FILE[@REVISION] (harness/hub.py)
     protocol: str = "full"  # full | linear | eval (score a fine-tuned --checkpoint as it is)
     recipe: str | None = None  # reference: each family as its authors fine-tuned it | common; None: reference
     # where the family has one (LuMamba and the baselines), else common (a plugin's encoder)
@@ -104,6 +105,7 @@ class ResolvedModel:
     sha256: str | None
     card: dict | None
     factory: str | None = None  # package.module:factory that builds it (--model)
+    hub: dict | None = None  # where the weights came from, when --checkpoint was hf://... (harness/hub.py)
 
     def build(self, manifest: dict, channels: list | None = None, samples: int | None = None, **overrides) -> nn.Module:
         """The encoder for this dataset (or for ``channels`` x ``samples``), with the weights loaded
@@ -133,17 +135,20 @@ def _parse(name: str, root: Path | None):
     return parsed, None if parsed.scratch else find_pretrained(parsed.pretrained_name, root)
 
 
-def resolve_model(name: str, checkpoint: Path | None, root: Path | None) -> ResolvedModel:
+def resolve_model(name: str, checkpoint: Path | str | None, root: Path | None) -> ResolvedModel:
+    """The model a name means, with its weights: ``checkpoint`` (a file or a hub address), or
+    the model store's; a ``-scratch`` name has none, on purpose."""
     parsed, stored = _parse(name, root)
+    if parsed.scratch and checkpoint is not None:
+        raise LumambaError(f"{name} means random initialisation; drop -scratch to load {checkpoint}")
+    given, hub_record = local_checkpoint(checkpoint)
     if parsed.factory is not None:  # package.module:factory: as built, or with --checkpoint loaded strictly
-        resolved = ResolvedModel(parsed.architecture, parsed.architecture, None, checkpoint is None, None, None,
+        resolved = ResolvedModel(parsed.architecture, parsed.architecture, None, given is None, None, None,
                                  None, factory=parsed.factory)  # fmt: skip
-        return resolved if checkpoint is None else _with_weights(resolved, Path(checkpoint))
+        return resolved if given is None else _with_weights(resolved, given, hub_record)
     if parsed.scratch:
-        if checkpoint is not None:
-            raise LumambaError(f"{name} means random initialisation; drop -scratch to load {checkpoint}")
         return ResolvedModel(name, parsed.architecture, parsed.objective, True, None, None, None)
-    weights = Path(checkpoint) if checkpoint is not None else stored
+    weights = given if given is not None else stored
     if weights is None:
         spec = encoder_spec(parsed.architecture)
         can_pretrain = parsed.objective or spec.pretrain_objective
@@ -152,13 +157,14 @@ def resolve_model(name: str, checkpoint: Path | None, root: Path | None) -> Reso
             f"no pre-trained weights for {name}: {how}pass --checkpoint PATH, or use {name}-scratch "
             "to fine-tune from random initialisation"
         )
-    return _with_weights(ResolvedModel(name, parsed.architecture, parsed.objective, False, None, None, None), weights)
+    resolved = ResolvedModel(name, parsed.architecture, parsed.objective, False, None, None, None)
+    return _with_weights(resolved, weights, hub_record)
 
 
-def _with_weights(resolved: ResolvedModel, weights: Path) -> ResolvedModel:
+def _with_weights(resolved: ResolvedModel, weights: Path, hub_record: dict | None = None) -> ResolvedModel:
     encoder = build_encoder(resolved.architecture)
     sha = load_encoder_weights(encoder, weights)  # fails early, with the reason, on a bad file
-    return replace(resolved, scratch=False, weights=weights, sha256=sha, card=read_card(weights))
+    return replace(resolved, scratch=False, weights=weights, sha256=sha, card=read_card(weights), hub=hub_record)
 
 
 def _splits(dataset_dir: Path, manifest: dict, config: RunConfig) -> dict[str, ShardDataset | None]:
@@ -232,8 +238,9 @@ def _run_benchmark(config: RunConfig, on_epoch) -> tuple[dict, Path]:
     if config.protocol == "eval":
         if config.checkpoint is None:
             raise LumambaError("--protocol eval scores a fine-tuned checkpoint: pass --checkpoint FILE")
+        weights, hub_record = local_checkpoint(config.checkpoint)
         resolved = ResolvedModel(config.model, parse_model_name(config.model).architecture, None, False,
-                                 Path(config.checkpoint), None, None)  # fmt: skip
+                                 weights, None, None, hub=hub_record)  # fmt: skip
     else:
         resolved = resolve_model(config.model, config.checkpoint, config.data_root)
     recipe = get_recipe(config.task)
@@ -321,7 +328,7 @@ def _evaluate(config, resolved, splits, task_type, outputs, settings, build_enco
         raise LumambaError(f"{recipe.name} has no test windows to score")
     head = None if config.head in (None, "reference") else config.head
     classifier, head, count, sha = load_classifier(
-        Path(config.checkpoint), build_encoder_for_task(weights=False), head, classifier_of
+        resolved.weights, build_encoder_for_task(weights=False), head, classifier_of
     )
     if count not in (outputs, 1 if task_type == BINARY else outputs):
         raise LumambaError(f"the checkpoint's head has {count} outputs; {recipe.name} needs {outputs}")
@@ -424,7 +431,8 @@ def _model_record(resolved: ResolvedModel, built: dict) -> dict:
             "pretraining": None
             if card is None
             else {"task": pretraining_task(card)} | {k: card.get(k) for k in ("manifest_sha256", "step", "objective")},
-        },
+        }
+        | ({} if resolved.hub is None else {"hub": {k: resolved.hub[k] for k in HUB_FIELDS}}),
     }
 
 

@@ -56,8 +56,9 @@ CARD_SCHEMA = {
             "required": ["licence", "source", "sha256"],
             "properties": {
                 "licence": {"type": "string", "maxLength": 200},
-                "source": {"type": "string", "maxLength": 500},  # a URL, "trained here" or SCRATCH_SOURCE
+                "source": {"type": "string", "maxLength": 500},  # a URL, hf://..., "trained here" or SCRATCH_SOURCE
                 "sha256": {"type": ["string", "null"], "pattern": "^[0-9a-f]{64}$"},
+                "revision": {"type": "string", "pattern": "^[0-9a-f]{40}$"},  # the hub commit of hf:// weights
             },
         },
         "pretraining": {
@@ -251,6 +252,23 @@ def write_pretraining_card(weights: Path, data_root: Path | None = None) -> Path
     return write_card(card, Path(weights).parent / CARD_FILE)
 
 
+def with_hub_weights(card: dict, results: dict) -> dict:
+    """A card for results whose weights came from the hub (``--checkpoint hf://...``): it must
+    agree with the file loaded (its sha256 and commit, where it states them), and gets them
+    where it does not, with the address as the source."""
+    hub = ((results["model"].get("checkpoint") or {}).get("hub")) or None
+    if hub is None:
+        return card
+    sha256 = results["model"]["checkpoint"]["sha256"]
+    weights = card["weights"]
+    for key, loaded in (("sha256", sha256), ("revision", hub["revision"])):
+        if weights.get(key) not in (None, loaded):
+            raise CardError(f"the card's weights have {key} {weights[key]}; the run loaded {hub['address']} "
+                            f"with {loaded}")
+    source = weights["source"] if weights["source"].startswith("http") else f"hf://{hub['repo']}/{hub['file']}"
+    return card | {"weights": weights | {"sha256": sha256, "revision": hub["revision"], "source": source}}
+
+
 def card_for(results: dict, board: Path, card_path: Path | None = None) -> tuple[dict, bool]:
     """The card a submission names: ``card_path`` if given, else the board's card of that model
     name, else the one ``pretrain`` wrote beside the checkpoint, else (``-scratch`` models) a
@@ -258,9 +276,11 @@ def card_for(results: dict, board: Path, card_path: Path | None = None) -> tuple
     model = results["model"]
     on_board = Path(board) / "models" / f"{model['name']}.json"
     if card_path is not None:
-        card = read_card(card_path)
+        card = with_hub_weights(read_card(card_path), results)
     elif on_board.is_file():
-        return read_card(on_board), True
+        card = read_card(on_board)
+        with_hub_weights(card, results)  # checks the board's card agrees with the file loaded
+        return card, True
     elif model.get("checkpoint") and (Path(model["checkpoint"].get("path", "")).parent / CARD_FILE).is_file():
         card = read_card(Path(model["checkpoint"]["path"]).parent / CARD_FILE)
     elif model.get("scratch") and model.get("checkpoint") is None:

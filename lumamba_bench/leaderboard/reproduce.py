@@ -68,7 +68,7 @@ class Reproduction:
 
 def _checkpoint(results: dict, given: Path | None, data_root: Path | None) -> Path | None:
     """The encoder (or, for eval, fine-tuned) checkpoint whose sha256 the results record: the
-    file given, or a match in the local model store."""
+    file given, the hub file at the recorded commit, or a match in the local model store."""
     from lumamba_bench.files import sha256_of
     from lumamba_bench.harness.checkpoints import ENCODER_WEIGHTS, model_store, read_card
 
@@ -77,6 +77,12 @@ def _checkpoint(results: dict, given: Path | None, data_root: Path | None) -> Pa
         if given is not None:
             raise LumambaError(f"{results['model']['name']} was trained from random initialisation: drop --checkpoint")
         return None
+    hub = _get(results, "model.checkpoint.hub")
+    if given is None and hub is not None:  # published weights: the same commit, from the hub cache
+        from lumamba_bench.harness.hub import fetch, parse
+
+        address = parse(hub["address"])
+        given, _ = fetch(f"hf://{address.repo}/{address.file}@{hub['revision']}")
     if given is not None:
         found = sha256_of(given)
         if found != wanted:

@@ -24,7 +24,7 @@ def _broken(mutate):
 BAD = {
     "wrong schema version": (lambda r: r.update(schema_version=2), "schema version 2"),
     "missing metric": (lambda r: [s["metrics"].pop("aupr") for s in r["seeds"]], "lacks the required metric 'aupr'"),
-    "auroc above 1": (lambda r: r["seeds"][0]["metrics"].update(auroc=1.3), "seeds/0/metrics/auroc: 1.3 is greater"),
+    "auroc above 1": (lambda r: r["seeds"][0]["metrics"].update(auroc=1.3), "seed 0 auroc = 1.3 is outside [0, 1]"),
     "auroc below 0": (lambda r: r["seeds"][0]["metrics"].update(auroc=-0.2), "auroc = -0.2 is outside [0, 1]"),
     "std not from seeds": (lambda r: r["summary"]["auroc"].update(std=0.5), "summary auroc std = 0.5 does not match"),
     "unknown task": (lambda r: r["task"].update(name="../../etc", recipe="../../etc"), "unknown task '../../etc'"),
