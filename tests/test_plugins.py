@@ -87,12 +87,15 @@ def test_a_plugin_file_registers_an_encoder_recipe_and_metric(small_demo, tmp_pa
 def test_a_factory_runs_as_built_and_is_named_after_it(small_demo, tmp_path):
     shutil.copy(TOY / "toy_eeg" / "__init__.py", tmp_path / "toy_factory.py")
     env = {"PYTHONPATH": str(tmp_path)}
-    done = _cli("run", "--model", "toy_factory:toy", "--task", "demo", "--seeds", "1", "--epochs", "1",
+    checked = _cli("check-model", "toy_factory:toy", "--task", "demo", env=env)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    done = _cli("run", "--model", "toy_factory:toy-scratch", "--task", "demo", "--seeds", "1", "--epochs", "1",
                 "--out", str(tmp_path / "results"), env=env)  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
-    (path,) = (tmp_path / "results" / "demo" / "toy-factory.toy").glob("*.json")
+    (path,) = (tmp_path / "results" / "demo" / "toy-factory.toy-scratch").glob("*.json")
     model = json.loads(path.read_text())["model"]
-    assert model["factory"] == "toy_factory:toy" and model["scratch"] is True and model["checkpoint"] is None
+    assert model["architecture"] == "toy-factory.toy" and model["factory"] == "toy_factory:toy"
+    assert model["scratch"] is True and model["checkpoint"] is None
 
 
 def test_a_taken_name_is_refused_naming_both_providers(tmp_path):

@@ -142,9 +142,10 @@ def resolve_model(name: str, checkpoint: Path | str | None, root: Path | None) -
     if parsed.scratch and checkpoint is not None:
         raise LumambaError(f"{name} means random initialisation; drop -scratch to load {checkpoint}")
     given, hub_record = local_checkpoint(checkpoint)
-    if parsed.factory is not None:  # package.module:factory: as built, or with --checkpoint loaded strictly
-        resolved = ResolvedModel(parsed.architecture, parsed.architecture, None, given is None, None, None,
-                                 None, factory=parsed.factory)  # fmt: skip
+    if parsed.factory is not None:  # as the factory or instance builds it; --checkpoint loads weights onto it
+        shown = parsed.architecture + ("-scratch" if parsed.scratch else "")
+        resolved = ResolvedModel(shown, parsed.architecture, None, parsed.scratch, None, None, None,
+                                 factory=parsed.factory)  # fmt: skip
         return resolved if given is None else _with_weights(resolved, given, hub_record)
     if parsed.scratch:
         return ResolvedModel(name, parsed.architecture, parsed.objective, True, None, None, None)

@@ -31,6 +31,7 @@ class EncoderSpec:
     note: str = ""  # one line for the `models` table (what is and is not supported)
     weights: str = ""  # where published weights are (URL), if any
     licence: str = ""  # of those weights
+    as_built: str = ""  # a factory or instance given directly (--model pkg.mod:factory, run(obj)): runs as it builds
 
 
 _ENCODERS: dict[str, EncoderSpec] = {}
@@ -45,6 +46,7 @@ def register_encoder(
     note: str = "",
     weights: str = "",
     licence: str = "",
+    as_built: str = "",
 ):
     """Decorator: register an encoder factory (returning an ``Encoder``) under ``name``, with what
     a user needs to know about it (timm's pretrained config, in spirit). A name another factory
@@ -59,7 +61,7 @@ def register_encoder(
                              plugins.provider_of(factory))  # fmt: skip
         _ENCODERS[name] = EncoderSpec(
             name, factory, tuple(objectives), paper, family or name.split("-")[0], pretrain_objective, note,
-            weights, licence,
+            weights, licence, as_built,
         )  # fmt: skip
         return factory
 
@@ -73,7 +75,7 @@ class ModelName:
     architecture: str
     objective: str | None
     scratch: bool
-    factory: str | None = None  # --model package.module:factory
+    factory: str | None = None  # what builds it as it is: package.module:factory, or a Python object given to run
 
     @property
     def pretrained_name(self) -> str:
@@ -97,7 +99,7 @@ def register_factory(spec: str) -> str:
     _load_builtin()
     factory = plugins.load_factory(spec)
     name = factory_model_name(spec)
-    register_encoder(name, family=name)(factory)
+    register_encoder(name, family=name, as_built=spec)(factory)
     return name
 
 
@@ -122,21 +124,22 @@ def register_object(model, name: str | None = None) -> str:
             return copy.deepcopy(model)
 
         copy_of.__module__, copy_of.__qualname__ = type(model).__module__, f"{type(model).__qualname__}(instance)"
-        register_encoder(name, family=name)(copy_of)
+        register_encoder(name, family=name, as_built=f"an instance of {plugins.provider_of(type(model))}")(copy_of)
         return name
     if callable(model):
         name = name or getattr(model, "__name__", "").lower().replace("_", "-")
-        register_encoder(name, family=name)(model)
+        register_encoder(name, family=name, as_built=f"the factory {plugins.provider_of(model)}")(model)
         return name
     raise LumambaError(f"a model is a registered name, an Encoder or a factory, not a {type(model).__name__}")
 
 
 def parse_model_name(name: str) -> ModelName:
     _load_builtin()
-    if ":" in name:  # package.module:factory (--model): what the factory builds; weights only by --checkpoint
-        spec = name[: -len("-scratch")] if name.endswith("-scratch") else name
-        return ModelName(register_factory(spec), None, False, factory=spec)
     base, scratch = (name[: -len("-scratch")], True) if name.endswith("-scratch") else (name, False)
+    if ":" in base:  # package.module:factory (--model): what the factory builds; weights only by --checkpoint
+        return ModelName(register_factory(base), None, scratch, factory=base)
+    if base in _ENCODERS and _ENCODERS[base].as_built:  # run(instance or factory) from Python
+        return ModelName(base, None, scratch, factory=_ENCODERS[base].as_built)
     if base in _ENCODERS:
         return ModelName(base, None, scratch)
     architecture, _, objective = base.rpartition("-")
