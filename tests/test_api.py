@@ -85,3 +85,14 @@ def test_a_factory_runs_from_python_under_its_name(small_demo, tmp_path):
     model = result.results["model"]
     assert model["name"] == "tiny-lumamba" and model["scratch"] is False and model["checkpoint"] is None
     assert model["factory"].startswith("the factory ") and model["factory"].endswith("<locals>.tiny_lumamba")
+
+
+def test_pretrain_registers_the_encoder_and_writes_its_model_card(small_demo, tmp_path):
+    import json
+
+    result = lumamba_bench.pretrain("lumamba-recon", "demo", name="recon-from-python", epochs=1, batch_size=8,
+                                    out=tmp_path / "pretrain")  # fmt: skip
+    card = json.loads(result.card.read_text())
+    assert result.card.parent == result.registered.parent
+    assert card["name"] == "recon-from-python" and card["architecture"] == "lumamba"
+    assert card["pretraining"]["corpora"] == ["demo"]

@@ -84,8 +84,8 @@ def test_a_bf16_pretraining_step_runs_and_the_card_says_so(small_demo, tmp_path)
     from lumamba_bench.harness.checkpoints import latest_checkpoint
     from lumamba_bench.harness.pretrain import pretrain
 
-    precision.configure(torch.device("cpu"), "bf16")
-    result = pretrain(small_config(tmp_path, model="lumamba-mixed", max_steps=2))
+    result = pretrain(small_config(tmp_path, model="lumamba-mixed", max_steps=2, precision="bf16"))  # the run's own
     assert all(torch.isfinite(torch.tensor(r["loss"])) for r in result.history)
     card = json.loads((latest_checkpoint(result.run_dir) / "card.json").read_text())
     assert card["precision"] == "bf16" and card["scan_backend"]["used"] == "chunked"
+    assert precision.active() == "fp32"  # put back after the run
