@@ -107,6 +107,7 @@ def _epoch_batches(sampler: MontageBatchSampler, epoch: int, ctx: distributed.Co
 # it checkpoints, when it stops, on which device.
 RESUMABLE = {"resume", "resume_with_changes", "out", "data_root", "device", "max_steps", "register",
              "checkpoint_every", "keep_checkpoints", "workers", "log_every", "name"}  # fmt: skip
+COMPUTE = {"precision", "scan_backend"}  # how the steps are computed: the card records them apart (compute_record)
 MAX_GRAD_NORM = 1e5  # a gradient norm (before clipping) above this is divergence, not learning
 
 
@@ -123,7 +124,7 @@ def changed_settings(
     changes = [
         f"{name}: {before.get(name, 'absent')} -> {now[name]}"
         for name in sorted(now)
-        if name not in RESUMABLE and before.get(name, "absent") != now[name]
+        if name not in RESUMABLE | COMPUTE and before.get(name, "absent") != now[name]
     ]
     if card.get("manifest_sha256") not in (None, manifest_sha):
         changes.append(f"corpus manifest: {card['manifest_sha256'][:12]}... -> {manifest_sha[:12]}...")
@@ -289,7 +290,8 @@ def _card(run: _Run) -> dict:
         "input_normalisation": run.encoder.config.input_normalisation,
         "objective_settings": objective_settings(run.objective),
         "parameters": sum(p.numel() for p in run.encoder.parameters()),
-        "hyperparameters": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(config).items()},
+        "hyperparameters": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(config).items()
+                            if k not in COMPUTE},
         "task": config.task,
         "manifest_sha256": run.manifest_sha,
         "step": run.step,
