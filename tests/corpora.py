@@ -291,15 +291,16 @@ def write_tdbrain_fixture(root: Path, table_in_derivatives: bool = False) -> dic
     return task
 
 
-def manifest_around(shards: list[dict], montages: dict[str, dict]) -> dict:
-    """The smallest complete manifest (see ``MANIFEST_SCHEMA``) for shards written by hand."""
+def manifest_around(shards: list[dict], montages: dict[str, dict], n_samples: int = 4) -> dict:
+    """The smallest complete manifest (see ``MANIFEST_SCHEMA``) for shards written by hand
+    (windows of ``n_samples`` at 256 Hz, as their footers say)."""
     from lumamba_bench.data.shards import FORMAT_VERSION
 
     windows = {split: sum(s["rows"] for s in shards if s["split"] == split) for split in ("train", "val", "test")}
     return {
         "format_version": FORMAT_VERSION,
         "recipe": {"name": "handmade", "version": "1"},
-        "preprocessing": {"sfreq": 256.0, "window_s": 5.0},
+        "preprocessing": {"sfreq": 256.0, "window_s": n_samples / 256.0},
         "label_names": ["a", "b"],
         "splits": {split: {"recordings": int(n > 0), "windows": n} for split, n in windows.items()},
         "montages": montages,

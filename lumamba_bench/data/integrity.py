@@ -97,3 +97,24 @@ def verify_shards(dataset_dir: Path | str, manifest: dict, use_cache: bool = Tru
         except OSError:
             pass  # a read-only data root: checked, just not cached
     return hashed
+
+
+def check_footer(path: Path, meta: dict, entry: dict, manifest: dict) -> None:
+    """What the loader takes from a shard's footer (its montage, channel names and positions,
+    rate and window length) against what the manifest says, on every open: a footer rewritten
+    with its size and time kept passes the hash cache, not this."""
+    preprocessing = manifest["preprocessing"]
+    montage = manifest["montages"].get(entry["montage"], {})
+    expected = {
+        "montage": entry["montage"],
+        "channels": montage.get("channels"),
+        "coords": montage.get("coords"),
+        "sfreq": preprocessing["sfreq"],
+        "n_samples": int(round(preprocessing["window_s"] * preprocessing["sfreq"])),
+    }
+    differing = [key for key, value in expected.items() if meta.get(key) != value]
+    if differing:
+        raise LumambaError(
+            f"shard {path}: its footer disagrees with the manifest on {', '.join(differing)} (the file was changed "
+            f"after prepare wrote it); {_rebuild(path.parent.parent)}"
+        )

@@ -20,7 +20,8 @@ import torch
 from torch.utils.data import Dataset, Sampler
 
 from lumamba_bench.data.channel_sets import select_channels
-from lumamba_bench.data.integrity import verify_shards
+from lumamba_bench.data.integrity import check_footer, verify_shards
+from lumamba_bench.data.lock import hold_for_reading
 from lumamba_bench.data.manifest import read_manifest
 from lumamba_bench.data.shards import read_verified, read_windows, shard_metadata
 from lumamba_bench.errors import LumambaError
@@ -34,6 +35,7 @@ class ShardDataset(Dataset):
 
     def __init__(self, dataset_dir: Path | str, split: str, cache_row_groups: int = 16, channels: str | None = None):
         self.dataset_dir = Path(dataset_dir)
+        self._hold = hold_for_reading(self.dataset_dir)  # prepare cannot rewrite it while this dataset lives
         self.manifest = read_manifest(self.dataset_dir)
         verify_shards(self.dataset_dir, self.manifest)  # every shard is the one prepare wrote
         self.split = split
@@ -44,6 +46,7 @@ class ShardDataset(Dataset):
         for shard_id, shard in enumerate(self.shards):
             path = self.dataset_dir / "shards" / shard["file"]
             meta = shard_metadata(path)
+            check_footer(path, meta, shard, self.manifest)
             if meta["montage"] not in self.coords:
                 try:
                     rows = select_channels(channels, meta["channels"])
@@ -60,6 +63,10 @@ class ShardDataset(Dataset):
         self.index = np.concatenate(index)  # (n, 3): shard, row group, row in group
         self.cache: OrderedDict[tuple[int, int], dict] = OrderedDict()
         self.cache_row_groups = cache_row_groups
+
+    def __getstate__(self) -> dict:
+        """For DataLoader workers started by spawn: the lock stays with the process that holds it."""
+        return {k: v for k, v in self.__dict__.items() if k != "_hold"} | {"_hold": None}
 
     def __len__(self) -> int:
         return len(self.index)

@@ -35,6 +35,9 @@ from lumamba_bench.recipes.base import DROP, MULTILABEL, SPLITS, Discovery, Reci
 ROWS_PER_SHARD = 2048
 
 
+JOURNAL_ONLY = ("mtime_ns",)  # file facts the journal keeps and the manifest does not (they differ per machine)
+
+
 @dataclass
 class RecordingResult:
     """What processing one file produced: windows, or the reason it was skipped."""
@@ -43,6 +46,7 @@ class RecordingResult:
     status: str  # "ok" | "skipped"
     reason: str = ""
     size: int = 0
+    mtime_ns: int = 0  # journal only (machine-specific): a resume re-hashes a source whose size or mtime changed
     fingerprint: str = ""
     channels: list[str] = field(default_factory=list)
     source_sfreq: float = 0.0
@@ -66,6 +70,7 @@ class RecordingResult:
             "status": self.status,
             "reason": self.reason,
             "size": self.size,
+            "mtime_ns": self.mtime_ns,
             "fingerprint": self.fingerprint,
             "source_sfreq": self.source_sfreq,
             "windows": 0 if self.signal is None else int(len(self.signal)),
@@ -149,7 +154,8 @@ def process_recording(recipe: Recipe, recording: Recording) -> RecordingResult:
         problem = not_a_file(recording.path)
         if problem:
             raise RecordingError(f"{recording.path.name}: {problem} ({recording.path})")
-        result.size = recording.path.stat().st_size
+        found = recording.path.stat()
+        result.size, result.mtime_ns = found.st_size, found.st_mtime_ns
         result.fingerprint = "sha256:" + sha256_of(recording.path)
         data, sfreq, channels = recipe.read(recording)
         result.channels, result.source_sfreq = list(channels), float(sfreq)
@@ -403,9 +409,10 @@ def _prepare_locked(
 def _check_committed_sources(out_dir: Path, records: list[dict], recordings: list[Recording]) -> None:
     """A resume keeps only shards whose recordings are still the ones this run prepares: a
     recording removed, moved, now excluded or beyond a lower ``--limit`` would stay in the shards
-    while the manifest no longer lists it, and one whose size changed holds other data. Named,
-    with the way out (a content change of the same size is not caught here: that would mean
-    re-reading the whole corpus on every resume)."""
+    while the manifest no longer lists it, and one whose content changed holds other data.
+    A source whose size or modification time differs from the journal's is hashed again and
+    compared with the sha256 recorded when it was prepared (the stat first, as git does: hashing
+    every source on every resume would re-read the whole corpus). Named, with the way out."""
     wanted = {r.recording_id: r for r in recordings}
     committed = [f for record in records if record["type"] == "shard" for f in record["files"]]
     gone = sorted(f["recording_id"] for f in committed if f["recording_id"] not in wanted)
@@ -414,19 +421,27 @@ def _check_committed_sources(out_dir: Path, records: list[dict], recordings: lis
             f"{out_dir} already holds {len(gone)} recordings that this run would not prepare (e.g. {gone[0]}: "
             "removed, moved, now excluded, or beyond a lower --limit); re-run with --force to rebuild without them"
         )
-    resized = []
-    for f in committed:
-        try:
-            size = wanted[f["recording_id"]].path.stat().st_size
-        except OSError:
-            size = None
-        if f.get("size") is not None and size != f["size"]:
-            resized.append(f"{f['path']} ({f['size']:,} -> {size if size is None else f'{size:,}'} bytes)")
-    if resized:
+    changed = [why for f in committed if (why := _source_change(f, wanted[f["recording_id"]].path))]
+    if changed:
         raise LumambaError(
-            f"{out_dir}: {len(resized)} source files changed since they were prepared (e.g. {resized[0]}); "
+            f"{out_dir}: {len(changed)} source files changed since they were prepared (e.g. {changed[0]}); "
             "re-run with --force to rebuild"
         )
+
+
+def _source_change(entry: dict, path: Path) -> str:
+    """Why a committed source is no longer the file that was prepared ("" when it is)."""
+    try:
+        found = path.stat()
+    except OSError as error:
+        return f"{entry['path']} ({error.strerror})"
+    if entry.get("size") is not None and found.st_size != entry["size"]:
+        return f"{entry['path']} ({entry['size']:,} -> {found.st_size:,} bytes)"
+    if entry.get("mtime_ns") in (None, found.st_mtime_ns) or not entry.get("fingerprint"):
+        return ""  # same size and time (or a journal from before times were kept)
+    if "sha256:" + sha256_of(path) != entry["fingerprint"]:
+        return f"{entry['path']} (same size, other content: its sha256 differs from the one prepared)"
+    return ""
 
 
 def _begin(
@@ -581,9 +596,9 @@ def build_manifest(
             shards.append({k: record[k] for k in ("file", "split", "montage", "rows", "sha256")})
             montages.setdefault(record["montage"], {"channels": record["channels"], "coords": record["coords"]})
             for entry in record["files"]:
-                files[entry["recording_id"]] = entry
+                files[entry["recording_id"]] = {k: v for k, v in entry.items() if k not in JOURNAL_ONLY}
         elif record["type"] == "skipped":
-            files[record["file"]["recording_id"]] = record["file"]
+            files[record["file"]["recording_id"]] = {k: v for k, v in record["file"].items() if k not in JOURNAL_ONLY}
     files = {k: v for k, v in files.items() if k in wanted}
 
     splits = {split: _split_counts([f for f in files.values() if f["split"] == split]) for split in SPLITS}

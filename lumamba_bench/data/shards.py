@@ -113,12 +113,22 @@ def write_table_atomic(table: pa.Table, path: Path) -> str:
 
 
 def shard_metadata(path: Path) -> dict:
-    """The ``lumamba_bench`` schema metadata of a shard, read without touching the data."""
-    schema = pq.read_schema(path)
-    raw = (schema.metadata or {}).get(METADATA_KEY)
-    if raw is None:
-        raise ValueError(f"{path.name} is not a lumamba-bench shard (no {METADATA_KEY.decode()} metadata)")
-    return json.loads(raw)
+    """The ``lumamba_bench`` schema metadata of a shard, read without touching the data; a footer
+    that cannot be read (zeroed, cut, its JSON broken) is an error naming the shard."""
+    try:
+        schema = pq.read_schema(path)
+        raw = (schema.metadata or {}).get(METADATA_KEY)
+        if raw is None:
+            raise ValueError(f"no {METADATA_KEY.decode()} metadata: not a lumamba-bench shard")
+        meta = json.loads(raw)
+        if not isinstance(meta, dict):
+            raise ValueError(f"its {METADATA_KEY.decode()} metadata is not a JSON object")
+    except (OSError, ValueError, UnicodeDecodeError, RecursionError) as error:  # ArrowInvalid is a ValueError
+        raise LumambaError(
+            f"shard {path}: its footer cannot be read ({error}); re-run `lumamba-bench prepare` for this corpus "
+            "with --force"
+        ) from None
+    return meta
 
 
 class ShardChecksumError(LumambaError):

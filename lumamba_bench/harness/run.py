@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -18,6 +19,7 @@ import torch
 from torch import nn
 
 from lumamba_bench.data.loader import ShardDataset
+from lumamba_bench.data.lock import reading
 from lumamba_bench.data.manifest import dataset_sha256, partial_reason, read_manifest
 from lumamba_bench.data.prepare import ensure_prepared
 from lumamba_bench.errors import LumambaError, TrainingDiverged
@@ -225,13 +227,13 @@ def _test_metrics(task_type: str, test: dict) -> tuple[dict, dict]:
 def run_benchmark(config: RunConfig, on_epoch: Callable[[int, dict], None] | None = None) -> RunResult:
     """Fine-tune and score ``config.seeds`` seeds (or, ``eval``, score a fine-tuned checkpoint)
     with the config's device, precision and scan backend; write the results file (and predictions)."""
-    with compute_settings(config.device, config.precision, config.scan_backend):
-        results, path = _run_benchmark(config, on_epoch)
+    with compute_settings(config.device, config.precision, config.scan_backend), ExitStack() as held:
+        results, path = _run_benchmark(config, on_epoch, held)
     predictions = path.with_suffix(".predictions.parquet")
     return RunResult(results, path, predictions if config.save_predictions else None)
 
 
-def _run_benchmark(config: RunConfig, on_epoch) -> tuple[dict, Path]:
+def _run_benchmark(config: RunConfig, on_epoch, held: ExitStack) -> tuple[dict, Path]:
     started = time.perf_counter()
     if config.protocol not in ("full", "linear", "eval"):
         raise LumambaError(f"unknown protocol {config.protocol!r}; use full, linear or eval")
@@ -247,6 +249,7 @@ def _run_benchmark(config: RunConfig, on_epoch) -> tuple[dict, Path]:
     recipe = get_recipe(config.task)
     ctx = distributed.setup(config.device)
     dataset_dir = distributed.main_first(ctx, lambda: ensure_prepared(recipe.name, config.data_root))
+    held.enter_context(reading(dataset_dir))  # to the end: the manifest recorded is the one whose data trained
     manifest = read_manifest(dataset_dir, recipe.name)
     task_type, outputs = task_type_of(recipe)
     splits = _splits(dataset_dir, manifest, config)

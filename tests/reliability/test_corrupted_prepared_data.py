@@ -2,6 +2,7 @@
 shards and a malformed manifest are one clear error naming the shard and the rebuild command."""
 
 import json
+import os
 import shutil
 
 import pytest
@@ -151,3 +152,49 @@ def test_a_shard_listed_twice_is_refused(dataset):
     (dataset / "manifest.json").write_text(json.dumps(manifest | {"shards": [*manifest["shards"], test]}))
     with pytest.raises(LumambaError, match=f"lists shard {test['file']} twice"):
         ShardDataset(dataset, "test")
+
+
+def _forge_footer(dataset, shard, metadata: bytes) -> None:
+    """Rewrite a shard with other footer metadata (its data pages as they were), then forge the
+    hash cache so that it vouches for the new file: only the footer check is left to notice."""
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(shard)
+    pq.write_table(table.replace_schema_metadata({b"lumamba_bench": metadata}), shard)
+    cache_path = dataset / integrity.CACHE
+    cache = json.loads(cache_path.read_text())
+    stat = shard.stat()
+    cache[shard.name]["stamp"] = [stat.st_size, stat.st_mtime_ns]
+    cache_path.write_text(json.dumps(cache))
+
+
+def test_footer_metadata_changed_behind_a_fooled_hash_cache_is_refused(dataset):
+    from lumamba_bench.data.shards import shard_metadata
+
+    ShardDataset(dataset, "train")  # caches every shard's hash and stamp
+    shard = dataset / "shards" / _shard(dataset, "train")["file"]
+    meta = shard_metadata(shard)
+    meta["coords"][0][0] += 0.01  # one electrode moved by a centimetre
+    _forge_footer(dataset, shard, json.dumps(meta).encode())
+    with pytest.raises(LumambaError, match=rf"shard .*{shard.name}: its footer disagrees with the manifest on coords"):
+        ShardDataset(dataset, "train")
+
+
+@pytest.mark.parametrize("footer", [b"{not json", b"[1, 2]"])
+def test_a_broken_footer_is_one_line_naming_the_shard(dataset, footer):
+    ShardDataset(dataset, "train")
+    shard = dataset / "shards" / _shard(dataset, "train")["file"]
+    _forge_footer(dataset, shard, footer)
+    with pytest.raises(LumambaError, match=rf"shard .*{shard.name}: its footer cannot be read"):
+        ShardDataset(dataset, "train")
+
+
+def test_a_zeroed_footer_with_size_and_mtime_kept_is_one_line_naming_the_shard(dataset):
+    ShardDataset(dataset, "train")
+    shard = dataset / "shards" / _shard(dataset, "train")["file"]
+    stat = shard.stat()
+    data = shard.read_bytes()
+    shard.write_bytes(data[:-64] + bytes(64))  # the footer's end, its length and the magic zeroed
+    os.utime(shard, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    with pytest.raises(LumambaError, match=rf"shard .*{shard.name}: its footer cannot be read"):
+        ShardDataset(dataset, "train")

@@ -198,3 +198,57 @@ def test_a_resume_refuses_shards_whose_sources_are_gone_changed_or_beyond_a_lowe
         prepare(get_recipe("demo"), source, out)
     summary = prepare(get_recipe("demo"), source, out, force=True)
     assert sum(s["recordings"] for s in summary.manifest["splits"].values()) == 7
+
+
+def test_a_source_overwritten_with_other_content_of_the_same_size_is_refused_on_resume(tmp_path):
+    """Same name, same size, other bytes (another recording copied over it): its mtime moved, so
+    it is hashed again and the sha256 recorded when it was prepared no longer matches. A file
+    only touched (same bytes) resumes as before."""
+    from lumamba_bench.recipes.demo_corpus import write_demo_corpus
+
+    source = tmp_path / "source"
+    write_demo_corpus(source, duration_s=10.0, n_train_per_class=2, n_eval_per_class=2)
+    out = tmp_path / "demo"
+    prepare(get_recipe("demo"), source, out, limit=4)
+    first, other = sorted(source.rglob("*.edf"))[:2]
+    os.utime(first, ns=(first.stat().st_atime_ns, first.stat().st_mtime_ns + 10**9))  # touched: same bytes
+    prepare(get_recipe("demo"), source, out, limit=4)
+    assert first.stat().st_size == other.stat().st_size  # the demo's recordings are all one length
+    shutil.copyfile(other, first)
+    with pytest.raises(LumambaError, match=rf"{first.name} \(same size, other content: its sha256 differs"):
+        prepare(get_recipe("demo"), source, out)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert all("mtime_ns" not in f for f in manifest["files"])  # machine-specific: the journal's, not the manifest's
+
+
+def test_prepare_refuses_to_rewrite_a_dataset_that_a_reader_holds(tmp_path, demo_source):
+    out = tmp_path / "demo"
+    prepare(get_recipe("demo"), demo_source, out)
+    reader = ShardDataset(out, "train")  # a run's dataset: held for its whole life
+    with pytest.raises(LumambaError, match="is being read .*wait for it to finish"):
+        prepare(get_recipe("demo"), demo_source, out, force=True)
+    assert len(reader) == reader.manifest["splits"]["train"]["windows"]  # nothing changed under it
+    del reader  # released with the reader
+    prepare(get_recipe("demo"), demo_source, out, force=True)
+
+
+def test_prepare_force_under_a_running_run_is_refused_and_the_run_records_the_data_it_trained_on(small_demo, tmp_path):
+    from lumamba_bench.files import sha256_of
+    from lumamba_bench.harness.run import RunConfig, run_benchmark
+    from lumamba_bench.recipes.demo_corpus import write_demo_corpus
+
+    other = tmp_path / "other-source"  # another corpus, which a --force would put under the run
+    write_demo_corpus(other, duration_s=20.0, n_train_per_class=2, n_eval_per_class=2)
+    before = sha256_of(small_demo / "manifest.json")
+    refusals = []
+
+    def force_prepare_mid_run(seed, record):
+        try:
+            prepare(get_recipe("demo"), other, small_demo, force=True)
+        except LumambaError as error:
+            refusals.append(str(error))
+
+    result = run_benchmark(RunConfig(model="lumamba-scratch", seeds=1, epochs=2, out=tmp_path / "results"),
+                           on_epoch=force_prepare_mid_run)  # fmt: skip
+    assert len(refusals) == 2 and all("is being read" in r for r in refusals)
+    assert result.results["task"]["manifest_sha256"] == before == sha256_of(small_demo / "manifest.json")
