@@ -23,18 +23,28 @@ def tuh_files(recipe: Recipe, source: Path) -> Iterator[Path]:
     edf_root = Path(source) / "edf"
     if not edf_root.is_dir():
         raise LumambaError(f"{source} has no edf/ folder: expected {recipe.source_layout}")
-    yield from _walk(edf_root)
+    yield from _walk(edf_root, {os.path.realpath(edf_root)})
 
 
-def _walk(folder: Path) -> Iterator[Path]:
-    """Depth first, names sorted at each level (the same order as sorting the full paths). Links
-    to folders are not followed; a broken or looping link is not a file (`prepare` lists it as
-    unreadable)."""
+def _walk(folder: Path, above: set[str]) -> Iterator[Path]:
+    """Depth first, names sorted at each level (the same order as sorting the full paths). A link
+    to a folder is followed (a class folder kept on another disk is part of the corpus), except
+    one back to a folder above it, which would loop; a broken or looping link to a file is not a
+    file (`prepare` lists it as unreadable)."""
     for entry in sorted(os.scandir(folder), key=lambda e: e.name):
-        if entry.is_dir(follow_symlinks=False):
-            yield from _walk(Path(entry.path))
+        if _is_dir(entry):
+            real = os.path.realpath(entry.path)
+            if real not in above:
+                yield from _walk(Path(entry.path), above | {real})
         elif _is_file(entry):
             yield Path(entry.path)
+
+
+def _is_dir(entry: os.DirEntry) -> bool:
+    try:
+        return entry.is_dir()  # through links
+    except OSError:
+        return False
 
 
 def _is_file(entry: os.DirEntry) -> bool:

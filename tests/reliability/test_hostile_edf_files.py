@@ -197,3 +197,19 @@ def test_a_file_name_that_is_not_utf8_is_skipped_with_its_reason_and_the_rest_ke
     [entry] = manifest["unreadable_files"]
     assert entry["path"].endswith("dm\\xff0000_s001_t000.edf") and "not valid UTF-8" in entry["reason"]
     assert summary.manifest["skipped_files"] == 1
+
+
+def test_a_class_folder_that_is_a_link_to_another_disk_is_followed_and_a_looping_one_is_not(tuab_source, tmp_path):
+    """Big corpora often keep a folder elsewhere behind a link: its recordings are part of the
+    corpus (before, they were silently left out and training saw one class)."""
+    import shutil
+
+    source, expected = tuab_source
+    elsewhere = tmp_path / "other-disk" / "abnormal"
+    shutil.move(source / "edf/train/abnormal", elsewhere)
+    (source / "edf/train/abnormal").symlink_to(elsewhere, target_is_directory=True)
+    (source / "edf/train/normal/back-up").symlink_to(source / "edf", target_is_directory=True)  # a loop
+    manifest = prepare(get_recipe("tuab"), source, tmp_path / "out", allow_partial=True).manifest
+    prepared = {f["recording_id"] for f in manifest["files"] if f["status"] == "ok"}
+    assert prepared == set(expected)
+    assert any(r.startswith("edf/train/abnormal/") for r in prepared)
