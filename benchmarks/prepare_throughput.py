@@ -84,7 +84,7 @@ def read_mne(paths: list[Path]) -> None:
 
 def ours(paths: list[Path], source: Path) -> None:
     from lumamba_bench.data.prepare import process_recording
-    from lumamba_bench.recipes import get_recipe
+    from lumamba_bench.data.recipe import get_recipe
 
     recipe = get_recipe("tuab")
     for recording in recipe.discover(source).recordings:
@@ -93,7 +93,7 @@ def ours(paths: list[Path], source: Path) -> None:
 
 def ours_with_shards(paths: list[Path], source: Path, out: Path) -> None:
     from lumamba_bench.data.prepare import prepare
-    from lumamba_bench.recipes import get_recipe
+    from lumamba_bench.data.recipe import get_recipe
 
     prepare(get_recipe("tuab"), source, out, force=True, allow_partial=True)  # a few synthetic files, not TUAB
 

@@ -21,8 +21,8 @@ def prepare(task: str, source: Path | str | None = None, *, data_root: Path | st
     (its ``manifest``, counts and skipped recordings)."""
     from lumamba_bench.data.prepare import prepare as prepare_shards
     from lumamba_bench.data.prepare import resolve_source
+    from lumamba_bench.data.recipe import get_recipe
     from lumamba_bench.data.store import data_root as resolve_root
-    from lumamba_bench.recipes import get_recipe
 
     recipe = get_recipe(task)
     root = resolve_root(data_root)

@@ -30,8 +30,8 @@ import numpy as np
 import scipy.io
 
 from lumamba_bench.data.preprocess import Preprocessing, Windows, process
+from lumamba_bench.data.recipe import Discovery, Recipe, Recording, register_recipe
 from lumamba_bench.errors import LumambaError, RecordingError
-from lumamba_bench.recipes.base import Discovery, Recipe, Recording, register_recipe
 
 ALZHEIMER = frozenset({1, 3, 6, 8, 9, 11, 12, 13, 15, 17, 19, 21})
 VAL = frozenset({15, 16, 19, 20})

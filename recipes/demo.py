@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lumamba_bench.recipes.base import register_recipe
+from lumamba_bench.data.recipe import register_recipe
 from lumamba_bench.recipes.demo_corpus import GENERATOR_VERSION, write_demo_corpus, write_demo_pretrain_corpus
 from lumamba_bench.recipes.tuab import TUAB
 from lumamba_bench.recipes.tueg import TUEG

@@ -28,8 +28,8 @@ import numpy as np
 import pyarrow.csv as pacsv
 
 from lumamba_bench.data.preprocess import Preprocessing
+from lumamba_bench.data.recipe import Discovery, Recipe, Recording, register_recipe
 from lumamba_bench.errors import LumambaError, RecordingError
-from lumamba_bench.recipes.base import Discovery, Recipe, Recording, register_recipe
 
 PARTICIPANTS = "TDBRAIN_participants_V2.tsv"
 CHANNELS = (

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lumamba_bench.recipes.base import Discovery, Recipe, Recording, register_recipe
+from lumamba_bench.data.recipe import Discovery, Recipe, Recording, register_recipe
 from lumamba_bench.recipes.splits import assign_split
 from lumamba_bench.recipes.tuh_files import TUEG_CITATION, TUH_LICENCE, TUH_URL, tuh_files, tuh_subject
 

@@ -43,8 +43,8 @@ import numpy as np
 
 from lumamba_bench.data.montages import TCP_NAMES
 from lumamba_bench.data.preprocess import Windows
+from lumamba_bench.data.recipe import DROP, Discovery, Recipe, Recording, register_recipe
 from lumamba_bench.recipes import tuh_csv
-from lumamba_bench.recipes.base import DROP, Discovery, Recipe, Recording, register_recipe
 from lumamba_bench.recipes.splits import assign_split
 from lumamba_bench.recipes.tuh_files import TUH_LICENCE, TUH_URL, tuh_files, tuh_subject
 

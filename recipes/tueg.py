@@ -24,7 +24,7 @@ import numpy as np
 from lumamba_bench.data.edf import read_edf
 from lumamba_bench.data.manifest import read_manifest
 from lumamba_bench.data.montages import derive_bipolar, tcp_electrodes
-from lumamba_bench.recipes.base import Discovery, Recipe, Recording, register_recipe
+from lumamba_bench.data.recipe import Discovery, Recipe, Recording, register_recipe
 from lumamba_bench.recipes.tuh_files import TUEG_CITATION, TUH_LICENCE, TUH_URL, tuh_files, tuh_subject
 
 MIN_BIPOLAR_CHANNELS = 20

@@ -7,8 +7,8 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+from lumamba_bench.data.recipe import Recipe
 from lumamba_bench.errors import LumambaError
-from lumamba_bench.recipes.base import Recipe
 
 TUH_LICENCE = (
     "TUH EEG Corpus data-use agreement (free after signing), Neural Engineering Data Consortium, Temple University"

@@ -24,9 +24,9 @@ from pathlib import Path
 import numpy as np
 
 from lumamba_bench.data.preprocess import Windows
+from lumamba_bench.data.recipe import Discovery, Recipe, Recording, register_recipe
 from lumamba_bench.errors import LumambaError
 from lumamba_bench.recipes import tuh_csv
-from lumamba_bench.recipes.base import Discovery, Recipe, Recording, register_recipe
 from lumamba_bench.recipes.splits import ranked_split
 from lumamba_bench.recipes.tuh_files import TUH_LICENCE, TUH_URL, tuh_files, tuh_subject
 

@@ -43,9 +43,9 @@ def demo_split(board_source, tmp_path_factory) -> dict:
     """A prepared demo dataset: its folder, manifest sha256 and test windows -> labels."""
     from lumamba_bench.data.manifest import dataset_sha256, read_manifest
     from lumamba_bench.data.prepare import prepare
+    from lumamba_bench.data.recipe import get_recipe
     from lumamba_bench.files import sha256_of
     from lumamba_bench.leaderboard.submission import test_windows
-    from lumamba_bench.recipes import get_recipe
 
     folder = tmp_path_factory.mktemp("prepared") / "demo"
     prepare(get_recipe("demo"), board_source, folder)
@@ -72,8 +72,8 @@ def board(tmp_path):
 def small_demo(demo_source) -> Path:
     """The small demo corpus prepared into this test's data root as `demo`."""
     from lumamba_bench.data.prepare import prepare
+    from lumamba_bench.data.recipe import get_recipe
     from lumamba_bench.data.store import data_root
-    from lumamba_bench.recipes import get_recipe
 
     prepare(get_recipe("demo"), demo_source, data_root() / "demo")
     return data_root() / "demo"

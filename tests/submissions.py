@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
+from lumamba_bench.data.recipe import get_recipe
 from lumamba_bench.harness.metrics import compute_metrics
 from lumamba_bench.harness.results import summarise
-from lumamba_bench.recipes import get_recipe
 
 SHA = "ab" * 32
 

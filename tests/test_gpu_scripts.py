@@ -122,7 +122,7 @@ def test_the_tree_installs_without_a_build_as_pyproject_maps_it(tmp_path):
     site = tmp_path / "site"
     subprocess.run([sys.executable, str(BENCHMARKS / "gpu_install_tree.py"), str(site)], check=True)
     probe = (
-        "import lumamba_bench; from lumamba_bench.recipes import get_recipe; from lumamba_bench.models import "
+        "import lumamba_bench; from lumamba_bench.data.recipe import get_recipe; from lumamba_bench.models import "
         "list_encoders; print(lumamba_bench.__version__, lumamba_bench.__file__, get_recipe('demo').name, "
         "'lumamba' in list_encoders())"
     )

@@ -47,8 +47,8 @@ def prepare(
 
     from lumamba_bench.data.prepare import prepare as run_prepare
     from lumamba_bench.data.prepare import resolve_source
+    from lumamba_bench.data.recipe import get_recipe
     from lumamba_bench.data.store import data_root as resolve_root
-    from lumamba_bench.recipes import get_recipe
 
     chosen = get_recipe(recipe)
     root = resolve_root(data_root)
@@ -133,8 +133,8 @@ def splits(
 def list_recipes_command(data_root: DataRoot = None) -> None:
     """List the recipes, their protocol and whether they are prepared."""
     from lumamba_bench.data.manifest import read_manifest
+    from lumamba_bench.data.recipe import get_recipe, list_recipes
     from lumamba_bench.data.store import dataset_dir
-    from lumamba_bench.recipes import get_recipe, list_recipes
 
     table = Table(title="recipes")
     for column in ("recipe", "version", "protocol", "--source layout", "prepared"):
@@ -163,8 +163,8 @@ def _verified_dataset(recipe: str, data_root: Path | None, use_cache: bool = Tru
     """(recipe name, manifest, shards hashed) of a prepared dataset whose shards check out."""
     from lumamba_bench.data.integrity import verify_shards
     from lumamba_bench.data.manifest import read_manifest
+    from lumamba_bench.data.recipe import get_recipe
     from lumamba_bench.data.store import dataset_dir
-    from lumamba_bench.recipes import get_recipe
 
     name = get_recipe(recipe).name
     folder = dataset_dir(name, data_root)

@@ -245,8 +245,8 @@ def run(
     one channel set and tested on another: montage shift, e.g. TUAB's 22 TCP derivations ->
     the 16 double-banana ones (--test-channels 10-20-16ch)."""
     from lumamba_bench.api import require_checked
+    from lumamba_bench.data.recipe import get_recipe
     from lumamba_bench.harness.run import RunConfig, resolve_model, run_benchmark
-    from lumamba_bench.recipes import get_recipe
 
     config = config_from(RunConfig, locals() | {"settings": parse_settings(overrides or [])})
     _compute_setup(device, precision, scan_backend)

@@ -26,11 +26,11 @@ from lumamba_bench import __version__
 from lumamba_bench.data.channels import positions
 from lumamba_bench.data.lock import writer_lock
 from lumamba_bench.data.parallel import ordered_map
+from lumamba_bench.data.recipe import DROP, MULTILABEL, SPLITS, Discovery, Recipe, Recording
 from lumamba_bench.data.shards import FORMAT_VERSION, ShardBuffer, write_table_atomic
 from lumamba_bench.data.split_tables import apply_split_file, table_sha256
 from lumamba_bench.errors import LumambaError, RecordingError
 from lumamba_bench.files import sha256_of, write_json_atomic
-from lumamba_bench.recipes.base import DROP, MULTILABEL, SPLITS, Discovery, Recipe, Recording
 
 ROWS_PER_SHARD = 2048
 
@@ -664,8 +664,8 @@ def _sum_notes(notes) -> dict:
 def ensure_prepared(recipe_name: str, root: Path | str | None = None) -> Path:
     """The dataset folder of a prepared recipe; the demo corpus is prepared on first use,
     any other unprepared recipe is an error naming the command that prepares it."""
+    from lumamba_bench.data.recipe import get_recipe
     from lumamba_bench.data.store import data_root
-    from lumamba_bench.recipes import get_recipe
 
     recipe = get_recipe(recipe_name)
     folder = data_root(root) / recipe.name

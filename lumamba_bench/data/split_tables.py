@@ -14,8 +14,8 @@ import hashlib
 import io
 from pathlib import Path
 
+from lumamba_bench.data.recipe import SPLITS, Discovery
 from lumamba_bench.errors import LumambaError
-from lumamba_bench.recipes.base import SPLITS, Discovery
 
 HEADER = ("subject_id", "split")
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 from sklearn import metrics as skm
 
-from lumamba_bench.recipes.base import BINARY, MULTICLASS, MULTILABEL, MULTIOUTPUT
+from lumamba_bench.data.recipe import BINARY, MULTICLASS, MULTILABEL, MULTIOUTPUT
 
 TASK_TYPES = (BINARY, MULTICLASS, MULTILABEL, MULTIOUTPUT)
 

@@ -24,11 +24,11 @@ import torch
 
 from lumamba_bench.data.channel_sets import NAMED_SETS, select_channels
 from lumamba_bench.data.channels import positions
+from lumamba_bench.data.recipe import get_recipe, list_recipes
 from lumamba_bench.errors import LumambaError
 from lumamba_bench.models.normalisation import INVARIANT_TO_SCALE, NORMALISATIONS
 from lumamba_bench.models.registry import build_for_input, parse_model_name
 from lumamba_bench.plugins import PluginError
-from lumamba_bench.recipes import get_recipe, list_recipes
 
 BATCH = 2
 MICROVOLTS = 20.0  # the synthetic signal's standard deviation, a typical scalp EEG amplitude

@@ -22,6 +22,7 @@ from lumamba_bench.data.loader import ShardDataset
 from lumamba_bench.data.lock import reading
 from lumamba_bench.data.manifest import dataset_sha256, partial_reason, read_manifest
 from lumamba_bench.data.prepare import ensure_prepared
+from lumamba_bench.data.recipe import get_recipe
 from lumamba_bench.errors import LumambaError, TrainingDiverged
 from lumamba_bench.files import sha256_of, write_json_atomic
 from lumamba_bench.harness import distributed
@@ -67,7 +68,6 @@ from lumamba_bench.models.registry import (
     encoder_spec,
     input_shape,
 )
-from lumamba_bench.recipes import get_recipe
 
 
 @dataclass

@@ -135,7 +135,7 @@ def load_cards(models: Path) -> dict[str, dict]:
 
 def overlap(card: dict, task: str) -> str:
     """How the card's pre-training data relate to ``task``'s test set (see the module docstring)."""
-    from lumamba_bench.recipes import get_recipe
+    from lumamba_bench.data.recipe import get_recipe
 
     recipe = get_recipe(task)
     names = {task, recipe.corpus or task}  # TUAR's protocols are one corpus

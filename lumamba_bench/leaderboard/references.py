@@ -53,8 +53,8 @@ def read_reference(path: Path) -> dict:
     """One reference file, checked; any problem is one line naming the file and the entry."""
     import jsonschema
 
+    from lumamba_bench.data.recipe import get_recipe
     from lumamba_bench.harness.metrics import load_metrics, metric_range
-    from lumamba_bench.recipes import get_recipe
 
     try:
         content = json.loads(Path(path).read_text(encoding="utf-8"))

@@ -101,9 +101,9 @@ def _checkpoint(results: dict, given: Path | None, data_root: Path | None) -> Pa
 def rerunnable_here(path: Path, data_root: Path | None) -> str:
     """Why a stored submission cannot be re-run on this machine ("" when it can): its data are
     neither generated here (synthetic recipes) nor prepared, or its checkpoint is not here."""
+    from lumamba_bench.data.recipe import get_recipe
     from lumamba_bench.data.store import data_root as resolve_root
     from lumamba_bench.leaderboard.submission import read_results
-    from lumamba_bench.recipes import get_recipe
 
     results = read_results(path)
     recipe = get_recipe(results["task"]["recipe"])
@@ -150,9 +150,9 @@ def rerun_config(results: dict, checkpoint: Path | None, out: Path, data_root: P
 def _check_settings(results: dict, config) -> None:
     """The recipe, task exceptions and command line give today what they gave then; a setting
     whose default has changed since is named before anything trains."""
+    from lumamba_bench.data.recipe import get_recipe
     from lumamba_bench.harness.finetune_recipes import hyperparameters
     from lumamba_bench.harness.run import resolved_settings
-    from lumamba_bench.recipes import get_recipe
 
     settings, _ = resolved_settings(config, get_recipe(config.task), results["model"]["architecture"])
     now = json.loads(json.dumps(hyperparameters(settings)))

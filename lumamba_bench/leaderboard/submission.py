@@ -89,7 +89,7 @@ def _check_rerunnable(results: dict, name: str) -> None:
 
 def _check_task(task: dict, name: str) -> None:
     """A known recipe at its current version, with its task type and label names."""
-    from lumamba_bench.recipes import get_recipe, list_recipes
+    from lumamba_bench.data.recipe import get_recipe, list_recipes
 
     if task["recipe"] not in list_recipes() or task["name"] != task["recipe"]:
         raise SubmissionError(f"{name}: unknown task {task['recipe']!r}; known: {', '.join(list_recipes())}")
@@ -269,7 +269,7 @@ def check_prediction_table(results: dict, table: dict, name: str, windows: dict 
     needed = ["seed", "label", "probs"] + (["recording_id", "window_index"] if windows is not None else [])
     if not set(needed) <= set(table):
         raise SubmissionError(f"{name}: needs columns {', '.join(needed)}")
-    from lumamba_bench.recipes import get_recipe
+    from lumamba_bench.data.recipe import get_recipe
 
     task_type = results["task"]["type"]
     outputs = get_recipe(results["task"]["recipe"]).outputs  # binary: 2; multi-output: classes x channels

@@ -25,7 +25,7 @@ ALPHA = 0.05
 
 
 def task_type(recipe_name: str) -> str | None:
-    from lumamba_bench.recipes import get_recipe
+    from lumamba_bench.data.recipe import get_recipe
 
     return get_recipe(recipe_name).task_type
 
@@ -33,7 +33,7 @@ def task_type(recipe_name: str) -> str | None:
 def task_columns(task: str) -> tuple[str, ...]:
     """The board's metric columns for a task, its ranking metric first: the recipe's
     ``main_score`` where it declares one, else its task type's."""
-    from lumamba_bench.recipes import get_recipe
+    from lumamba_bench.data.recipe import get_recipe
 
     columns = board_columns(task_type(task))
     main = get_recipe(task).main_score
@@ -42,7 +42,7 @@ def task_columns(task: str) -> tuple[str, ...]:
 
 def file_level(task: str) -> bool:
     """Every window carries its recording's label: recording-level scores and resampling apply."""
-    from lumamba_bench.recipes import get_recipe
+    from lumamba_bench.data.recipe import get_recipe
 
     return task_type(task) == "binary" and get_recipe(task).file_level_labels
 
@@ -318,7 +318,7 @@ def overall(board: list[Table]) -> list[Standing]:
     """Mean rank over the standard-protocol tasks a model has (ranked rows only; a model's best
     row per task; synthetic tasks such as the demo left out), ordered by the number of tasks
     first, so a model missing a task is never above one that has it, then by mean rank."""
-    from lumamba_bench.recipes import get_recipe
+    from lumamba_bench.data.recipe import get_recipe
 
     ranks: dict[tuple[str, str], dict[str, int]] = {}
     for table in board:

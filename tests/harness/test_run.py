@@ -8,13 +8,13 @@ import torch
 from corpora import tuh_signals, write_tuh_edf
 
 from lumamba_bench.data.prepare import prepare
+from lumamba_bench.data.recipe import get_recipe
 from lumamba_bench.data.store import data_root
 from lumamba_bench.errors import LumambaError
 from lumamba_bench.harness.metrics import compute_metrics
 from lumamba_bench.harness.pretrain import PretrainConfig, pretrain
 from lumamba_bench.harness.results import validate
 from lumamba_bench.harness.run import RunConfig, run_benchmark
-from lumamba_bench.recipes import get_recipe
 
 
 def _run(tmp_path, **overrides):

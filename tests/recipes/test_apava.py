@@ -7,7 +7,7 @@ from corpora import APAVA_CHANNELS, write_apava_fixture, write_apava_mat
 from helpers import assert_no_subject_leak, files_by_id, shard_rows
 
 from lumamba_bench.data.prepare import prepare
-from lumamba_bench.recipes import get_recipe
+from lumamba_bench.data.recipe import get_recipe
 from lumamba_bench.recipes.apava import ALZHEIMER, TEST, VAL
 
 

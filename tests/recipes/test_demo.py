@@ -4,7 +4,7 @@ import numpy as np
 from scipy import signal as sps
 
 from lumamba_bench.data.prepare import prepare
-from lumamba_bench.recipes import get_recipe
+from lumamba_bench.data.recipe import get_recipe
 from lumamba_bench.recipes.demo_corpus import (
     EEG_LABELS,
     FOCUS_SITES,

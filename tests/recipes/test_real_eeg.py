@@ -9,8 +9,8 @@ from helpers import files_by_id
 
 from lumamba_bench.data.montages import TCP_NAMES
 from lumamba_bench.data.prepare import prepare
+from lumamba_bench.data.recipe import get_recipe
 from lumamba_bench.data.shards import read_windows
-from lumamba_bench.recipes import get_recipe
 
 REAL_EDF = Path(__file__).parent.parent / "data" / "S001R02.edf"
 

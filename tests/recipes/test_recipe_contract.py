@@ -4,9 +4,16 @@ prepared, and carries the metadata every recipe declares."""
 import pytest
 
 from lumamba_bench.data.prepare import prepare
+from lumamba_bench.data.recipe import (
+    REGISTERED,
+    Discovery,
+    Recipe,
+    Recording,
+    get_recipe,
+    list_recipes,
+    register_recipe,
+)
 from lumamba_bench.errors import LumambaError
-from lumamba_bench.recipes import get_recipe, list_recipes
-from lumamba_bench.recipes.base import REGISTERED, Discovery, Recipe, Recording, register_recipe
 from lumamba_bench.recipes.tuh_files import tuh_files, tuh_subject
 
 

@@ -4,10 +4,10 @@ import pytest
 from corpora import write_apava_fixture, write_tdbrain_fixture, write_tuar_fixture, write_tusl_fixture
 
 from lumamba_bench.data.prepare import prepare
+from lumamba_bench.data.recipe import get_recipe
 from lumamba_bench.data.store import data_root
 from lumamba_bench.harness.results import validate
 from lumamba_bench.harness.run import RunConfig, run_benchmark
-from lumamba_bench.recipes import get_recipe
 
 WRITERS = {
     "apava": write_apava_fixture,

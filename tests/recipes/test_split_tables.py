@@ -10,8 +10,8 @@ from typer.testing import CliRunner
 
 from lumamba_bench.cli import app
 from lumamba_bench.data.prepare import prepare
+from lumamba_bench.data.recipe import get_recipe
 from lumamba_bench.errors import LumambaError
-from lumamba_bench.recipes import get_recipe
 
 runner = CliRunner()
 

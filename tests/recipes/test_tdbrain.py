@@ -5,8 +5,8 @@ from corpora import write_tdbrain_fixture
 from helpers import assert_no_subject_leak, files_by_id, shard_rows
 
 from lumamba_bench.data.prepare import prepare
+from lumamba_bench.data.recipe import get_recipe
 from lumamba_bench.errors import LumambaError
-from lumamba_bench.recipes import get_recipe
 from lumamba_bench.recipes.tdbrain import TEST, TRAIN, VAL
 
 

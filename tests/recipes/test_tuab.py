@@ -8,9 +8,9 @@ from corpora import tuh_signals, write_tuh_edf
 from lumamba_bench.data.channels import position
 from lumamba_bench.data.loader import ShardDataset
 from lumamba_bench.data.prepare import prepare
+from lumamba_bench.data.recipe import get_recipe
 from lumamba_bench.data.shards import read_windows
 from lumamba_bench.errors import LumambaError
-from lumamba_bench.recipes import get_recipe
 
 
 def _files(manifest):

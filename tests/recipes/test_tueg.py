@@ -5,8 +5,8 @@ from corpora import write_tueg_fixture
 from helpers import files_by_id, shard_rows
 
 from lumamba_bench.data.prepare import prepare
+from lumamba_bench.data.recipe import get_recipe
 from lumamba_bench.errors import LumambaError
-from lumamba_bench.recipes import get_recipe
 
 
 def test_tueg_keeps_files_with_20_channels_and_skips_fewer(tmp_path):

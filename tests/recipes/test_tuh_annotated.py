@@ -20,8 +20,9 @@ from corpora import (
 from helpers import assert_no_subject_leak, files_by_id, shard_rows
 
 from lumamba_bench.data.prepare import prepare
+from lumamba_bench.data.recipe import get_recipe
 from lumamba_bench.errors import LumambaError, RecordingError
-from lumamba_bench.recipes import get_recipe, tuh_csv
+from lumamba_bench.recipes import tuh_csv
 from lumamba_bench.recipes.splits import assign_split
 
 

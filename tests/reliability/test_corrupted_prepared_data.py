@@ -10,8 +10,8 @@ import pytest
 from lumamba_bench.data import integrity
 from lumamba_bench.data.loader import ShardDataset
 from lumamba_bench.data.prepare import prepare
+from lumamba_bench.data.recipe import get_recipe
 from lumamba_bench.errors import LumambaError
-from lumamba_bench.recipes import get_recipe
 
 
 @pytest.fixture

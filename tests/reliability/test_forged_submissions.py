@@ -231,8 +231,8 @@ def test_prediction_rows_are_exactly_the_reported_seeds_and_real_probabilities(b
 
 def test_multi_output_predictions_are_checked_per_channel():
     """tuar-mmc: 22 channels x 6 classes per window; each channel's softmax must sum to 1."""
+    from lumamba_bench.data.recipe import get_recipe
     from lumamba_bench.leaderboard.submission import check_prediction_table
-    from lumamba_bench.recipes import get_recipe
 
     recipe = get_recipe("tuar-mmc")
     rng = np.random.default_rng(0)
@@ -255,7 +255,7 @@ def test_results_on_part_of_a_corpus_are_refused(board, tmp_path, demo_source):
     a dataset prepared with --limit: both refused, naming why."""
     from lumamba_bench.data.manifest import dataset_sha256, read_manifest
     from lumamba_bench.data.prepare import prepare
-    from lumamba_bench.recipes import get_recipe
+    from lumamba_bench.data.recipe import get_recipe
 
     results, _ = demo_results()
     results["task"]["partial"] = "prepared with --limit 4"

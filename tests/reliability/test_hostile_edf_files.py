@@ -10,8 +10,8 @@ from lumamba_bench.data.channels import UnknownChannelError, canonical_name, is_
 from lumamba_bench.data.edf import read_edf
 from lumamba_bench.data.prepare import prepare
 from lumamba_bench.data.preprocess import Preprocessing, process
+from lumamba_bench.data.recipe import get_recipe
 from lumamba_bench.errors import LumambaError, RecordingError
-from lumamba_bench.recipes import get_recipe
 
 
 def test_a_file_without_any_wanted_electrode_is_an_error_naming_its_labels(tmp_path):

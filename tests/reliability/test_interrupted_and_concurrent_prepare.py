@@ -13,8 +13,8 @@ from corpora import tuh_signals, write_tuh_edf
 from lumamba_bench.data.loader import ShardDataset
 from lumamba_bench.data.lock import writer_lock
 from lumamba_bench.data.prepare import Journal, prepare
+from lumamba_bench.data.recipe import get_recipe
 from lumamba_bench.errors import LumambaError
-from lumamba_bench.recipes import get_recipe
 
 
 def _source(root):
@@ -102,7 +102,7 @@ def test_two_concurrent_prepares_never_mix_or_duplicate_shards(tmp_path, demo_so
     once and every sha256 matches."""
     out = tmp_path / "demo"
     code = (
-        "import sys; from pathlib import Path; from lumamba_bench.recipes import get_recipe; "
+        "import sys; from pathlib import Path; from lumamba_bench.data.recipe import get_recipe; "
         "from lumamba_bench.data.prepare import prepare; from lumamba_bench.errors import LumambaError\n"
         "try:\n    prepare(get_recipe('demo'), Path(sys.argv[1]), Path(sys.argv[2]))\n"
         "except LumambaError as e:\n    print(e); sys.exit(1)\n"

@@ -1,7 +1,10 @@
-"""What a recipe declares: where recordings are, their labels, subjects, splits and channels.
+"""The recipe contract, and the registry of recipes: what a recipe declares (where recordings
+are, their labels, subjects, splits and channels) and how one is found by name.
 
 The signal pipeline, shard writing, resume and reporting are shared (``lumamba_bench.data``);
-a recipe holds only what is specific to its corpus.
+a recipe holds only what is specific to its corpus. The concrete recipes live in ``recipes/``
+(installed as ``lumamba_bench.recipes``), each declared under the ``lumamba_bench.recipes``
+entry points (``pyproject.toml``; ``plugins.py``), as a third-party package declares its own.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lumamba_bench import plugins
 from lumamba_bench.data.edf import read_edf
 from lumamba_bench.data.montages import TCP_NAMES, derive_bipolar, tcp_electrodes
 from lumamba_bench.data.preprocess import Preprocessing, Windows, process
@@ -53,12 +57,11 @@ REGISTERED: dict[str, type[Recipe]] = {}
 def register_recipe(cls: type[Recipe]) -> type[Recipe]:
     """Class decorator: make a recipe available to ``get_recipe`` under its ``name``; a name
     another class holds is refused, naming both."""
-    from lumamba_bench.plugins import PluginError, provider_of, refuse_taken
-
     if not cls.name or cls.name != cls.name.lower():
-        raise PluginError(f"recipe {provider_of(cls)} needs a lower-case name, not {cls.name!r}")
+        raise plugins.PluginError(f"recipe {plugins.provider_of(cls)} needs a lower-case name, not {cls.name!r}")
     taken = REGISTERED.get(cls.name)
-    refuse_taken("recipe", cls.name, None if taken is None else provider_of(taken), provider_of(cls))
+    plugins.refuse_taken("recipe", cls.name, None if taken is None else plugins.provider_of(taken),
+                         plugins.provider_of(cls))  # fmt: skip
     REGISTERED[cls.name] = cls
     return cls
 
@@ -156,3 +159,26 @@ class Recipe(ABC):
             return known
         digest = hashlib.sha1(",".join(channels).encode()).hexdigest()[:6]
         return f"c{len(channels)}-{digest}"
+
+
+def _register_entry_point(name: str, provided, where: str) -> None:
+    if not (isinstance(provided, type) and issubclass(provided, Recipe)):
+        raise plugins.PluginError(f"{where} is not a Recipe subclass")
+    register_recipe(provided)
+
+
+def _load_all() -> None:
+    plugins.load_group("recipes", _register_entry_point)
+
+
+def list_recipes() -> list[str]:
+    _load_all()
+    return sorted(REGISTERED)
+
+
+def get_recipe(name: str) -> Recipe:
+    _load_all()
+    try:
+        return REGISTERED[name.lower()]()
+    except KeyError:
+        raise LumambaError(f"unknown recipe {name!r}; known recipes: {', '.join(list_recipes())}") from None
