@@ -44,9 +44,9 @@ FOCUS_SITES = ("F7", "F8", "T3", "T4", "T5", "T6", "F3", "F4", "C3", "C4", "P3",
 FOCAL_THETA_UV = (14.0, 22.0)
 GENERATOR_VERSION = 3  # in the generated corpora's folder names: files of another version are not reused
 FOCAL_SPREAD_M = 0.03  # Gaussian radius of the focus: ~2-3 electrodes
-UNLABELLED_FOCUS_SHARE = 0.5
+UNLABELLED_FOCUS_SHARE = 0.5  # share of pre-training subjects with a focus
 BACKGROUND_SOURCES = 6  # broad cortical sources behind the background
-SENSOR_NOISE_UV = 2.0  # independent noise per electrode  # share of pre-training subjects with a focus
+SENSOR_NOISE_UV = 2.0  # independent noise per electrode
 
 
 def _pink_noise(rng: np.random.Generator, n_channels: int, n_samples: int, exponent: float = 1.0):

@@ -45,12 +45,12 @@ def demo_split(board_source, tmp_path_factory) -> dict:
     from lumamba_bench.data.prepare import prepare
     from lumamba_bench.data.recipe import get_recipe
     from lumamba_bench.files import sha256_of
-    from lumamba_bench.leaderboard.submission import test_windows
+    from lumamba_bench.leaderboard.submission import windows_of_test_split
 
     folder = tmp_path_factory.mktemp("prepared") / "demo"
     prepare(get_recipe("demo"), board_source, folder)
     sha = sha256_of(folder / "manifest.json")
-    windows = test_windows({"task": {"recipe": "demo", "manifest_sha256": sha}}, folder)
+    windows = windows_of_test_split({"task": {"recipe": "demo", "manifest_sha256": sha}}, folder)
     dataset = dataset_sha256(read_manifest(folder, "demo"))
     return {"dir": folder, "manifest_sha256": sha, "dataset_sha256": dataset, "windows": windows}
 

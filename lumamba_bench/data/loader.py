@@ -74,9 +74,6 @@ class ShardDataset(Dataset):
     def montage(self, i: int) -> str:
         return self.montage_of_shard[int(self.index[i, 0])]
 
-    def group_key(self, i: int) -> tuple[int, int]:
-        return int(self.index[i, 0]), int(self.index[i, 1])
-
     def _row_group(self, key: tuple[int, int]) -> dict:
         if key in self.cache:
             self.cache.move_to_end(key)

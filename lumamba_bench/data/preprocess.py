@@ -20,9 +20,9 @@ import numpy as np
 from lumamba_bench.data.filters import bandpass_kernel, fft_resample, fir_zero_phase, notch_kernel, resampled_length
 from lumamba_bench.errors import RecordingError
 
-# Bump when the numbers a given recording produces change; recorded in the manifest, and a data
-# root prepared by another pipeline is refused rather than mixed.
 SFREQ = 256.0  # Hz: the rate of every prepared window, and the one every encoder here takes
+# Bump PIPELINE when the numbers a given recording produces change; recorded in the manifest, and
+# a data root prepared by another pipeline is refused rather than mixed.
 PIPELINE = "mne-fir-then-fft-resample/2"
 
 

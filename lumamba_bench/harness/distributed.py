@@ -75,6 +75,7 @@ def main_first(ctx: Context, work: Callable[[], T]) -> T:
 
 
 def teardown() -> None:
+    """End the process group ``setup`` began (run and pretrain do, when they return or fail)."""
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
 

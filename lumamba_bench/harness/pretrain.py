@@ -158,7 +158,10 @@ def pretrain(config: PretrainConfig, on_step=None) -> PretrainResult:
     ``checkpoint_every`` steps; resume from the last checkpoint when asked; register the finished
     encoder in the model store."""
     with compute_settings(config.device, config.precision, config.scan_backend):
-        return _pretrain(config, on_step)
+        try:
+            return _pretrain(config, on_step)
+        finally:
+            distributed.teardown()  # under torchrun: the process group ends with the run
 
 
 def _pretrain(config: PretrainConfig, on_step) -> PretrainResult:

@@ -8,7 +8,6 @@ over seeds (ddof=1; 0 for one seed).
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import subprocess
@@ -269,6 +268,3 @@ def ensure_writable_folder(path: Path, option: str) -> Path:
         raise LumambaError(f"{option} {path} cannot hold results: {error.strerror or error}") from None
     return path
 
-
-def read_json(path: Path) -> dict:
-    return json.loads(Path(path).read_text())

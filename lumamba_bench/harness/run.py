@@ -228,6 +228,7 @@ def run_benchmark(config: RunConfig, on_epoch: Callable[[int, dict], None] | Non
     """Fine-tune and score ``config.seeds`` seeds (or, ``eval``, score a fine-tuned checkpoint)
     with the config's device, precision and scan backend; write the results file (and predictions)."""
     with compute_settings(config.device, config.precision, config.scan_backend), ExitStack() as held:
+        held.callback(distributed.teardown)  # under torchrun: the process group ends with the run
         results, path = _run_benchmark(config, on_epoch, held)
     predictions = path.with_suffix(".predictions.parquet")
     return RunResult(results, path, predictions if config.save_predictions else None)

@@ -150,7 +150,7 @@ def _check_summary(results: dict, needed: tuple[str, ...], name: str) -> None:
             raise SubmissionError(f"{name}: summary {metric} n = {stated['n']}, but {want['n']} seeds report it")
 
 
-def test_windows(results: dict, dataset_dir: Path) -> dict[tuple[str, int], object]:
+def windows_of_test_split(results: dict, dataset_dir: Path) -> dict[tuple[str, int], object]:
     """(recording id, window index) -> label of every test window of the prepared dataset the
     results were made on (``check_same_dataset``)."""
     from lumamba_bench.data.integrity import verify_shards
@@ -259,7 +259,7 @@ def read_predictions(predictions: Path) -> dict[str, np.ndarray]:
 
 def check_predictions(results: dict, predictions: Path, windows: dict | None = None) -> None:
     """Recompute every seed's test metrics from per-window predictions; any mismatch is refused.
-    With ``windows`` (``test_windows``), each seed must cover exactly the test split's windows
+    With ``windows`` (``windows_of_test_split``), each seed must cover exactly the test split's windows
     with their labels."""
     check_prediction_table(results, read_predictions(predictions), Path(predictions).name, windows)
 
@@ -449,7 +449,7 @@ def submit(
     if predictions is not None:
         if dataset_dir is None:
             raise SubmissionError("predictions are checked against the prepared test split: give its dataset folder")
-        check_predictions(results, predictions, test_windows(results, dataset_dir))
+        check_predictions(results, predictions, windows_of_test_split(results, dataset_dir))
     results = without_local_paths(results)
     submissions = Path(root) / "submissions"
     stored = existing_hashes(submissions)

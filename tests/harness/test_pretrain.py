@@ -126,9 +126,9 @@ def _ddp_worker(rank, world, port, root, out, results):
             "checksum": checksum,
         }
     )
-    from lumamba_bench.harness import distributed
+    from torch import distributed
 
-    distributed.teardown()
+    assert not distributed.is_initialized()  # pretrain ended its process group
 
 
 def test_ddp_two_processes_share_directions_average_gradients_and_only_rank0_writes(small_demo, tmp_path):

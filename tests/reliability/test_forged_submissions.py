@@ -267,7 +267,7 @@ def test_results_on_part_of_a_corpus_are_refused(board, tmp_path, demo_source):
     results, _ = demo_results()
     results["task"]["dataset_sha256"] = dataset_sha256(read_manifest(folder, "demo"))  # made on it, saying nothing
     with pytest.raises(SubmissionError, match="was prepared with --limit 4: the board takes results on the whole"):
-        submission.test_windows(results, folder)
+        submission.windows_of_test_split(results, folder)
 
 
 def test_markdown_cells_cannot_become_links_images_or_tags():
