@@ -90,13 +90,16 @@ def test_run_without_weights_is_one_line_naming_the_pretrain_command():
     assert len(result.stderr.strip().splitlines()) == 1
 
 
-def test_recipes_lists_all_seven_corpora_with_protocols(monkeypatch):
+def test_recipes_lists_every_registered_recipe_of_the_seven_corpora_with_protocols(monkeypatch):
     from lumamba_bench.cli import console
+    from lumamba_bench.data.recipe import list_recipes
 
     monkeypatch.setattr(console, "width", 300)
     listing = _run("recipes").output
     tuar = ("tuar", "tuar-mc", "tuar-mmc", "tuar-mcc", "tuar-ours-multilabel")
-    for name in ("demo", "tuab", *tuar, "tusl", "tueg", "apava", "tdbrain"):
+    expected = {"demo", "demo-pretrain", "tuab", *tuar, "tusl", "tueg", "apava", "tdbrain"}
+    assert set(list_recipes()) == expected  # a recipe added or lost is noticed here
+    for name in expected:
         assert f" {name} " in listing
     assert "by subject (ref.: by file)" in listing and "1.25 s" in listing
 

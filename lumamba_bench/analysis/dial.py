@@ -65,7 +65,8 @@ def _pretrained_encoder(config: DialConfig, weight: float, out: Path) -> tuple[t
         )
     )
     last = result.history[-1]
-    return result.objective.encoder, {"steps": result.step, "final_loss": last["loss"]}
+    terms = sorted(k for k in last if k not in ("step", "epoch", "lr", "grad_norm", "seconds", "loss"))
+    return result.objective.encoder, {"steps": result.step, "final_loss": last["loss"], "loss_terms": terms}
 
 
 def _downstream_auroc(encoder: torch.nn.Module, dataset_dir: Path, splits: dict, config: DialConfig) -> float | None:

@@ -40,6 +40,8 @@ def test_dial_sweep_pretrains_one_encoder_per_weight_and_plots(small_demo, tmp_p
     rows = report["rows"]
     assert [r["lejepa_weight"] for r in rows] == [0.0, math.inf]
     # Weight 0 is reconstruction only (no LeJEPA terms in its loss); inf is LeJEPA only.
+    assert rows[0]["loss_terms"] == ["masked", "query", "visible"]
+    assert "lejepa" in rows[1]["loss_terms"] and "masked" not in rows[1]["loss_terms"]
     assert all(r["steps"] > 0 and 0.0 <= r["auroc"] <= 1.0 and r["effective_rank"] >= 1 for r in rows)
     out = tmp_path / "demo" / "dial-lumamba"
     assert (out / "dial.png").stat().st_size > 5000

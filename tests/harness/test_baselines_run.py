@@ -1,5 +1,7 @@
 """Every baseline fine-tunes on the demo task from scratch; LUNA and FEMBA pre-train."""
 
+import hashlib
+
 import pytest
 
 from lumamba_bench.errors import LumambaError
@@ -25,7 +27,9 @@ def test_baselines_pretrain_with_their_reconstruction_objective(small_demo, tmp_
     assert result.history[0]["masked"] > 0
     config = RunConfig(model=model, task="demo", seeds=1, epochs=1, batch_size=8, out=tmp_path / "results")
     results, _ = run_benchmark(config)
-    assert results["model"]["checkpoint"]["sha256"]
+    stored = find_pretrained(model)  # the encoder pretrain registered, hashed here
+    assert results["model"]["checkpoint"]["sha256"] == hashlib.sha256(stored.read_bytes()).hexdigest()
+    assert results["model"]["scratch"] is False and results["model"]["checkpoint"]["pretraining"]["task"] == "demo"
 
 
 def test_labram_cannot_be_pretrained_here(small_demo, tmp_path):

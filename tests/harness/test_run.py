@@ -113,16 +113,19 @@ def test_single_class_or_empty_test_split_reports_null_with_reason(tmp_path):
     ):
         write_tuh_edf(source / f"edf/{split}/{label}/01_tcp_ar/s{i:07d}_s001_t000.edf", tuh_signals(15, 250, i), 250)
     recipe = get_recipe("tuab")
-    manifest = prepare(recipe, source, data_root() / "tuab", allow_partial=True).manifest
-    if manifest["splits"]["val"]["windows"] == 0:
-        pytest.skip("the hash split left val empty for this fixture")
+    splits = tmp_path / "splits.csv"  # fixed: both classes in train and in val, one class in test
+    splits.write_text("subject_id,split\n" + "".join(
+        f"s{i:07d},{'val' if i in (4, 5) else 'test' if i == 6 else 'train'}\n" for i in range(7)))  # fmt: skip
+    manifest = prepare(recipe, source, data_root() / "tuab", allow_partial=True, split_file=splits).manifest
+    assert manifest["splits"]["val"]["windows"] > 0 and manifest["splits"]["test"]["recordings"] == 1
     results, _ = _run(tmp_path, task="tuab")
     assert results["seeds"][0]["metrics"]["auroc"] is None
     assert "only one class" in results["seeds"][0]["undefined"]["auroc"]
     assert results["summary"]["auroc"] == {"mean": None, "std": None, "n": 0}
 
     shutil.rmtree(source / "edf/eval")
-    prepare(recipe, source, data_root() / "tuab", force=True, allow_partial=True)
+    splits.write_text("".join(splits.read_text().splitlines(keepends=True)[:-1]))  # the test subject is gone
+    prepare(recipe, source, data_root() / "tuab", force=True, allow_partial=True, split_file=splits)
     results, _ = _run(tmp_path, task="tuab")
     assert results["seeds"][0]["undefined"]["auroc"] == "the test split is empty"
 
@@ -181,3 +184,13 @@ def test_run_under_torchrun_writes_one_results_file(small_demo, tmp_path):
     assert results["environment"]["world_size"] == 2
     test_windows = results["task"]["windows"]["test"]
     assert results["seeds"][0]["metrics"]["auroc"] is not None and test_windows > 0
+    # Against the same run in one process: the same settings, and every test window scored
+    # exactly once with its label (a distributed sampler pads ranks with repeated windows).
+    single, single_path = _run(tmp_path / "single", batch_size=4)
+    assert results["protocol"]["hyperparameters"] == single["protocol"]["hyperparameters"]
+
+    def scored(path):
+        table = pq.read_table(path.with_suffix(".predictions.parquet")).to_pylist()
+        return sorted((r["recording_id"], r["window_index"], r["label"]) for r in table)
+
+    assert scored(files[0]) == scored(single_path) and len(scored(single_path)) == test_windows

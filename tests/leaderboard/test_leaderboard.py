@@ -75,8 +75,8 @@ def _evil_card(name: str) -> dict:
     return card
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (.ci/run installs it)")
-def test_page_renders_sorts_toggles_and_escapes_in_headless_chromium(board, tmp_path, demo_split):
+def _board_with_hostile_text(board, tmp_path, demo_split) -> Path:
+    """Two submissions, and a card and reference rows whose every string is markup; built."""
     results, rows = demo_results(split=demo_split)
     submit(write_json(tmp_path, results), board, write_predictions(rows, tmp_path / "a.parquet"), demo_split["dir"])
     second, _ = demo_results(seed_offset=3, name="luna-base-test")
@@ -89,8 +89,21 @@ def test_page_renders_sorts_toggles_and_escapes_in_headless_chromium(board, tmp_
     seen = dict(row, task="tuab", model="evil")  # pre-trained on TUEG without leaving TUAB out: hidden by default
     (board / "reference" / "seen.json").write_text(json.dumps({"citation": "seen", "entries": [seen]}))
     build(board)
-    page = (board / "index.html").resolve()
-    assert "<script>alert(1)" not in page.read_text() and "<img src" not in page.read_text()
+    return (board / "index.html").resolve()
+
+
+def test_the_page_and_the_markdown_escape_every_string_from_cards_and_references(board, tmp_path, demo_split):
+    """Without a browser: what the generated files hold (the browser test below shows it rendered)."""
+    page = _board_with_hostile_text(board, tmp_path, demo_split).read_text()
+    assert "<script>alert(1)" not in page and "<img src" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page  # shown as text
+    markdown = (board / "README.md").read_text()
+    assert "<script>" not in markdown and "<img" not in markdown
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (.ci/run installs it)")
+def test_page_renders_sorts_toggles_and_escapes_in_headless_chromium(board, tmp_path, demo_split):
+    page = _board_with_hostile_text(board, tmp_path, demo_split)
 
     def chromium(*arguments: str) -> subprocess.CompletedProcess:
         command = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
