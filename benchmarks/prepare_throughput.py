@@ -83,8 +83,8 @@ def read_mne(paths: list[Path]) -> None:
 
 
 def ours(paths: list[Path], source: Path) -> None:
-    from lumamba_bench.data.prepare import process_recording
     from lumamba_bench.data.recipe import get_recipe
+    from lumamba_bench.data.recording import process_recording
 
     recipe = get_recipe("tuab")
     for recording in recipe.discover(source).recordings:

@@ -20,9 +20,9 @@ def prepare(task: str, source: Path | str | None = None, *, data_root: Path | st
     ``options``: workers, force, limit, allow_partial, split_file. Returns the ``PrepareSummary``
     (its ``manifest``, counts and skipped recordings)."""
     from lumamba_bench.data.prepare import prepare as prepare_shards
-    from lumamba_bench.data.prepare import resolve_source
     from lumamba_bench.data.recipe import get_recipe
     from lumamba_bench.data.store import data_root as resolve_root
+    from lumamba_bench.data.store import resolve_source
 
     recipe = get_recipe(task)
     root = resolve_root(data_root)

@@ -19,8 +19,8 @@ from lumamba_bench.analysis.embed import Embedded, embed_split
 from lumamba_bench.analysis.geometry import isotropy
 from lumamba_bench.data.loader import ShardDataset
 from lumamba_bench.data.manifest import read_manifest
-from lumamba_bench.data.prepare import ensure_prepared
 from lumamba_bench.data.recipe import get_recipe
+from lumamba_bench.data.store import ensure_prepared
 from lumamba_bench.errors import LumambaError
 
 

@@ -21,8 +21,8 @@ import torch
 
 from lumamba_bench.analysis.analyze import AnalyzeConfig, analyze_encoder
 from lumamba_bench.data.loader import ShardDataset
-from lumamba_bench.data.prepare import ensure_prepared
 from lumamba_bench.data.recipe import get_recipe
+from lumamba_bench.data.store import ensure_prepared
 from lumamba_bench.harness.finetune import Classifier, task_type_of, train_one_seed
 from lumamba_bench.harness.finetune_recipes import build_settings, task_overrides
 from lumamba_bench.harness.metrics import compute_metrics

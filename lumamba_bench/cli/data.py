@@ -46,9 +46,9 @@ def prepare(
     file counts differ from the corpus release the recipe declares is refused, unless --allow-partial."""
 
     from lumamba_bench.data.prepare import prepare as run_prepare
-    from lumamba_bench.data.prepare import resolve_source
     from lumamba_bench.data.recipe import get_recipe
     from lumamba_bench.data.store import data_root as resolve_root
+    from lumamba_bench.data.store import resolve_source
 
     chosen = get_recipe(recipe)
     root = resolve_root(data_root)

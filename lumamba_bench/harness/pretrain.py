@@ -23,7 +23,7 @@ from torch import nn
 from lumamba_bench import __version__
 from lumamba_bench.data.loader import MontageBatchSampler, ShardDataset, batches_of
 from lumamba_bench.data.manifest import read_manifest
-from lumamba_bench.data.prepare import ensure_prepared
+from lumamba_bench.data.store import ensure_prepared
 from lumamba_bench.errors import LumambaError, TrainingDiverged
 from lumamba_bench.files import sha256_of
 from lumamba_bench.harness import distributed, precision

@@ -21,8 +21,8 @@ from torch import nn
 from lumamba_bench.data.loader import ShardDataset
 from lumamba_bench.data.lock import reading
 from lumamba_bench.data.manifest import dataset_sha256, partial_reason, read_manifest
-from lumamba_bench.data.prepare import ensure_prepared
 from lumamba_bench.data.recipe import get_recipe
+from lumamba_bench.data.store import ensure_prepared
 from lumamba_bench.errors import LumambaError, TrainingDiverged
 from lumamba_bench.files import sha256_of, write_json_atomic
 from lumamba_bench.harness import distributed

@@ -165,7 +165,7 @@ def _check_settings(results: dict, config) -> None:
 
 def _check_dataset(results: dict, data_root: Path | None) -> None:
     from lumamba_bench.data.manifest import read_manifest
-    from lumamba_bench.data.prepare import ensure_prepared
+    from lumamba_bench.data.store import ensure_prepared
     from lumamba_bench.leaderboard.submission import check_same_dataset
 
     recipe = results["task"]["recipe"]

@@ -108,7 +108,8 @@ def test_an_output_path_that_cannot_hold_results_is_refused_before_any_work(tmp_
     blocker = tmp_path / "results"
     blocker.write_text("a file, not a folder")
     started = []
-    monkeypatch.setattr("lumamba_bench.data.prepare.ensure_prepared", lambda *a, **k: started.append(1))
+    for user in ("lumamba_bench.harness.run", "lumamba_bench.harness.pretrain"):  # where it is called from
+        monkeypatch.setattr(f"{user}.ensure_prepared", lambda *a, **k: started.append(1))
     with pytest.raises(LumambaError, match=f"--out {blocker}.* cannot hold results"):
         if command == "pretrain":
             pretrain(small_config(tmp_path, out=blocker))

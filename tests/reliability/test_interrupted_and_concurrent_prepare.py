@@ -10,9 +10,10 @@ import sys
 import pytest
 from corpora import tuh_signals, write_tuh_edf
 
+from lumamba_bench.data.journal import Journal
 from lumamba_bench.data.loader import ShardDataset
 from lumamba_bench.data.lock import writer_lock
-from lumamba_bench.data.prepare import Journal, prepare
+from lumamba_bench.data.prepare import prepare
 from lumamba_bench.data.recipe import get_recipe
 from lumamba_bench.errors import LumambaError
 
