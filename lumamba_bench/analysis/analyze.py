@@ -74,7 +74,7 @@ def write_figures(embedded: Embedded, label_names: list[str], title: str, out: P
 
 def load_encoder(model: str, checkpoint: Path | None, manifest: dict, data_root: Path | None) -> torch.nn.Module:
     """The encoder behind a model name with its weights (``-scratch``: random, on purpose)."""
-    from lumamba_bench.harness.run import resolve_model
+    from lumamba_bench.harness.resolve import resolve_model
 
     resolved = resolve_model(model, checkpoint, data_root)
     torch.manual_seed(0)

@@ -246,7 +246,8 @@ def run(
     the 16 double-banana ones (--test-channels 10-20-16ch)."""
     from lumamba_bench.api import require_checked
     from lumamba_bench.data.recipe import get_recipe
-    from lumamba_bench.harness.run import RunConfig, resolve_model, run_benchmark
+    from lumamba_bench.harness.resolve import resolve_model
+    from lumamba_bench.harness.run import RunConfig, run_benchmark
 
     config = config_from(RunConfig, locals() | {"settings": parse_settings(overrides or [])})
     _compute_setup(device, precision, scan_backend)

@@ -41,7 +41,7 @@ def test_pretrain_writes_checkpoints_and_registers_a_loadable_encoder(small_demo
 
 
 def test_a_named_encoder_is_registered_and_run_under_its_own_name(small_demo, tmp_path):
-    from lumamba_bench.harness.run import resolve_model
+    from lumamba_bench.harness.resolve import resolve_model
 
     result = pretrain(small_config(tmp_path, model="lumamba-mixed", name="lumamba-mixed-demo", epochs=1, batch_size=8))
     assert find_pretrained("lumamba-mixed-demo") == result.registered and find_pretrained("lumamba-mixed") is None

@@ -1,3 +1,4 @@
+import hashlib
 import json
 import shutil
 
@@ -194,3 +195,21 @@ def test_run_under_torchrun_writes_one_results_file(small_demo, tmp_path):
         return sorted((r["recording_id"], r["window_index"], r["label"]) for r in table)
 
     assert scored(files[0]) == scored(single_path) and len(scored(single_path)) == test_windows
+
+
+def test_a_run_of_three_seeds_loads_its_checkpoint_exactly_three_times(small_demo, tmp_path, monkeypatch):
+    """Resolving a model reads no weights into a model; each seed's encoder loads them once."""
+    from safetensors.torch import save_file
+
+    from lumamba_bench.harness import resolve
+    from lumamba_bench.models.registry import build_encoder
+
+    torch.manual_seed(0)
+    weights = tmp_path / "encoder.safetensors"
+    save_file({k: v.contiguous() for k, v in build_encoder("lumamba").state_dict().items()}, str(weights))
+    loads = []
+    real = resolve.load_encoder_weights
+    monkeypatch.setattr(resolve, "load_encoder_weights", lambda *a, **k: loads.append(1) or real(*a, **k))
+    results, _ = _run(tmp_path, model="lumamba", checkpoint=weights, seeds=3)
+    assert len(loads) == 3 and len(results["seeds"]) == 3
+    assert results["model"]["checkpoint"]["sha256"] == hashlib.sha256(weights.read_bytes()).hexdigest()
