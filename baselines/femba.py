@@ -29,6 +29,7 @@ from lumamba_bench.models.base import Encoder
 from lumamba_bench.models.mamba import PostNormBiMambaBlock
 from lumamba_bench.models.published import PREFIXES, rename
 from lumamba_bench.models.registry import register_encoder
+from lumamba_bench.objectives.base import Objective
 from lumamba_bench.objectives.reconstruction import batch_cell_mask, masked_smooth_l1
 
 
@@ -137,7 +138,7 @@ class FembaDecoder(nn.Module):
         return self.conv_transpose(x.unflatten(1, (-1, rows)))[:, 0]
 
 
-class FembaReconstruction(nn.Module):
+class FembaReconstruction(Objective):
     """FEMBA's pre-training as its reference computes it (``tasks/pretrain_task.py``,
     ``config/experiment/FEMBA_pretrain.yaml``): one mask per batch over 60% of the 2 x 16 cells
     (a random permutation), masked samples zeroed after normalisation, SmoothL1 on the masked
@@ -149,8 +150,10 @@ class FembaReconstruction(nn.Module):
         self.decoder = FembaDecoder(encoder.config.embed_dim, encoder.config.cell)
 
     def forward(
-        self, x: torch.Tensor, coords: torch.Tensor | None, generator: torch.Generator, step: int = 0, channels=None
+        self, x: torch.Tensor, coords: torch.Tensor | None, generator: torch.Generator, step: int = 0, channels=None,
+        drawn=None,
     ) -> dict:
+        """``drawn`` is not used: FEMBA draws its one mask per batch from ``generator`` here."""
         enc = self.encoder
         mask = batch_cell_mask(enc.rows, enc.steps, self.mask_ratio, generator).expand(x.shape[0], -1, -1)
         mask = mask.to(x.device)

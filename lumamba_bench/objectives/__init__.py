@@ -5,6 +5,7 @@ from __future__ import annotations
 from torch import nn
 
 from lumamba_bench.errors import LumambaError
+from lumamba_bench.objectives.base import Objective
 
 OBJECTIVES = ("recon", "lejepa", "mixed")
 
@@ -25,8 +26,9 @@ def build_objective(
     sigreg_weight: float = 0.002,
     num_slices: int | None = None,
     preset: str = "reference",
-) -> nn.Module:
-    """An objective at the preset's values; ``mask_ratio`` and ``num_slices`` override them.
+) -> Objective:
+    """An objective at the preset's values (only the parts ``name`` needs are built);
+    ``mask_ratio`` and ``num_slices`` override them.
     FEMBA brings its own reconstruction (its reference masks 60% of 2 x 16 cells)."""
     from lumamba_bench.objectives.lejepa import LeJEPAObjective
     from lumamba_bench.objectives.mixed import MixedObjective
@@ -42,17 +44,14 @@ def build_objective(
         return own  # its own masking and decoder (FEMBA)
     if name in ("lejepa", "mixed") and not encoder.has_front_end:
         raise LumambaError(f"the {name} objective needs a LUNA front end (lumamba, luna-*)")
-    reconstruction = ReconstructionObjective(encoder, mask_ratio=settings["mask_ratio"])
-    lejepa = LeJEPAObjective(
-        encoder, sigreg_weight=sigreg_weight, num_slices=settings["num_slices"], scale=lejepa_weight
-    )
+    if name not in OBJECTIVES:
+        raise LumambaError(f"unknown objective {name!r}; known: {', '.join(OBJECTIVES)}")
+    reconstruction = None if name == "lejepa" else ReconstructionObjective(encoder, mask_ratio=settings["mask_ratio"])
     if name == "recon":
         return reconstruction
-    if name == "lejepa":
-        return lejepa
-    if name == "mixed":
-        return MixedObjective(encoder, lejepa_weight, reconstruction, lejepa)
-    raise LumambaError(f"unknown objective {name!r}; known: {', '.join(OBJECTIVES)}")
+    lejepa = LeJEPAObjective(encoder, sigreg_weight=sigreg_weight, num_slices=settings["num_slices"],
+                             scale=lejepa_weight)  # fmt: skip
+    return lejepa if name == "lejepa" else MixedObjective(encoder, lejepa_weight, reconstruction, lejepa)
 
 
 def objective_settings(objective: nn.Module) -> dict:

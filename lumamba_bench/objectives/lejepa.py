@@ -22,6 +22,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from lumamba_bench.objectives.base import Objective
 from lumamba_bench.objectives.draws import to_device
 from lumamba_bench.ranks import rank_and_world
 
@@ -85,7 +86,7 @@ def crop(x: torch.Tensor, starts: torch.Tensor, size: int) -> torch.Tensor:
     return torch.gather(x, 2, index[:, None, :].expand(-1, x.shape[1], -1))
 
 
-class LeJEPAObjective(nn.Module):
+class LeJEPAObjective(Objective):
     def __init__(
         self,
         encoder: nn.Module,

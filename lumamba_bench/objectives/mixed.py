@@ -11,11 +11,12 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from lumamba_bench.objectives.base import Objective
 from lumamba_bench.objectives.lejepa import LeJEPAObjective
 from lumamba_bench.objectives.reconstruction import ReconstructionObjective
 
 
-class MixedObjective(nn.Module):
+class MixedObjective(Objective):
     def __init__(self, encoder: nn.Module, lejepa_weight: float = 0.05, reconstruction=None, lejepa=None):
         super().__init__()
         self.encoder = encoder

@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from lumamba_bench.objectives.base import Objective
 from lumamba_bench.objectives.channel_names import NAMES, name_indices
 from lumamba_bench.objectives.draws import to_device
 
@@ -106,7 +107,7 @@ DECODER_KEYS: tuple[tuple[str, str], ...] = (
 )
 
 
-class ReconstructionObjective(nn.Module):
+class ReconstructionObjective(Objective):
     """Encoder + decoder; ``forward(x, coords, generator, step, channels)`` returns the loss and its parts.
 
     Defaults are the reference configuration; ``masking="per-sample"`` draws a mask per window
