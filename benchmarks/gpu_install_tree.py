@@ -34,6 +34,10 @@ def install(site: Path) -> Path:
         target.mkdir(parents=True, exist_ok=True)
         for file in source.glob("*.py"):  # each package's own modules; subpackages are listed apart
             shutil.copy2(file, target / file.name)
+        for pattern in setuptools.get("package-data", {}).get(package, []):  # the page's CSS and JS
+            for file in source.glob(pattern):
+                (target / file.relative_to(source)).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(file, target / file.relative_to(source))
     info = site / f"{project['name'].replace('-', '_')}-{project['version']}.dist-info"
     info.mkdir(parents=True, exist_ok=True)
     (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {project['name']}\nVersion: {project['version']}\n")

@@ -11,6 +11,7 @@ import csv
 import io
 import math
 from html import escape
+from importlib import resources
 
 from lumamba_bench.harness.metrics import TASK_TYPES, board_columns
 from lumamba_bench.leaderboard.cards import RANKED_OVERLAPS, summary
@@ -215,54 +216,10 @@ def to_csv(board: list[Table]) -> str:
     return out.getvalue()
 
 
-STYLE = """
-body{font-family:system-ui,sans-serif;margin:2rem auto;max-width:80rem;color:#1b1f24;padding:0 1rem}
-h1{font-size:1.6rem}h2{margin-top:2.2rem;border-bottom:1px solid #d0d7de;padding-bottom:.3rem}
-.scroll{overflow-x:auto}table{border-collapse:collapse;width:100%;font-size:.85rem}
-th,td{border:1px solid #d0d7de;padding:.3rem .45rem;text-align:left;vertical-align:top}
-th{background:#f6f8fa;cursor:pointer;user-select:none}th[aria-sort=ascending]::after{content:" ▲"}
-th[aria-sort=descending]::after{content:" ▼"}td.num{text-align:right;font-variant-numeric:tabular-nums}
-td.num{white-space:nowrap}td.ref{min-width:22rem}td small{display:block;color:#57606a}
-tr.reported td{color:#57606a;font-style:italic}
-body:not(.show-all) tr.seen{display:none}tr.seen td{background:#fff8c5}.legend span{margin-right:1.2rem}
-.notes{font-size:.85rem;color:#57606a}svg text{font-size:11px;fill:#1b1f24}details{margin:.3rem 0}
-dl{display:grid;grid-template-columns:12rem 1fr;gap:.2rem .8rem;font-size:.85rem}dt{color:#57606a}
-"""
-
-SCRIPT = """
-function sortTable(table, col, dir) {
-  const body = table.tBodies[0];
-  const rows = Array.from(body.rows);
-  const value = (r) => { const c = r.cells[col]; const v = c.dataset.value;
-    return v === undefined ? c.textContent : (v === '' ? NaN : parseFloat(v)); };
-  rows.sort((a, b) => { const x = value(a), y = value(b);
-    if (typeof x === 'number' || typeof y === 'number') {
-      if (isNaN(x)) return 1; if (isNaN(y)) return -1; return dir === 'asc' ? x - y : y - x; }
-    return dir === 'asc' ? x.localeCompare(y) : y.localeCompare(x); });
-  rows.forEach((r) => body.appendChild(r));
-  Array.from(table.tHead.rows[0].cells).forEach((h, i) =>
-    h.setAttribute('aria-sort', i === col ? (dir === 'asc' ? 'ascending' : 'descending') : 'none'));
-}
-document.querySelectorAll('table.board').forEach((table) => {
-  Array.from(table.tHead.rows[0].cells).forEach((th, col) => th.addEventListener('click', () => {
-    const dir = th.getAttribute('aria-sort') === 'descending' ? 'asc' : 'desc';
-    sortTable(table, col, dir); }));
-});
-const toggle = document.getElementById('show-all');
-const applyToggle = () => document.body.classList.toggle('show-all', toggle.checked);
-toggle.addEventListener('change', applyToggle);
-const wanted = /^#sort=([a-z0-9-]+):(\\d+):(asc|desc)$/.exec(location.hash);
-if (wanted) { const t = document.getElementById('table-' + wanted[1]);
-  if (t) sortTable(t, parseInt(wanted[2], 10), wanted[3]); }
-if (location.hash === '#all') { toggle.checked = true; }
-applyToggle();
-const visible = () => Array.from(document.querySelectorAll('table.board tbody tr'))
-  .filter((r) => r.offsetParent !== null).length;
-toggle.addEventListener('change', () => { document.body.dataset.visibleRows = String(visible()); });
-document.body.dataset.visibleRows = String(visible());
-document.body.dataset.overflow = String(document.documentElement.scrollWidth > window.innerWidth);
-document.body.dataset.ready = '1';
-"""
+def _page_file(name: str) -> str:
+    """The page's CSS or JavaScript (``leaderboard/page/``: package data, edited and linted as the
+    files they are), inlined so that the page makes no network request."""
+    return (resources.files("lumamba_bench.leaderboard") / "page" / name).read_text(encoding="utf-8")
 
 
 def html(board: list[Table], standings: list[Standing], cards: dict[str, dict]) -> str:
@@ -272,7 +229,7 @@ def html(board: list[Table], standings: list[Standing], cards: dict[str, dict]) 
         "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; "
         "script-src 'unsafe-inline'; img-src data:\">",
         "<title>lumamba-bench leaderboard</title>",
-        f"<style>{STYLE}</style></head><body>",
+        f"<style>{_page_file('board.css')}</style></head><body>",
         "<h1>lumamba-bench leaderboard</h1>",
         f"<p>{escape(INTRO).replace('`', '')} Click a column to sort.</p>",
         '<p><label><input type="checkbox" id="show-all"> show rows whose pre-training may have seen the test '
@@ -283,7 +240,7 @@ def html(board: list[Table], standings: list[Standing], cards: dict[str, dict]) 
     for table in board:
         parts += _html_table(table)
     parts += _html_cards(cards)
-    parts.append(f"<script>{SCRIPT}</script></body></html>")
+    parts.append(f"<script>{_page_file('board.js')}</script></body></html>")
     return "\n".join(parts) + "\n"
 
 
