@@ -69,7 +69,7 @@ PROCESS = [
 
 def _headers(table: Table) -> list[str]:
     metrics = [*table.metrics]
-    recording = [f"{m} (recording)" for m in table.metrics] if file_level(table.task) else []
+    recording = [_metric_column(m, "recording") for m in table.metrics] if file_level(table.task) else []
     return ["#", "model", "source", "overlap", *metrics, *recording, "p", "seeds", "params", "GFLOPs 5 s",
             "step MiB 5 s", "checkpoint", "reference"]  # fmt: skip
 
@@ -83,10 +83,13 @@ def metric_text(row: Row, metric: str, level: str) -> str:
     return text
 
 
-def _cells(row: Row, table: Table) -> list[str]:
-    """Plain-text cells in ``_headers`` order."""
+def _metric_column(metric: str, level: str) -> str:
+    return metric if level == "window" else f"{metric} (recording)"
+
+
+def _cells_by_column(row: Row, table: Table) -> dict[str, str]:
+    """Plain-text cells by column name (``_headers``): every renderer reads a cell by its name."""
     levels = ["window"] + (["recording"] if file_level(table.task) else [])
-    metrics = [metric_text(row, m, level) for level in levels for m in table.metrics]
     gflops, memory = fmt_compute(row.card)
     reference = row.citation or row.note
     if row.source == "reported" and row.note and row.citation:
@@ -98,9 +101,17 @@ def _cells(row: Row, table: Table) -> list[str]:
     if row.extra.get("outside"):
         reference += " [encoder outside this package: its size is its card's]"
     p = "-" if row.p_value is None else f"{row.p_value:.3f}" + (" (n.s.)" if row.p_value >= ALPHA else "")
-    return [str(row.rank) if row.rank else "–", row.model, row.source, row.overlap, *metrics, p,
-            "-" if row.seeds is None else str(row.seeds), fmt_params(row.parameters), gflops, memory,
-            row.checkpoint or "-", reference]  # fmt: skip
+    cells = {"#": str(row.rank) if row.rank else "–", "model": row.model, "source": row.source, "overlap": row.overlap}
+    cells |= {_metric_column(m, level): metric_text(row, m, level) for level in levels for m in table.metrics}
+    return cells | {"p": p, "seeds": "-" if row.seeds is None else str(row.seeds), "params": fmt_params(row.parameters),
+                    "GFLOPs 5 s": gflops, "step MiB 5 s": memory, "checkpoint": row.checkpoint or "-",
+                    "reference": reference}  # fmt: skip
+
+
+def _cells(row: Row, table: Table) -> list[str]:
+    """Plain-text cells in ``_headers`` order (a column without a cell is a KeyError, not a shift)."""
+    by_column = _cells_by_column(row, table)
+    return [by_column[column] for column in _headers(table)]
 
 
 def table_rows(table: Table) -> tuple[list[str], list[tuple[Row, list[str]]]]:
@@ -265,8 +276,8 @@ def _html_table(table: Table) -> list[str]:
     out.append("</tr></thead><tbody>")
     levels = ["window"] + (["recording"] if file_level(table.task) else [])
     for row in table.rows:
-        text = _cells(row, table)
-        cells = [_num(row.rank, text[0])]
+        text = _cells_by_column(row, table)
+        cells = [_num(row.rank, text["#"])]
         title = summary(row.card) if row.card else ""
         cells.append(f'<td><a href="#card-{escape(row.model)}" title="{escape(title)}">{escape(row.model)}</a></td>')
         cells += [f"<td>{row.source}</td>", f"<td>{escape(row.overlap)}</td>"]
@@ -277,14 +288,15 @@ def _html_table(table: Table) -> list[str]:
                 shown = (level, metric) in row.ci
                 extra = f"<small>{escape(fmt_row_ci(row, level, metric))}</small>" if shown else ""
                 cells.append(_num(mean, fmt(mean, std), extra))
-        cells.append(_num(row.p_value, text[-7], title=row.p_note))
+        compute = (row.card or {}).get("compute") or {}
         cells += [
-            _num(row.seeds, text[-6]),
-            _num(row.parameters, text[-5]),
-            _num(((row.card or {}).get("compute") or {}).get("gflops_forward_5s"), text[-4]),
-            _num(((row.card or {}).get("compute") or {}).get("train_step_memory_mib_5s"), text[-3]),
-            f"<td><code>{escape(text[-2])}</code></td>",
-            _reference_cell(row, text[-1]),
+            _num(row.p_value, text["p"], title=row.p_note),
+            _num(row.seeds, text["seeds"]),
+            _num(row.parameters, text["params"]),
+            _num(compute.get("gflops_forward_5s"), text["GFLOPs 5 s"]),
+            _num(compute.get("train_step_memory_mib_5s"), text["step MiB 5 s"]),
+            f"<td><code>{escape(text['checkpoint'])}</code></td>",
+            _reference_cell(row, text["reference"]),
         ]
         classes = [row.source] + ([] if row.overlap in RANKED_OVERLAPS else ["seen"])
         out.append(f'<tr class="{" ".join(classes)}">' + "".join(cells) + "</tr>")
