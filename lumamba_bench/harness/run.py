@@ -14,7 +14,6 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import torch
 from torch import nn
 
 from lumamba_bench.data.loader import ShardDataset
@@ -47,9 +46,8 @@ from lumamba_bench.harness.records import (
 )
 from lumamba_bench.harness.resolve import ResolvedModel, resolve_for_eval, resolve_model
 from lumamba_bench.harness.results import RunResult, ensure_writable_folder, write_predictions, write_results
-from lumamba_bench.models import build_encoder
 from lumamba_bench.models.heads import resolve_head
-from lumamba_bench.models.registry import accepts_setting, encoder_spec, input_shape
+from lumamba_bench.models.registry import accepts_setting, built_facts, encoder_spec, input_shape
 
 
 @dataclass
@@ -249,9 +247,7 @@ def _montage_shift(config: RunConfig, splits: dict, architecture: str) -> dict |
     }
     counts = {len(n) for n in train.channel_names.values()}
     test_counts = set() if test is None else {len(n) for n in test.channel_names.values()}
-    with torch.device("meta"):  # the attribute only: nothing allocated
-        fixed = build_encoder(architecture).fixed_topology
-    if fixed:
+    if built_facts(architecture).fixed_topology:
         if len(counts) != 1 or (test_counts and test_counts != counts):
             raise LumambaError(
                 f"{architecture} has a fixed topology: it is built for one channel count and cannot be "

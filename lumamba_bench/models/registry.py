@@ -191,35 +191,64 @@ def build_encoder(name: str, **overrides) -> nn.Module:
             f"{parsed.architecture}'s factory ({plugins.provider_of(spec.factory)}) returned a "
             f"{type(encoder).__name__}, not an Encoder (lumamba_bench.Encoder)"
         )
+    _remember(parsed.architecture, encoder)
     return encoder
+
+
+@dataclass(frozen=True)
+class BuiltFacts:
+    """What an architecture's encoders declare that decides how to build one (learnt from its
+    first build in this process, on the meta device if need be: nothing allocated)."""
+
+    fixed_topology: bool
+    settings: frozenset[str]  # its config's fields
+
+
+_FACTS: dict[tuple[str, int], BuiltFacts] = {}  # (architecture, id of its factory) -> facts
+
+
+def built_facts(name: str) -> BuiltFacts:
+    """``BuiltFacts`` of the architecture behind a model name, without building a second encoder
+    per call: once known (from any build), read from the cache."""
+    architecture = parse_model_name(name).architecture
+    key = (architecture, id(_ENCODERS[architecture].factory))
+    if key not in _FACTS:
+        import torch
+
+        with torch.device("meta"):
+            build_encoder(architecture)  # records them
+    return _FACTS[key]
+
+
+def _remember(architecture: str, encoder: Encoder) -> None:
+    key = (architecture, id(_ENCODERS[architecture].factory))
+    settings = frozenset(getattr(encoder.config, "__dataclass_fields__", None) or vars(encoder.config))
+    _FACTS.setdefault(key, BuiltFacts(bool(encoder.fixed_topology), settings))
 
 
 def build_for_input(name: str, channels: int, samples: int, **overrides) -> nn.Module:
     """``build_encoder`` for data of a given shape: encoders whose size depends on the montage
-    (``fixed_topology``, e.g. FEMBA) are built for ``channels`` x ``samples``."""
-    encoder = build_encoder(name, **overrides)
-    if encoder.fixed_topology:
-        encoder = build_encoder(name, num_channels=channels, num_samples=samples, **overrides)
-    return encoder
+    (``fixed_topology``, e.g. FEMBA) are built for ``channels`` x ``samples``; one build."""
+    if built_facts(name).fixed_topology:
+        return build_encoder(name, num_channels=channels, num_samples=samples, **overrides)
+    return build_encoder(name, **overrides)
 
 
 def build_for_dataset(name: str, manifest: dict, **overrides) -> nn.Module:
     """``build_encoder`` for a prepared dataset: fixed-topology encoders get its montage's shape;
     the others are built once, whatever montages the dataset mixes."""
-    encoder = build_encoder(name, **overrides)
-    check_rate(encoder, manifest)
-    if encoder.fixed_topology:
+    if built_facts(name).fixed_topology:
         shape = dict(zip(("num_channels", "num_samples"), input_shape(manifest), strict=True))
         encoder = build_encoder(name, **shape, **overrides)
+    else:
+        encoder = build_encoder(name, **overrides)
+    check_rate(encoder, manifest)
     return encoder
 
 
 def accepts_setting(name: str, setting: str) -> bool:
-    """Whether an architecture's config has ``setting`` (e.g. ``drop_path``), read on the meta device."""
-    import torch
-
-    with torch.device("meta"):
-        return hasattr(build_encoder(name).config, setting)
+    """Whether an architecture's config has ``setting`` (e.g. ``drop_path``)."""
+    return setting in built_facts(name).settings
 
 
 def check_rate(encoder: Encoder, manifest: dict) -> None:
