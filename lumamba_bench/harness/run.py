@@ -30,10 +30,10 @@ from lumamba_bench.harness.finetune import (
     FinetuneSettings,
     SeedOutcome,
     predict,
-    single_logit_outputs,
     task_type_of,
     train_one_seed,
 )
+from lumamba_bench.harness.finetune_loss import single_logit_outputs
 from lumamba_bench.harness.finetune_recipes import build_settings, default_recipe, task_overrides
 from lumamba_bench.harness.finetuned import load_classifier
 from lumamba_bench.harness.metrics import BINARY

@@ -49,7 +49,7 @@ def test_the_best_validation_epoch_is_restored_before_testing(small_demo, monkey
 def test_class_weights_are_sklearns_balanced_weights_and_multilabel_pos_weight():
     from sklearn.utils.class_weight import compute_class_weight
 
-    from lumamba_bench.harness.finetune import class_weights
+    from lumamba_bench.harness.finetune_loss import class_weights
 
     labels = np.array([0, 0, 0, 1, 2, 2, 0, 1, 0, 0])
     expected = compute_class_weight("balanced", classes=np.arange(3), y=labels)
