@@ -21,6 +21,7 @@ import numpy as np
 from sklearn import metrics as skm
 
 from lumamba_bench.data.recipe import BINARY, MULTICLASS, MULTILABEL, MULTIOUTPUT
+from lumamba_bench.harness import metric_weighted as weighted
 
 TASK_TYPES = (BINARY, MULTICLASS, MULTILABEL, MULTIOUTPUT)
 
@@ -35,6 +36,9 @@ class Metric:
     ``columns``: task type -> position among the board's columns (0 ranks the table).
     ``compute``: ``(labels, probabilities) -> float`` for a metric from outside this module (a
     plugin's); it must be optional (``required_from=None``): files written without it stay valid.
+    ``replicates``: its weighted form over bootstrap replicates, ``(task_type, labels, probs,
+    weights (R, n)) -> (R,)`` (``harness/metric_weighted.py``), from which the board computes
+    intervals and paired tests; None: the board shows the metric without them.
     ``provider``: the module that registered it (filled in by ``register_metric``)."""
 
     name: str
@@ -42,10 +46,10 @@ class Metric:
     low: float = 0.0
     high: float = 1.0
     higher_is_better: bool = True
-    aggregate: str = "mean and sample std over seeds"
     required_from: int | None = 1
     columns: dict = field(default_factory=dict)
     compute: Callable[[np.ndarray, np.ndarray], float] | None = field(default=None, compare=False)
+    replicates: Callable[..., np.ndarray] | None = field(default=None, compare=False)
     provider: str = field(default="", compare=False)
 
 
@@ -92,14 +96,16 @@ def load_metrics() -> dict[str, Metric]:
     return METRICS
 
 
-register_metric(Metric("balanced_accuracy", (BINARY, MULTICLASS), columns={BINARY: 2, MULTICLASS: 2}))
-register_metric(Metric("auroc", (BINARY,), columns={BINARY: 0}))
-register_metric(Metric("aupr", (BINARY,), columns={BINARY: 1}))
-register_metric(
-    Metric("auroc_macro", (MULTICLASS, MULTILABEL, MULTIOUTPUT), columns={MULTICLASS: 0, MULTILABEL: 0, MULTIOUTPUT: 0})
-)
+register_metric(Metric("balanced_accuracy", (BINARY, MULTICLASS), columns={BINARY: 2, MULTICLASS: 2},
+                       replicates=weighted.balanced_accuracy_replicates))  # fmt: skip
+register_metric(Metric("auroc", (BINARY,), columns={BINARY: 0}, replicates=weighted.auroc_replicates))
+register_metric(Metric("aupr", (BINARY,), columns={BINARY: 1}, replicates=weighted.aupr_replicates))
+register_metric(Metric("auroc_macro", (MULTICLASS, MULTILABEL, MULTIOUTPUT),
+                       columns={MULTICLASS: 0, MULTILABEL: 0, MULTIOUTPUT: 0},
+                       replicates=weighted.auroc_macro_replicates))  # fmt: skip
 register_metric(Metric("auroc_weighted", (MULTICLASS,)))
-register_metric(Metric("aupr_macro", TASK_TYPES, columns={MULTICLASS: 1, MULTILABEL: 1, MULTIOUTPUT: 1}))
+register_metric(Metric("aupr_macro", TASK_TYPES, columns={MULTICLASS: 1, MULTILABEL: 1, MULTIOUTPUT: 1},
+                       replicates=weighted.aupr_macro_replicates))  # fmt: skip
 register_metric(Metric("aupr_weighted", (MULTICLASS,)))
 register_metric(Metric("cohen_kappa", (MULTICLASS,), low=-1.0))
 # TUAR MMC as BioFoundation scores it: every (window, channel) one sample of one 6-class problem.

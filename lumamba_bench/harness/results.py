@@ -131,7 +131,7 @@ RESULTS_SCHEMA: dict = {
                 "required": ["mean", "std", "n"],
                 "properties": {
                     "mean": _METRIC,
-                    "std": {"type": ["number", "null"], "minimum": 0, "maximum": 2},
+                    "std": {"type": ["number", "null"], "minimum": 0, "maximum": 1e6},
                     "n": {"type": "integer", "minimum": 0, "maximum": 10**6},
                 },
             },
@@ -230,6 +230,11 @@ def validate(results: dict) -> None:
         low, high = metric_range(name)
         if value is not None and not low <= value <= high:
             raise jsonschema.ValidationError(f"{name} = {value} is outside its range [{low}, {high}]")
+    for key in ("summary", "summary_logit"):
+        for name, stats in results.get(key, {}).items():
+            low, high = metric_range(name)
+            if stats.get("std") is not None and stats["std"] > high - low:
+                raise jsonschema.ValidationError(f"{name} std = {stats['std']} exceeds its range's width {high - low}")
 
 
 def write_results(results: dict, path: Path) -> Path:

@@ -13,7 +13,7 @@ import math
 from html import escape
 from importlib import resources
 
-from lumamba_bench.harness.metrics import TASK_TYPES, board_columns
+from lumamba_bench.harness.metrics import TASK_TYPES, board_columns, metric_range
 from lumamba_bench.leaderboard.cards import RANKED_OVERLAPS, summary
 from lumamba_bench.leaderboard.tables import (
     ALPHA,
@@ -361,7 +361,8 @@ def chart(table: Table, width: int = 640, height: int = 260) -> str:
     xs = [math.log10(p) for p, _, _ in points]
     ys = [s for _, s, _ in points] + [v for _, _, r in points for v in (r.ci.get(("window", metric)) or ())]
     x0, x1 = math.floor(min(xs)), math.ceil(max(xs) + 1e-9)
-    y0, y1 = max(0.0, math.floor(min(ys) * 10) / 10 - 0.05), min(1.0, math.ceil(max(ys) * 10) / 10 + 0.02)
+    low, high = metric_range(metric)  # the registry's range bounds the axis
+    y0, y1 = max(low, math.floor(min(ys) * 10) / 10 - 0.05), min(high, math.ceil(max(ys) * 10) / 10 + 0.02)
     x1 = x1 if x1 > x0 else x0 + 1
 
     def px(x: float) -> float:

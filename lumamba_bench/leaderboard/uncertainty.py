@@ -18,7 +18,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lumamba_bench.harness.metrics import BINARY, MULTICLASS, MULTILABEL, MULTIOUTPUT, recording_level
+from lumamba_bench.harness.metric_weighted import (  # noqa: F401 (the forms, as the tests use them)
+    divide,
+    macro_mean,
+    weighted_auroc,
+    weighted_average_precision,
+    weighted_balanced_accuracy,
+)
+from lumamba_bench.harness.metrics import BINARY, MULTICLASS, load_metrics, recording_level
 
 REPLICATES = 2000
 SEED = 20_261_202
@@ -98,101 +105,13 @@ def draw_counts(
     return counts
 
 
-# Weighted metrics, vectorised over replicates: ``weights`` is (R, n), NaN where undefined.
-
-
-def _grouped(scores: np.ndarray, positive: np.ndarray, weights: np.ndarray):
-    """Positive and negative weight per group of tied scores, groups in descending score order."""
-    order = np.argsort(-scores, kind="mergesort")
-    ranked = scores[order]
-    starts = np.flatnonzero(np.r_[True, ranked[1:] != ranked[:-1]])
-    w = weights[:, order]
-    pos = w * positive[order].astype(bool)
-    neg = w - pos  # exact: w - w or w - 0
-    if len(starts) < len(ranked):  # tied scores: one threshold per group
-        pos, neg = np.add.reduceat(pos, starts, axis=1), np.add.reduceat(neg, starts, axis=1)
-    return pos, neg
-
-
-def _divide(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    out = np.full(np.broadcast(a, b).shape, np.nan)
-    np.divide(a, b, out=out, where=b > 0)
-    return out
-
-
-def weighted_auroc(scores, positive, weights) -> np.ndarray:
-    """Mann-Whitney AUROC with ties counted half (scikit-learn's roc_auc_score)."""
-    pos, neg = _grouped(scores, positive, weights)
-    p_total, n_total = pos.sum(1), neg.sum(1)
-    below = n_total[:, None] - np.cumsum(neg, axis=1)  # negatives scored strictly lower
-    return _divide((pos * (below + 0.5 * neg)).sum(1), p_total * n_total)
-
-
-def weighted_average_precision(scores, positive, weights) -> np.ndarray:
-    """Step-wise average precision over distinct thresholds (scikit-learn's average_precision_score)."""
-    pos, neg = _grouped(scores, positive, weights)
-    tp, fp = np.cumsum(pos, axis=1), np.cumsum(neg, axis=1)
-    precision = np.nan_to_num(_divide(tp, tp + fp))
-    value = _divide((pos * precision).sum(1), pos.sum(1))
-    return np.where(neg.sum(1) > 0, value, np.nan)  # one class only: undefined, as the board reports it
-
-
-def weighted_balanced_accuracy(labels, predicted, n_classes: int, weights) -> np.ndarray:
-    """Mean recall over the classes present in the resample (scikit-learn's balanced_accuracy_score)."""
-    classes = np.arange(n_classes)
-    truth = (labels[:, None] == classes).astype(np.float64)
-    hit = truth * (predicted[:, None] == classes)
-    support, correct = weights @ truth, weights @ hit
-    recall = _divide(correct, support)
-    present = support > 0
-    return _divide(np.where(present, recall, 0.0).sum(1), present.sum(1).astype(np.float64))
-
-
-def _macro(values: list[np.ndarray]) -> np.ndarray:
-    stacked = np.stack(values, axis=1)
-    defined = ~np.isnan(stacked)
-    return _divide(np.where(defined, stacked, 0.0).sum(1), defined.sum(1).astype(np.float64))
-
-
 def metric_replicates(task_type: str, labels, probs, weights: np.ndarray, metric: str) -> np.ndarray:
-    """``metric`` (a board column) of every replicate whose per-item weights are ``weights``."""
-    labels, probs = np.asarray(labels), np.asarray(probs, dtype=np.float64)
-    if task_type == BINARY:
-        positive = labels == 1
-        if metric == "auroc":
-            return weighted_auroc(probs[:, 1], positive, weights)
-        if metric == "aupr":
-            return weighted_average_precision(probs[:, 1], positive, weights)
-        if metric == "aupr_macro":
-            negative = weighted_average_precision(probs[:, 0], ~positive, weights)
-            return (weighted_average_precision(probs[:, 1], positive, weights) + negative) / 2
-        if metric == "balanced_accuracy":
-            return weighted_balanced_accuracy(labels, probs.argmax(1), 2, weights)
-    elif task_type == MULTICLASS:
-        classes = range(probs.shape[1])
-        if metric == "balanced_accuracy":
-            return weighted_balanced_accuracy(labels, probs.argmax(1), probs.shape[1], weights)
-        # Classes absent from a resample have no AUROC / AUPR (NaN) and drop out of the macro
-        # mean, as compute_metrics keeps only the classes present; one class only: undefined.
-        if metric == "auroc_macro":
-            return _macro([weighted_auroc(probs[:, k], labels == k, weights) for k in classes])
-        if metric == "aupr_macro":
-            return _macro([weighted_average_precision(probs[:, k], labels == k, weights) for k in classes])
-    elif task_type == MULTILABEL:
-        columns = range(probs.shape[1])
-        if metric == "auroc_macro":
-            return _macro([weighted_auroc(probs[:, k], labels[:, k] == 1, weights) for k in columns])
-        if metric == "aupr_macro":
-            return _macro([weighted_average_precision(probs[:, k], labels[:, k] == 1, weights) for k in columns])
-    elif task_type == MULTIOUTPUT and metric in ("auroc_macro", "aupr_macro"):
-        score = weighted_auroc if metric == "auroc_macro" else weighted_average_precision
-        per_channel = probs.reshape(len(probs), labels.shape[1], -1)
-        channel_means = [
-            _macro([score(per_channel[:, c, k], labels[:, c] == k, weights) for k in range(per_channel.shape[2])])
-            for c in range(labels.shape[1])
-        ]
-        return _macro(channel_means)
-    raise NoBootstrap(f"no bootstrap for {metric!r} on a {task_type} task")
+    """``metric`` (a board column) of every replicate whose per-item weights are ``weights``: the
+    weighted form its registry entry names (``harness/metric_weighted.py``)."""
+    entry = load_metrics().get(metric)
+    if entry is None or entry.replicates is None or task_type not in entry.task_types:
+        raise NoBootstrap(f"no bootstrap for {metric!r} on a {task_type} task")
+    return entry.replicates(task_type, np.asarray(labels), np.asarray(probs, dtype=np.float64), weights)
 
 
 PAIR_CELLS = 4_000_000  # positive units x negative units: above this, the direct weighted AUROC
@@ -232,8 +151,8 @@ def _auroc_by_unit_pairs(task_type, metric, units, labels, probs, counts) -> np.
         sizes_neg = np.bincount(units[~positive], minlength=n_units).astype(float)
         c = counts.astype(float)
         pairs = ((c[:, pos_units] @ kernel[np.ix_(pos_units, neg_units)]) * c[:, neg_units]).sum(1)
-        per_class.append(_divide(pairs, (c @ sizes_pos) * (c @ sizes_neg)))
-    return per_class[0] if task_type == BINARY else _macro(per_class)
+        per_class.append(divide(pairs, (c @ sizes_pos) * (c @ sizes_neg)))
+    return per_class[0] if task_type == BINARY else macro_mean(per_class)
 
 
 def _seed_items(seed: dict, level: str):

@@ -1,3 +1,6 @@
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 from sklearn import metrics as skm
@@ -139,3 +142,46 @@ def test_multioutput_averages_each_channels_one_vs_rest_auroc_over_channels():
     flat_labels, flat_probs = labels.ravel(), probs.reshape(-1, classes)
     pooled = np.mean([skm.roc_auc_score(flat_labels == k, flat_probs[:, k]) for k in range(classes)])
     assert out["metrics"]["auroc_pooled"] == pytest.approx(pooled)
+
+
+def test_a_new_metric_is_one_registry_entry_validated_computed_bootstrapped_and_on_the_board():
+    """A [0, 10] lower-is-better metric, added by one entry: results files are checked against its
+    range, runs compute it, the board gets its interval from its weighted form and shows it."""
+    import jsonschema
+
+    from lumamba_bench.harness import metrics as registry
+    from lumamba_bench.harness.results import validate
+    from lumamba_bench.leaderboard import uncertainty
+
+    def errors_per_ten(labels, probs):
+        return 10 * float(np.mean(labels != probs.argmax(1)))
+
+    def errors_per_ten_replicates(task_type, labels, probs, weights):
+        wrong = (labels != probs.argmax(1)).astype(float)
+        return 10 * (weights @ wrong) / weights.sum(1)
+
+    entry = registry.Metric("errors_per_ten", ("binary",), low=0.0, high=10.0, higher_is_better=False,
+                            required_from=None, columns={"binary": 3}, compute=errors_per_ten,
+                            replicates=errors_per_ten_replicates)  # fmt: skip
+    registry.register_metric(entry)
+    try:
+        labels = np.array([0, 1, 1, 0, 1])
+        probs = np.array([[0.8, 0.2], [0.3, 0.7], [0.6, 0.4], [0.4, 0.6], [0.1, 0.9]])
+        assert registry.compute_metrics("binary", labels, probs)["metrics"]["errors_per_ten"] == 4.0
+        assert "errors_per_ten" in registry.board_columns("binary")
+        weights = np.array([[1, 1, 1, 1, 1], [2, 0, 1, 0, 2], [0, 3, 0, 1, 1]], dtype=float)
+        direct = [errors_per_ten(np.repeat(labels, w.astype(int)), np.repeat(probs, w.astype(int), axis=0))
+                  for w in weights]  # fmt: skip
+        bootstrapped = uncertainty.metric_replicates("binary", labels, probs, weights, "errors_per_ten")
+        np.testing.assert_allclose(bootstrapped, direct)
+        stored = Path(__file__).resolve().parents[2] / "leaderboard" / "submissions" / "demo"
+        results = json.loads(min(stored.glob("*.json")).read_text())  # a real results file, as runs write
+        for seed, value in zip(results["seeds"], (7.5, 2.5, 5.0), strict=False):
+            seed["metrics"]["errors_per_ten"] = value
+        results["summary"]["errors_per_ten"] = {"mean": 5.0, "std": 2.5, "n": 3}
+        validate(results)  # 7.5 and a std of 2.5 are fine on [0, 10]
+        results["seeds"][0]["metrics"]["errors_per_ten"] = 11.0
+        with pytest.raises(jsonschema.ValidationError, match="errors_per_ten = 11.0 is outside its range"):
+            validate(results)
+    finally:
+        registry.METRICS.pop("errors_per_ten")
