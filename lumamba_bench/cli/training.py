@@ -261,13 +261,14 @@ def run(
         bar = progress.add_task(f"{model} on {task}", total=None, status="preparing")
 
         def on_epoch(seed: int, record: dict) -> None:
-            auroc = record["val_auroc"]
+            ranking = next(k for k in record if k.startswith("val_") and k not in ("val_loss", "val_accuracy"))
+            value = record[ranking]  # the task's ranking metric on val (the metric registry's choice)
             progress.update(
                 bar,
                 description=f"{model} on {task}, seed {seed}",
                 completed=record["epoch"] + 1,
                 status=f"train loss {record['train_loss']:.4f}  val loss {record['val_loss']:.4f}  "
-                f"val AUROC {'n/a' if auroc is None else f'{auroc:.3f}'}",
+                f"val {ranking[4:]} {'n/a' if value is None else f'{value:.3f}'}",
             )
 
         result = run_benchmark(config, on_epoch=on_epoch)

@@ -27,7 +27,7 @@ from lumamba_bench.errors import LumambaError, TrainingDiverged
 from lumamba_bench.harness import optim, precision
 from lumamba_bench.harness.finetune_loss import FinetuneLoss, make_loss
 from lumamba_bench.harness.finetune_recipes import FinetuneSettings
-from lumamba_bench.harness.metrics import BINARY, MULTILABEL, MULTIOUTPUT, compute_metrics
+from lumamba_bench.harness.metrics import BINARY, MULTILABEL, MULTIOUTPUT, board_columns, compute_metrics
 from lumamba_bench.harness.optim import clip_gradients
 from lumamba_bench.models.heads import build_head
 from lumamba_bench.ranks import rank_and_world
@@ -300,12 +300,13 @@ def _parts(size: int, micro_batch: int | None) -> list[slice]:
 
 def _epoch_record(epoch: int, epoch_losses: np.ndarray, val: dict, task_type: str) -> dict:
     val_metrics = compute_metrics(task_type, val["labels"], val["probs"])["metrics"]
+    ranking = board_columns(task_type)[0]  # the metric that ranks the task's board (the registry's)
     return {
         "epoch": epoch,
         "train_loss": _mean_over_ranks(float(np.mean(epoch_losses))),
         "val_loss": val["loss"],
         "val_accuracy": accuracy(task_type, val["labels"], val["probs"]),
-        "val_auroc": val_metrics.get("auroc", val_metrics.get("auroc_macro")),
+        f"val_{ranking}": val_metrics.get(ranking),
     }
 
 
