@@ -111,6 +111,11 @@ def _read_edfio(path: Path, wanted: set[str] | None, exact: list[str] | None, he
             dmin, dmax = signal.digital_range
             if dmax == dmin:
                 raise RecordingError(f"{path.name}: channel {signal.label!r} has an empty digital range")
+            if pmax == pmin:  # every sample would read as one value: not a constant electrode, a broken header
+                raise RecordingError(
+                    f"{path.name}: channel {signal.label!r} has an empty physical range (min = max = {pmin:g}): "
+                    "its samples cannot be scaled"
+                )
             unit = _scale(dimensions[i], path, signal.label)
             gain = (pmax - pmin) / (dmax - dmin)
             offset = (pmin - dmin * gain) * unit

@@ -101,8 +101,9 @@ def verify_shards(dataset_dir: Path | str, manifest: dict, use_cache: bool = Tru
 
 def check_footer(path: Path, meta: dict, entry: dict, manifest: dict) -> None:
     """What the loader takes from a shard's footer (its montage, channel names and positions,
-    rate and window length) against what the manifest says, on every open: a footer rewritten
-    with its size and time kept passes the hash cache, not this."""
+    rate, window length and label names) against what the manifest says, on every open: a footer
+    rewritten with its size and time kept passes the hash cache, not this; nor does a manifest
+    whose label names were edited by hand."""
     preprocessing = manifest["preprocessing"]
     montage = manifest["montages"].get(entry["montage"], {})
     expected = {
@@ -112,6 +113,8 @@ def check_footer(path: Path, meta: dict, entry: dict, manifest: dict) -> None:
         "sfreq": preprocessing["sfreq"],
         "n_samples": int(round(preprocessing["window_s"] * preprocessing["sfreq"])),
     }
+    if "label_names" in meta:  # shards written by prepare carry them
+        expected["label_names"] = manifest["label_names"]
     differing = [key for key, value in expected.items() if meta.get(key) != value]
     if differing:
         raise LumambaError(

@@ -61,6 +61,12 @@ class ShardDataset(Dataset):
                 count = footer.row_group(group).num_rows
                 index.append(np.stack([np.full(count, shard_id), np.full(count, group), np.arange(count)], 1))
         self.index = np.concatenate(index)  # (n, 3): shard, row group, row in group
+        stated = self.manifest["splits"].get(split, {}).get("windows")
+        if stated != len(self.index):  # a hand-edited count would go into results files as it is
+            raise LumambaError(
+                f"{self.dataset_dir / 'manifest.json'} says split {split} has {stated} windows; its shards hold "
+                f"{len(self.index)}: the manifest was edited; re-run `lumamba-bench prepare` with --force"
+            )
         self.cache: OrderedDict[tuple[int, int], dict] = OrderedDict()
         self.cache_row_groups = cache_row_groups
 

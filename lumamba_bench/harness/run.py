@@ -141,6 +141,9 @@ def _open(config: RunConfig, held: ExitStack) -> _Task:
     dataset_dir = distributed.main_first(ctx, lambda: ensure_prepared(recipe.name, config.data_root))
     held.enter_context(reading(dataset_dir))  # to the end: the manifest recorded is the one whose data trained
     manifest = read_manifest(dataset_dir, recipe.name)
+    if manifest["label_names"] != list(recipe.label_names):  # what the results file will call the classes
+        raise LumambaError(f"{dataset_dir / 'manifest.json'} names the classes {manifest['label_names']}; "
+                           f"{recipe.name} has {list(recipe.label_names)}: re-run prepare with --force")  # fmt: skip
     task_type, outputs = task_type_of(recipe)
     splits = _splits(dataset_dir, manifest, config)
     montage_shift = _montage_shift(config, splits, resolved.architecture)

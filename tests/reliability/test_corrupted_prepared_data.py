@@ -198,3 +198,19 @@ def test_a_zeroed_footer_with_size_and_mtime_kept_is_one_line_naming_the_shard(d
     os.utime(shard, ns=(stat.st_atime_ns, stat.st_mtime_ns))
     with pytest.raises(LumambaError, match=rf"shard .*{shard.name}: its footer cannot be read"):
         ShardDataset(dataset, "train")
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda m: m["splits"]["train"].update(windows=m["splits"]["train"]["windows"] + 12),
+         r"says split train has \d+ windows; its shards hold \d+"),
+        (lambda m: m.update(label_names=["abnormal", "normal"]), "footer disagrees with the manifest on label_names"),
+    ],
+)
+def test_hand_edited_counts_and_label_names_in_a_manifest_are_refused(dataset, edit, message):
+    manifest = _manifest(dataset)
+    edit(manifest)
+    (dataset / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(LumambaError, match=message):
+        ShardDataset(dataset, "train")

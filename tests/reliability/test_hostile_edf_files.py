@@ -213,3 +213,17 @@ def test_a_class_folder_that_is_a_link_to_another_disk_is_followed_and_a_looping
     prepared = {f["recording_id"] for f in manifest["files"] if f["status"] == "ok"}
     assert prepared == set(expected)
     assert any(r.startswith("edf/train/abnormal/") for r in prepared)
+
+
+def test_a_channel_with_an_empty_physical_range_is_skipped_not_read_as_a_constant(tmp_path):
+    """physical min = max: every sample would scale to one value; the header is broken."""
+    path = write_tuh_edf(tmp_path / "edf/eval/normal/01_tcp_ar/aaaaaaaa_s001_t000.edf", tuh_signals(10, 256, 3), 256)
+    raw = bytearray(path.read_bytes())
+    signals = int(raw[252:256].decode())
+    physical_min = 256 + signals * (16 + 80 + 8)  # the header's fields, in the EDF specification's order
+    physical_max = physical_min + signals * 8
+    raw[physical_min : physical_min + 8] = raw[physical_max : physical_max + 8] = b"7       "  # the first channel
+    path.write_bytes(bytes(raw))
+    manifest = prepare(get_recipe("tuab"), tmp_path, tmp_path / "out", allow_partial=True).manifest
+    (entry,) = manifest["files"]
+    assert entry["status"] == "skipped" and "empty physical range (min = max = 7)" in entry["reason"]
