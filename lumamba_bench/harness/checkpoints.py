@@ -137,8 +137,9 @@ def check_values(tensors: dict[str, torch.Tensor], live: dict[str, torch.Tensor]
         )
 
 
-def load_encoder_weights(encoder: nn.Module, path: Path) -> str:
-    """Load encoder weights from a safetensors file (or a ``torch.save``d state dict); returns sha256."""
+def load_encoder_weights(encoder: nn.Module, path: Path, hash_file: bool = True) -> str | None:
+    """Load encoder weights from a safetensors file (or a ``torch.save``d state dict); returns its
+    sha256 (None with ``hash_file=False``: a caller that has it already need not read the file twice)."""
     path = Path(path)
     tensors = read_checkpoint(path)
     own = set(unique_tensors(encoder))
@@ -152,7 +153,7 @@ def load_encoder_weights(encoder: nn.Module, path: Path) -> str:
                 stacklevel=2,
             )
     assign_tensors(encoder, tensors, path)
-    return sha256_of(path)
+    return sha256_of(path) if hash_file else None
 
 
 def read_checkpoint(path: Path) -> dict[str, torch.Tensor]:

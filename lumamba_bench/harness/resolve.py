@@ -5,6 +5,7 @@ Resolving reads no weights into a model: each seed's encoder loads them once, wh
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -40,7 +41,7 @@ class ResolvedModel:
         else:
             encoder = build_for_dataset(self.architecture, manifest, **overrides)
         if self.weights is not None:
-            load_encoder_weights(encoder, self.weights)
+            load_encoder_weights(encoder, self.weights, hash_file=False)  # resolving hashed it once
         return encoder
 
 
@@ -89,8 +90,17 @@ def _with_weights(resolved: ResolvedModel, weights: Path, hub_record: dict | Non
     """The file's sha256 and card; its tensors are checked when each seed's encoder loads them."""
     if not Path(weights).is_file():
         raise LumambaError(f"{weights}: no such checkpoint file")
-    return replace(resolved, scratch=False, weights=Path(weights), sha256=sha256_of(weights), card=read_card(weights),
+    stat = Path(weights).stat()
+    sha256 = _file_sha256(str(Path(weights).resolve()), stat.st_size, stat.st_mtime_ns)
+    return replace(resolved, scratch=False, weights=Path(weights), sha256=sha256, card=read_card(weights),
                    hub=hub_record)  # fmt: skip
+
+
+@functools.lru_cache(maxsize=16)
+def _file_sha256(path: str, size: int, mtime_ns: int) -> str:
+    """A checkpoint's sha256, once per file version: the command line resolves the model to fail
+    early, then the run resolves it again (a 1 GB checkpoint is not read twice)."""
+    return sha256_of(path)
 
 
 def resolve_for_eval(model: str, checkpoint: Path | str | None) -> ResolvedModel:

@@ -4,11 +4,13 @@ encoder's own objective (FEMBA's) alike."""
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 import torch
 from torch import nn
 
 
-class Objective(nn.Module):
+class Objective(nn.Module, ABC):
     """An encoder and what it is trained to do.
 
     ``forward(x (B, C, T) microvolts, coords (B, C, 3), generator, step, channels, drawn)``
@@ -18,6 +20,7 @@ class Objective(nn.Module):
 
     encoder: nn.Module
 
+    @abstractmethod
     def forward(
         self,
         x: torch.Tensor,
@@ -26,5 +29,4 @@ class Objective(nn.Module):
         step: int = 0,
         channels: list[str] | None = None,
         drawn=None,
-    ) -> dict[str, torch.Tensor]:
-        raise NotImplementedError
+    ) -> dict[str, torch.Tensor]: ...
