@@ -26,7 +26,7 @@ from lumamba_bench.data.loader import MontageBatchSampler, ShardDataset, batches
 from lumamba_bench.errors import LumambaError, TrainingDiverged
 from lumamba_bench.harness import optim, precision
 from lumamba_bench.harness.finetune_loss import FinetuneLoss, make_loss
-from lumamba_bench.harness.finetune_recipes import FinetuneSettings
+from lumamba_bench.harness.finetune_recipes import FinetuneSettings, selection_rule
 from lumamba_bench.harness.metrics import BINARY, MULTILABEL, MULTIOUTPUT, board_columns, compute_metrics
 from lumamba_bench.harness.optim import clip_gradients
 from lumamba_bench.models.heads import build_head
@@ -180,9 +180,12 @@ class _Selection:
     state: dict | None = None
 
     def offer(self, epoch: int, record: dict, model: nn.Module) -> None:
-        value = record["val_loss"] if self.rule == "val_loss" else record["val_accuracy"]
-        better = value < self.value if self.rule == "val_loss" else value > self.value
-        if self.epoch < 0 or better:  # strict: the first epoch reaching the best value is kept
+        _, higher = selection_rule(self.rule)
+        value = record[self.rule]
+        value = math.nan if value is None else value  # undefined on this epoch's validation set
+        better = value > self.value if higher else value < self.value
+        if self.epoch < 0 or better or (math.isnan(self.value) and not math.isnan(value)):
+            # strict: the first epoch reaching the best value is kept
             self.value, self.epoch, self.state = value, epoch, copy.deepcopy(model.state_dict())
 
 
@@ -207,6 +210,7 @@ def train_one_seed(
     sampler = _train_sampler(splits["train"], settings, seed, world)
     per_rank = len(sampler) // world
     schedule = {"total": settings.epochs * per_rank, "warmup": settings.warmup_epochs * per_rank}
+    selection_rule(settings.selection, task_type)  # a metric of another task type cannot select
     selection, log, step = _Selection(settings.selection), [], 0
     for epoch in range(settings.epochs):
         model.train()
@@ -226,7 +230,7 @@ def train_one_seed(
                 log=log,
             )
         val = predict(model, splits["val"], loss, settings.batch_size, device, settings.workers)
-        record = _epoch_record(epoch, epoch_losses, val, task_type)
+        record = _epoch_record(epoch, epoch_losses, val, task_type, settings.selection)
         log.append(record)
         if on_epoch is not None:
             on_epoch(record)
@@ -298,16 +302,17 @@ def _parts(size: int, micro_batch: int | None) -> list[slice]:
     return [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
 
 
-def _epoch_record(epoch: int, epoch_losses: np.ndarray, val: dict, task_type: str) -> dict:
+def _epoch_record(epoch: int, epoch_losses: np.ndarray, val: dict, task_type: str, selection: str) -> dict:
+    """The epoch's log line: losses, LaBraM's accuracy, the board's ranking metric (the registry's)
+    and the metric the recipe selects by, when it is another."""
     val_metrics = compute_metrics(task_type, val["labels"], val["probs"])["metrics"]
-    ranking = board_columns(task_type)[0]  # the metric that ranks the task's board (the registry's)
+    shown = dict.fromkeys([board_columns(task_type)[0], selection.removeprefix("val_")])
     return {
         "epoch": epoch,
         "train_loss": _mean_over_ranks(float(np.mean(epoch_losses))),
         "val_loss": val["loss"],
         "val_accuracy": accuracy(task_type, val["labels"], val["probs"]),
-        f"val_{ranking}": val_metrics.get(ranking),
-    }
+    } | {f"val_{name}": val_metrics.get(name) for name in shown if name not in ("loss", "accuracy")}
 
 
 def _no_predictions(outputs: int) -> dict:

@@ -47,7 +47,7 @@ class FinetuneSettings:
     loss: str = "cross-entropy"  # cross-entropy | weighted-cross-entropy (inverse class frequency on train)
     label_smoothing: float = 0.0
     single_logit_binary: bool = False  # LaBraM: one logit and BCE-with-logits for a binary task
-    selection: str = "val_loss"  # val_loss (lowest) | val_accuracy (highest, first reached)
+    selection: str = "val_loss"  # val_loss (lowest) | val_accuracy | val_<metric>: the first epoch reaching its best
     patience: int | None = 10  # epochs without a better selection value before stopping; None: all epochs
     clip_grad: float | None = None  # global gradient-norm clip; None: none
     encoder_overrides: dict = field(default_factory=dict)  # encoder config values for fine-tuning (drop path, ...)
@@ -88,8 +88,23 @@ CHOICES = {
     "layer_decay_scope": ("blocks", "labram"),
     "schedule": ("timm-cosine", "labram-cosine"),
     "loss": ("cross-entropy", "weighted-cross-entropy"),
-    "selection": ("val_loss", "val_accuracy"),
 }
+SELECTION_VALUES = {"val_loss": ("validation loss", False), "val_accuracy": ("validation accuracy", True)}
+
+
+def selection_rule(selection: str, task_type: str | None = None) -> tuple[str, bool]:
+    """What ``selection`` reads and its direction: (description, higher is better). Besides the
+    loss and LaBraM's accuracy, any registered metric of the task type selects the epoch as
+    ``val_<name>``, in the direction its registry entry gives."""
+    from lumamba_bench.harness.metrics import load_metrics
+
+    if selection in SELECTION_VALUES:
+        return SELECTION_VALUES[selection]
+    metric = load_metrics().get(selection.removeprefix("val_")) if selection.startswith("val_") else None
+    if metric is None or (task_type is not None and task_type not in metric.task_types):
+        usable = [f"val_{m.name}" for m in load_metrics().values() if task_type is None or task_type in m.task_types]
+        raise LumambaError(f"selection {selection!r} is not one of {', '.join([*SELECTION_VALUES, *usable])}")
+    return f"validation {metric.name}", metric.higher_is_better
 
 
 def recipe_values(recipe: str, family: str) -> dict:
@@ -138,6 +153,7 @@ def check(settings: FinetuneSettings) -> None:
     for name, allowed in CHOICES.items():
         if getattr(settings, name) not in allowed:
             raise LumambaError(f"{name} {getattr(settings, name)!r} is not one of {', '.join(allowed)}")
+    selection_rule(settings.selection)
     if settings.batch_size < 1 or settings.epochs < 1:
         raise LumambaError("batch size and epochs must be at least 1")
     if settings.micro_batch is not None and not 1 <= settings.micro_batch:

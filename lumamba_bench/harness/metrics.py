@@ -1,4 +1,7 @@
-"""Task metrics, computed by scikit-learn.
+"""The metric registry: each metric is one entry (``Metric``) saying how it is computed per task
+type, its weighted form for intervals, its range and direction, and where the board shows it.
+Every reader iterates the registry: ``compute_metrics``, the results schema, the board's intervals,
+tables and chart, and epoch selection (a recipe's ``selection`` may name any entry).
 
 binary      balanced accuracy (argmax), AUROC and AUPR of the positive class's probability, and
             ``aupr_macro`` (AUPR averaged over both classes, Medformer's convention)
@@ -14,13 +17,13 @@ reason in ``undefined``; it never crashes a run.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
 import numpy as np
-from sklearn import metrics as skm
 
 from lumamba_bench.data.recipe import BINARY, MULTICLASS, MULTILABEL, MULTIOUTPUT
+from lumamba_bench.harness import metric_functions as fn
 from lumamba_bench.harness import metric_weighted as weighted
 
 TASK_TYPES = (BINARY, MULTICLASS, MULTILABEL, MULTIOUTPUT)
@@ -29,44 +32,55 @@ TASK_TYPES = (BINARY, MULTICLASS, MULTILABEL, MULTIOUTPUT)
 @dataclass(frozen=True)
 class Metric:
     """What the rest of the package knows about a metric: the results schema, the submission
-    checks, the board's columns and ranking and the page all read this registry.
+    checks, the board's columns and ranking, the page and epoch selection all read this registry.
 
+    ``compute``: ``(labels, probabilities) -> float`` (or a ``metric_functions.Breakdown`` whose
+    parts the results keep too), one function for all its task types or a mapping task type ->
+    function; a ``ValueError`` it raises means "undefined here", its message the reason.
     ``required_from``: the metric-set version from which every results file of those task types
-    must report it (None: optional); raising the set's version keeps older files valid.
+    must report it (None: optional); raising the set's version keeps older files valid. A metric
+    from outside this package must be optional: files written without it stay valid.
     ``columns``: task type -> position among the board's columns (0 ranks the table).
-    ``compute``: ``(labels, probabilities) -> float`` for a metric from outside this module (a
-    plugin's); it must be optional (``required_from=None``): files written without it stay valid.
     ``replicates``: its weighted form over bootstrap replicates, ``(task_type, labels, probs,
     weights (R, n)) -> (R,)`` (``harness/metric_weighted.py``), from which the board computes
     intervals and paired tests; None: the board shows the metric without them.
+    ``low``/``high``/``higher_is_better``: its range (checked in results files, the chart's axis)
+    and direction (the board's order, and the best epoch when a recipe selects by it).
     ``provider``: the module that registered it (filled in by ``register_metric``)."""
 
     name: str
     task_types: tuple[str, ...]
+    compute: Callable | Mapping[str, Callable] | None = field(default=None, compare=False)
     low: float = 0.0
     high: float = 1.0
     higher_is_better: bool = True
     required_from: int | None = 1
     columns: dict = field(default_factory=dict)
-    compute: Callable[[np.ndarray, np.ndarray], float] | None = field(default=None, compare=False)
     replicates: Callable[..., np.ndarray] | None = field(default=None, compare=False)
     provider: str = field(default="", compare=False)
+
+    def function(self, task_type: str) -> Callable:
+        """The compute function for ``task_type``."""
+        return self.compute[task_type] if isinstance(self.compute, Mapping) else self.compute
 
 
 METRIC_SET_VERSION = 1  # the set of required metrics results files are written with now
 METRICS: dict[str, Metric] = {}
 
 
-def register_metric(metric: Metric) -> Metric:
+def register_metric(metric: Metric, *, provider: str | None = None) -> Metric:
     """Add a metric; a name another module registered is refused, naming both. A metric from
-    outside this module computes itself (``compute``) and is not required by the current
-    metric set (files written without it stay valid)."""
+    outside this package is not required by the current metric set (files written without it
+    stay valid). ``provider`` defaults to the module its compute function is defined in."""
     from lumamba_bench.plugins import PluginError, refuse_taken
 
-    caller = sys._getframe(1).f_globals.get("__name__", "?")
-    provider = caller if metric.compute is None else metric.compute.__module__  # where it is defined
-    if provider != __name__ and metric.compute is None:
-        raise PluginError(f"metric {metric.name!r} from {provider} needs compute=(labels, probabilities) -> float")
+    if provider is None:
+        functions = list(metric.compute.values()) if isinstance(metric.compute, Mapping) else [metric.compute]
+        provider = getattr(functions[0], "__module__", None) or sys._getframe(1).f_globals.get("__name__", "?")
+    per_task = isinstance(metric.compute, Mapping)
+    if metric.compute is None or (per_task and set(metric.compute) != set(metric.task_types)):
+        raise PluginError(f"metric {metric.name!r} from {provider} needs compute=(labels, probabilities) -> float"
+                          " for each of its task types")  # fmt: skip
     if metric.required_from is not None and metric.required_from <= METRIC_SET_VERSION and provider != __name__:
         raise PluginError(
             f"metric {metric.name!r} from {provider} cannot be required from metric set {metric.required_from}: "
@@ -96,21 +110,28 @@ def load_metrics() -> dict[str, Metric]:
     return METRICS
 
 
-register_metric(Metric("balanced_accuracy", (BINARY, MULTICLASS), columns={BINARY: 2, MULTICLASS: 2},
-                       replicates=weighted.balanced_accuracy_replicates))  # fmt: skip
-register_metric(Metric("auroc", (BINARY,), columns={BINARY: 0}, replicates=weighted.auroc_replicates))
-register_metric(Metric("aupr", (BINARY,), columns={BINARY: 1}, replicates=weighted.aupr_replicates))
-register_metric(Metric("auroc_macro", (MULTICLASS, MULTILABEL, MULTIOUTPUT),
-                       columns={MULTICLASS: 0, MULTILABEL: 0, MULTIOUTPUT: 0},
-                       replicates=weighted.auroc_macro_replicates))  # fmt: skip
-register_metric(Metric("auroc_weighted", (MULTICLASS,)))
-register_metric(Metric("aupr_macro", TASK_TYPES, columns={MULTICLASS: 1, MULTILABEL: 1, MULTIOUTPUT: 1},
-                       replicates=weighted.aupr_macro_replicates))  # fmt: skip
-register_metric(Metric("aupr_weighted", (MULTICLASS,)))
-register_metric(Metric("cohen_kappa", (MULTICLASS,), low=-1.0))
+def _builtin(metric: Metric) -> None:
+    register_metric(metric, provider=__name__)
+
+
+_builtin(Metric("balanced_accuracy", (BINARY, MULTICLASS), fn.balanced_accuracy,
+                columns={BINARY: 2, MULTICLASS: 2}, replicates=weighted.balanced_accuracy_replicates))
+_builtin(Metric("auroc", (BINARY,), fn.binary("auroc"), columns={BINARY: 0}, replicates=weighted.auroc_replicates))
+_builtin(Metric("aupr", (BINARY,), fn.binary("aupr"), columns={BINARY: 1}, replicates=weighted.aupr_replicates))
+_builtin(Metric("auroc_macro", (MULTICLASS, MULTILABEL, MULTIOUTPUT),
+                {MULTICLASS: fn.one_vs_rest("auroc", "macro"), MULTILABEL: fn.per_class("auroc"),
+                 MULTIOUTPUT: fn.per_channel("auroc")},
+                columns={MULTICLASS: 0, MULTILABEL: 0, MULTIOUTPUT: 0}, replicates=weighted.auroc_macro_replicates))
+_builtin(Metric("auroc_weighted", (MULTICLASS,), fn.one_vs_rest("auroc", "weighted")))
+_builtin(Metric("aupr_macro", TASK_TYPES,
+                {BINARY: fn.binary_aupr_macro, MULTICLASS: fn.one_vs_rest("aupr", "macro"),
+                 MULTILABEL: fn.per_class("aupr"), MULTIOUTPUT: fn.per_channel("aupr")},
+                columns={MULTICLASS: 1, MULTILABEL: 1, MULTIOUTPUT: 1}, replicates=weighted.aupr_macro_replicates))
+_builtin(Metric("aupr_weighted", (MULTICLASS,), fn.one_vs_rest("aupr", "weighted")))
+_builtin(Metric("cohen_kappa", (MULTICLASS,), fn.cohen_kappa, low=-1.0))
 # TUAR MMC as BioFoundation scores it: every (window, channel) one sample of one 6-class problem.
-register_metric(Metric("auroc_pooled", (MULTIOUTPUT,), required_from=None))
-register_metric(Metric("aupr_pooled", (MULTIOUTPUT,), required_from=None))
+_builtin(Metric("auroc_pooled", (MULTIOUTPUT,), fn.pooled("auroc"), required_from=None))
+_builtin(Metric("aupr_pooled", (MULTIOUTPUT,), fn.pooled("aupr"), required_from=None))  # fmt: skip
 
 
 def required(task_type: str, version: int = METRIC_SET_VERSION) -> tuple[str, ...]:
@@ -139,138 +160,28 @@ def higher_is_better(name: str) -> bool:
     return True if metric is None else metric.higher_is_better
 
 
-
-def _guarded(name: str, fn, undefined: dict) -> float | None:
-    try:
-        value = float(fn())
-    except ValueError as error:
-        undefined[name] = str(error)
-        return None
-    if not np.isfinite(value):
-        undefined[name] = "not finite on this data"
-        return None
-    return value
-
-
 def compute_metrics(task_type: str, y_true: np.ndarray, probs: np.ndarray) -> dict:
-    """Metrics of class probabilities ``probs`` (N, K) against labels ``y_true`` ((N,) or (N, K) multi-hot)."""
+    """Every registered metric of ``task_type`` from class probabilities ``probs`` (N, K) and labels
+    ``y_true`` ((N,) or (N, K) multi-hot, (N, channels) for multi-output); a metric's parts (per
+    class, per channel) are reported beside it."""
     y_true, probs = np.asarray(y_true), np.asarray(probs, dtype=np.float64)
+    out: dict[str, float | None] = {}
     undefined: dict[str, str] = {}
-    if task_type == MULTILABEL:
-        out = _multilabel(y_true, probs, undefined)
-    elif task_type == MULTIOUTPUT:
-        out = _multioutput(y_true, probs, undefined)
-    elif task_type == BINARY:
-        out = _binary(y_true, probs, undefined)
-    else:
-        out = _multiclass(y_true, probs, undefined)
-    for metric in load_metrics().values():  # a plugin's metrics compute themselves
-        if metric.compute is not None and task_type in metric.task_types:
-            out[metric.name] = _guarded(metric.name, lambda m=metric: m.compute(y_true, probs), undefined)
+    for metric in load_metrics().values():
+        if task_type not in metric.task_types:
+            continue
+        try:
+            result = metric.function(task_type)(y_true, probs)
+            if isinstance(result, fn.Breakdown):  # its parts first, then their mean
+                out.update(result.parts)
+                undefined.update(result.undefined)
+                result = result.value
+            out[metric.name] = _finite(float(result))
+        except ValueError as error:
+            out[metric.name], undefined[metric.name] = None, str(error)
+    if task_type == MULTICLASS and (reason := fn.absent_classes(y_true, probs)):
+        undefined["absent_classes"] = reason
     return {"metrics": out, "undefined": undefined}
-
-
-def _multilabel(y_true: np.ndarray, probs: np.ndarray, undefined: dict) -> dict:
-    """Per-class AUROC / AUPR (threshold-free) and their means over the classes where defined."""
-    out: dict[str, float | None] = {}
-    for k in range(y_true.shape[1]):
-        column, scores = y_true[:, k], probs[:, k]
-        out[f"auroc_class{k}"] = _guarded(
-            f"auroc_class{k}", lambda c=column, p=scores: _single_class_check(c) or skm.roc_auc_score(c, p), undefined
-        )
-        out[f"aupr_class{k}"] = _guarded(
-            f"aupr_class{k}",
-            lambda c=column, p=scores: _single_class_check(c) or skm.average_precision_score(c, p),
-            undefined,
-        )
-    for name in ("auroc", "aupr"):
-        defined = [out[f"{name}_class{k}"] for k in range(y_true.shape[1]) if out[f"{name}_class{k}"] is not None]
-        out[f"{name}_macro"] = float(np.mean(defined)) if defined else None
-    return out
-
-
-def _multioutput(y_true: np.ndarray, probs: np.ndarray, undefined: dict) -> dict:
-    """Per channel: one-vs-rest macro AUROC / AUPR over the classes present on that channel
-    (``probs`` is (N, channels x classes), channel-major); then their means over channels."""
-    channels = y_true.shape[1]
-    per_channel = probs.reshape(len(probs), channels, -1)
-    classes = np.arange(per_channel.shape[2])
-    out: dict[str, float | None] = {}
-    for c in range(channels):
-        onehot = (y_true[:, c, None] == classes[None]).astype(int)
-        present = onehot.sum(0) > 0
-        for name, score in (("auroc", skm.roc_auc_score), ("aupr", skm.average_precision_score)):
-            out[f"{name}_channel{c}"] = _guarded(
-                f"{name}_channel{c}",
-                lambda y=y_true[:, c], o=onehot, p=per_channel[:, c], k=present, f=score: (
-                    _single_class_check(y) or f(o[:, k], p[:, k], average="macro")
-                ),
-                undefined,
-            )
-    for name in ("auroc", "aupr"):
-        defined = [out[f"{name}_channel{c}"] for c in range(channels) if out[f"{name}_channel{c}"] is not None]
-        out[f"{name}_macro"] = float(np.mean(defined)) if defined else None
-        if not defined:
-            undefined[f"{name}_macro"] = "no channel holds two classes"
-    pooled = _multiclass(y_true.reshape(-1), per_channel.reshape(-1, len(classes)), {})
-    out["auroc_pooled"], out["aupr_pooled"] = pooled["auroc_macro"], pooled["aupr_macro"]
-    return out
-
-
-def _binary(y_true: np.ndarray, probs: np.ndarray, undefined: dict) -> dict:
-    out: dict[str, float | None] = {}
-    predicted = probs.argmax(axis=1)
-    out["balanced_accuracy"] = _guarded(
-        "balanced_accuracy", lambda: skm.balanced_accuracy_score(y_true, predicted), undefined
-    )
-    out["auroc"] = _guarded(
-        "auroc", lambda: _single_class_check(y_true) or skm.roc_auc_score(y_true, probs[:, 1]), undefined
-    )
-    out["aupr"] = _guarded(
-        "aupr", lambda: _single_class_check(y_true) or skm.average_precision_score(y_true, probs[:, 1]), undefined
-    )
-    negative = _guarded(
-        "aupr_negative",
-        lambda: _single_class_check(y_true) or skm.average_precision_score(1 - y_true, probs[:, 0]),
-        undefined,
-    )
-    out["aupr_macro"] = None if out["aupr"] is None or negative is None else (out["aupr"] + negative) / 2
-    if out["aupr_macro"] is None:
-        undefined.setdefault("aupr_macro", undefined.get("aupr", "undefined"))
-    return out
-
-
-def _multiclass(y_true: np.ndarray, probs: np.ndarray, undefined: dict) -> dict:
-    """One-vs-rest over the classes present in y_true: a class with no test window (TUSL's rare
-    "unannotated") has no AUROC, and would otherwise make the macro average undefined."""
-    out: dict[str, float | None] = {}
-    predicted = probs.argmax(axis=1)
-    out["balanced_accuracy"] = _guarded(
-        "balanced_accuracy", lambda: skm.balanced_accuracy_score(y_true, predicted), undefined
-    )
-    classes = np.arange(probs.shape[1])
-    onehot = (y_true[:, None] == classes[None]).astype(int)
-    present = onehot.sum(0) > 0
-    for average in ("macro", "weighted"):
-        for name, score in (("auroc", skm.roc_auc_score), ("aupr", skm.average_precision_score)):
-            out[f"{name}_{average}"] = _guarded(
-                f"{name}_{average}",
-                lambda a=average, f=score: (
-                    _single_class_check(y_true) or f(onehot[:, present], probs[:, present], average=a)
-                ),
-                undefined,
-            )
-    if not present.all():
-        undefined["absent_classes"] = f"classes {classes[~present].tolist()} have no window; macro metrics omit them"
-    out["cohen_kappa"] = _guarded("cohen_kappa", lambda: skm.cohen_kappa_score(y_true, predicted), undefined)
-    return out
-
-
-def _single_class_check(y: np.ndarray) -> None:
-    """Raise the clear reason sklearn would give less clearly (AUROC needs both classes)."""
-    if len(np.unique(y)) < 2:
-        raise ValueError(f"only one class present in y_true ({len(y)} samples): the metric is undefined")
-    return None
 
 
 def recording_level(recording_ids: np.ndarray, y_true: np.ndarray, probs: np.ndarray):
@@ -284,20 +195,25 @@ def recording_level(recording_ids: np.ndarray, y_true: np.ndarray, probs: np.nda
     return ids, labels, sums / counts
 
 
+def _finite(value: float) -> float:
+    if not np.isfinite(value):
+        raise ValueError("not finite on this data")
+    return value
+
+
 def logit_metrics(y_true: np.ndarray, logits: np.ndarray) -> dict:
     """Binary AUROC and AUPR as the authors' code computes them: from the positive class's logit
     (BioFoundation hands ``logits[:, 1]`` to torchmetrics), not from its probability; a
     single-logit head (LaBraM) scores its one logit. Equal to ``auroc``/``aupr`` only when the
     two logits' difference orders windows as the positive logit does."""
     y_true, logits = np.asarray(y_true), np.asarray(logits, dtype=np.float64)
-    score = logits[:, -1] if logits.shape[1] <= 2 else None
-    if score is None:
+    if logits.shape[1] > 2:
         raise ValueError("logit metrics are binary: one or two logits per window")
-    undefined: dict[str, str] = {}
-    return {
-        "auroc_logit": _guarded("auroc_logit", lambda: _single_class_check(y_true) or skm.roc_auc_score(y_true, score),
-                                undefined),
-        "aupr_logit": _guarded("aupr_logit",
-                               lambda: _single_class_check(y_true) or skm.average_precision_score(y_true, score),
-                               undefined),
-    }  # fmt: skip
+    as_columns = np.stack([np.zeros(len(logits)), logits[:, -1]], axis=1)  # binary() reads column 1
+    out = {}
+    for score in ("auroc", "aupr"):
+        try:
+            out[f"{score}_logit"] = _finite(float(fn.binary(score)(y_true, as_columns)))
+        except ValueError:
+            out[f"{score}_logit"] = None
+    return out

@@ -13,7 +13,7 @@ from lumamba_bench.errors import TrainingDiverged
 from lumamba_bench.files import sha256_of, write_json_atomic
 from lumamba_bench.harness.checkpoints import pretraining_task
 from lumamba_bench.harness.finetune import FinetuneSettings
-from lumamba_bench.harness.finetune_recipes import hyperparameters
+from lumamba_bench.harness.finetune_recipes import hyperparameters, selection_rule
 from lumamba_bench.harness.hub import HUB_FIELDS
 from lumamba_bench.harness.metrics import (
     BINARY,
@@ -110,11 +110,11 @@ def protocol_record(settings: FinetuneSettings, overrides: dict, seeds: int, mon
             "selection": "none: a fine-tuned checkpoint scored as it is",
             "hyperparameters": {"head": settings.head, "batch_size": settings.batch_size, "seeds": [0]},
         } | ({} if montage_shift is None else {"montage_shift": montage_shift["record"]})
-    selection = {"val_loss": "lowest validation loss", "val_accuracy": "highest validation accuracy"}
+    value, higher = selection_rule(settings.selection)
     return {
         "name": settings.protocol,
         "recipe": settings.recipe,
-        "selection": selection[settings.selection],
+        "selection": f"{'highest' if higher else 'lowest'} {value}",
         "class_weighting": "inverse class frequency on train" if settings.loss == "weighted-cross-entropy" else "none",
         "hyperparameters": hyperparameters(settings) | {"seeds": list(range(seeds))},
         "overrides": {"task": overrides["task"], "command_line": overrides["command_line"]},

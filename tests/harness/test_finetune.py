@@ -3,6 +3,7 @@ whose validation loss was lowest, not with the last epoch's), patience, layer-wi
 schedule the optimiser sees, and micro-batches that add up to the whole batch."""
 
 import copy
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -44,6 +45,37 @@ def test_the_best_validation_epoch_is_restored_before_testing(small_demo, monkey
     last = real_predict(model, splits["test"], loss, 16, torch.device("cpu"))
     assert not np.allclose(best["probs"], last["probs"])  # the epochs differ, so the check can fail
     np.testing.assert_allclose(outcome.test["probs"], best["probs"], rtol=1e-5, atol=1e-6)
+
+
+def test_a_recipe_selects_the_epoch_by_any_registered_metric_in_its_direction(small_demo, monkeypatch):
+    """``selection="val_<metric>"``: the registry entry gives the value and its direction. A
+    lower-is-better toy metric, scripted per epoch, picks the epoch with its lowest value, and the
+    results file's protocol says so; a metric of another task type is refused."""
+    from lumamba_bench.errors import LumambaError
+    from lumamba_bench.harness import metrics as registry
+    from lumamba_bench.harness.finetune_recipes import check
+    from lumamba_bench.harness.records import protocol_record
+
+    splits = {s: ShardDataset(small_demo, s) for s in ("train", "val", "test")}
+    scripted = iter([4.0, 2.0, 1.0, 3.0])  # epoch 2 has the lowest value; its val loss is not the lowest
+    toy = registry.Metric("toy_cost", ("binary",), lambda labels, probs: next(scripted), high=10.0,
+                          higher_is_better=False, required_from=None)  # fmt: skip
+    registry.register_metric(toy)
+    try:
+        settings = FinetuneSettings(epochs=4, batch_size=16, lr=1e-3, patience=None, selection="val_toy_cost")
+        check(settings)
+        outcome = train_one_seed(lambda: Classifier(build_encoder("lumamba"), 2), splits, "binary", 2, settings, 0,
+                                 torch.device("cpu"))  # fmt: skip
+        assert [r["val_toy_cost"] for r in outcome.log] == [4.0, 2.0, 1.0, 3.0] and outcome.best_epoch == 2
+        overrides = {"task": {}, "command_line": {}}
+        assert protocol_record(settings, overrides, 1, None)["selection"] == "lowest validation toy_cost"
+        with pytest.raises(LumambaError, match="selection 'val_auroc_pooled' is not one of"):
+            train_one_seed(lambda: Classifier(build_encoder("lumamba"), 2), splits, "binary", 2,
+                           replace(settings, selection="val_auroc_pooled"), 0, torch.device("cpu"))  # fmt: skip
+    finally:
+        registry.METRICS.pop("toy_cost")
+    with pytest.raises(LumambaError, match="selection 'val_toy_cost' is not one of val_loss, val_accuracy"):
+        check(settings)
 
 
 def test_class_weights_are_sklearns_balanced_weights_and_multilabel_pos_weight():
