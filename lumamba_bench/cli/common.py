@@ -78,8 +78,9 @@ ScanBackendOption = Annotated[
     str,
     typer.Option(
         "--scan-backend",
-        help="auto: mamba-ssm's kernel on CUDA when it imports, else the chunked PyTorch scan; "
-        "mamba-ssm: the kernel or an error; chunked: the PyTorch scan everywhere. Recorded in the results.",
+        help="auto: mamba-ssm's kernel on CUDA and the numba kernel on the CPU, where each loads, else the "
+        "chunked PyTorch scan (said once); mamba-ssm / numba: that kernel or an error; chunked: the PyTorch scan "
+        "everywhere. Recorded in the results.",
     ),
 ]
 

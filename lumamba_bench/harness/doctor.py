@@ -51,6 +51,7 @@ def environment(device: torch.device) -> dict:
         "mamba_ssm": _version("mamba-ssm") or _version("mamba_ssm"),
         "kernel_imports": KERNEL_ERROR is None,
         "kernel_error": KERNEL_ERROR,
+        "numba": _version("numba"),
         "device": str(device),
         "scan_backend": scan_report(device),
     }

@@ -116,6 +116,20 @@ def rerunnable_here(path: Path, data_root: Path | None) -> str:
     return ""
 
 
+def _scan_backend(recorded: dict, device: str | None) -> str:
+    """The scan the stored run used where it can run here (the same numbers need the same kernel,
+    whatever ``auto`` picks today), else the one it requested."""
+    from lumamba_bench.models import scan
+
+    import torch
+
+    used = recorded.get("used")
+    on_cuda = str(device).startswith("cuda") if device is not None else torch.cuda.is_available()
+    runnable = {"chunked": True, "numba": scan.numba_available() and not on_cuda,
+                "mamba-ssm": scan.mamba_ssm_available() and on_cuda}  # fmt: skip
+    return used if runnable.get(used, False) else recorded.get("requested", "auto")
+
+
 def rerun_config(results: dict, checkpoint: Path | None, out: Path, data_root: Path | None, device: str | None):
     """The ``RunConfig`` that repeats the run ``results`` records."""
     from lumamba_bench.harness.run import RunConfig
@@ -128,7 +142,7 @@ def rerun_config(results: dict, checkpoint: Path | None, out: Path, data_root: P
     channels = {k: (None if shift.get(k) in (None, "all") else shift[k]) for k in ("train_channels", "test_channels")}
     environment = results.get("environment", {})
     compute = {"precision": environment.get("precision", "fp32"),  # the stored run's, not this process's
-               "scan_backend": (environment.get("scan_backend") or {}).get("requested", "auto")}  # fmt: skip
+               "scan_backend": _scan_backend(environment.get("scan_backend") or {}, device)}  # fmt: skip
     return RunConfig(
         model=results["model"]["name"],
         task=results["task"]["recipe"],

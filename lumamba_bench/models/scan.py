@@ -1,10 +1,10 @@
-"""The selective scan of Mamba (Gu & Dao 2023, Algorithm 2), three ways.
+"""The selective scan of Mamba (Gu & Dao 2023, Algorithm 2), four ways.
 
 ``selective_scan`` dispatches to mamba-ssm's fused CUDA kernel when it is installed and the
-tensors are on a GPU (``--scan-backend auto``), or to the one a user demands
-(``set_scan_backend``: demanding the kernel where it cannot run is an error, never a silent
-fallback; a GPU run without the kernel under ``auto`` says so once). Otherwise it runs
-``selective_scan_chunked``, a pure-PyTorch two-level
+tensors are on a GPU, and to the compiled numba kernel (``models/scan_numba.py``) on the CPU
+(``--scan-backend auto``), or to the one a user demands (``set_scan_backend``: demanding a kernel
+where it cannot run is an error, never a silent fallback; a run whose kernel cannot load under
+``auto`` says so once). Otherwise it runs ``selective_scan_chunked``, a pure-PyTorch two-level
 scan: the sequence is cut into ~sqrt(L) chunks, all chunks are scanned at once (a loop over the
 ~sqrt(L) positions of a chunk), then chunk states are carried forward (a loop over chunks). It
 does O(L) work in O(sqrt L) vectorised steps and uses only products of decays <= 1 (nothing can
@@ -23,11 +23,11 @@ import math
 import warnings
 
 import torch
-import torch.nn.functional as F
 
 from lumamba_bench.errors import LumambaError
+from lumamba_bench.models.scan_parts import discretisation_step, finish, gated, outer_gradients, upcast
 
-BACKENDS = ("auto", "mamba-ssm", "chunked")
+BACKENDS = ("auto", "mamba-ssm", "numba", "chunked")
 
 
 def _load_kernel():
@@ -44,23 +44,40 @@ def _load_kernel():
     return selective_scan_fn, None
 
 
+def _load_numba():
+    """The compiled CPU scan; numba is a dependency, so failing to import it is said, not hidden."""
+    try:
+        from lumamba_bench.models.scan_numba import selective_scan_numba
+    except ImportError as error:
+        return None, f"the numba CPU scan cannot be imported: {error}"
+    return selective_scan_numba, None
+
+
 _mamba_ssm_scan, KERNEL_ERROR = _load_kernel()
+_numba_scan, NUMBA_ERROR = _load_numba()
 _requested = "auto"
-_warned = False
+_warned: set[str] = set()
 
 
 def mamba_ssm_available() -> bool:
     return _mamba_ssm_scan is not None
 
 
+def numba_available() -> bool:
+    return _numba_scan is not None
+
+
 def set_scan_backend(name: str) -> None:
-    """``auto``: the kernel for CUDA tensors when it imports, else chunked; ``mamba-ssm``: the kernel
-    or an error saying why not; ``chunked``: the PyTorch scan everywhere."""
+    """``auto``: mamba-ssm's kernel for CUDA tensors and numba's for CPU tensors, where each loads,
+    else chunked; ``mamba-ssm`` / ``numba``: that kernel or an error saying why not; ``chunked``:
+    the PyTorch scan everywhere."""
     global _requested
     if name not in BACKENDS:
         raise LumambaError(f"unknown scan backend {name!r}; choose one of {', '.join(BACKENDS)}")
     if name == "mamba-ssm" and _mamba_ssm_scan is None:
         raise LumambaError(f"--scan-backend mamba-ssm: {KERNEL_ERROR}")
+    if name == "numba" and _numba_scan is None:
+        raise LumambaError(f"--scan-backend numba: {NUMBA_ERROR}")
     _requested = name
 
 
@@ -74,36 +91,33 @@ def scan_backend(device: torch.device | str) -> str:
     on_cuda = torch.device(device).type == "cuda"
     if _requested == "mamba-ssm" and not on_cuda:
         raise LumambaError("--scan-backend mamba-ssm: the kernel runs on CUDA tensors; this run is on the CPU")
-    if _requested == "chunked" or not on_cuda or _mamba_ssm_scan is None:
-        return "chunked"
-    return "mamba-ssm"
+    if _requested == "numba" and on_cuda:
+        raise LumambaError("--scan-backend numba: the kernel runs on CPU tensors; this run is on a GPU")
+    if _requested in ("chunked", "mamba-ssm", "numba"):
+        return _requested
+    if on_cuda:
+        return "mamba-ssm" if _mamba_ssm_scan is not None else "chunked"
+    return "numba" if _numba_scan is not None else "chunked"
 
 
 def scan_report(device: torch.device | str) -> dict:
     """What results files, checkpoint cards and profiles record about the scan."""
-    return {"requested": _requested, "used": scan_backend(device), "kernel_error": KERNEL_ERROR}
+    return {"requested": _requested, "used": scan_backend(device), "kernel_error": KERNEL_ERROR,
+            "numba_error": NUMBA_ERROR}  # fmt: skip
 
 
 def _prepare(u, delta, A, B, C, delta_bias, delta_softplus):
-    delta, _ = _discretisation_step(delta, delta_bias, delta_softplus)
+    delta, _ = discretisation_step(delta, delta_bias, delta_softplus)
     # Discretisation (zero-order hold for A, Euler for B, as in the reference kernel).
     log_decay = delta.unsqueeze(-1) * A[None, :, None, :]  # (B, D, L, N), <= 0 for A < 0
     drive = (delta * u).unsqueeze(-1) * B.transpose(1, 2).unsqueeze(1)  # (B, D, L, N)
     return log_decay, drive
 
 
-def _finish(y, u, D, z):
-    if D is not None:
-        y = y + u * D[None, :, None]
-    if z is not None:
-        y = y * F.silu(z)
-    return y
-
-
 def selective_scan_ref(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False):
     """The recurrence h_t = exp(delta_t A) h_{t-1} + delta_t B_t u_t, y_t = C_t h_t, one step at a time."""
     dtype = u.dtype
-    u, delta, A, B, C, D, z, delta_bias = _upcast(u, delta, A, B, C, D, z, delta_bias)
+    u, delta, A, B, C, D, z, delta_bias = upcast(u, delta, A, B, C, D, z, delta_bias)
     log_decay, drive = _prepare(u, delta, A, B, C, delta_bias, delta_softplus)
     decay = torch.exp(log_decay)
     state = torch.zeros_like(drive[:, :, 0])  # (B, D, N)
@@ -112,7 +126,7 @@ def selective_scan_ref(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta
         state = decay[:, :, t] * state + drive[:, :, t]
         outputs.append(torch.einsum("bdn,bn->bd", state, C[:, :, t]))
     y = torch.stack(outputs, dim=-1) if outputs else torch.zeros_like(u)
-    return _finish(y, u, D, z).to(dtype)
+    return finish(y, u, D, z).to(dtype)
 
 
 def _chunk_length(length: int) -> int:
@@ -221,12 +235,6 @@ def _position_major(*tensors):
     return [t.transpose(1, 2).contiguous() for t in tensors]
 
 
-def _discretisation_step(delta, delta_bias, softplus):
-    """delta as the scan uses it, and the input of the softplus (for its gradient)."""
-    before = delta + delta_bias[None, :, None] if delta_bias is not None else delta
-    return (F.softplus(before) if softplus else before), before
-
-
 class _SelectiveScan(torch.autograd.Function):
     """The whole of ``selective_scan_fn``: delta bias and softplus, the recurrence
     y_t = C_t . h_t with h_t = exp(delta_t A) h_{t-1} + delta_t u_t B_t, the D skip and the z gate,
@@ -245,9 +253,9 @@ class _SelectiveScan(torch.autograd.Function):
         length = u.shape[2]
         size = chunk or _chunk_length(length)
         with torch.autocast(u.device.type, enabled=False):  # float32 throughout, under bf16 autocast too
-            delta_used, _ = _discretisation_step(delta, delta_bias, softplus)
+            delta_used, _ = discretisation_step(delta, delta_bias, softplus)
             u_t, delta_t, B_t, C_t = _position_major(u, delta_used, B, C)
-            y = _finish(_scan_forward(u_t, delta_t, A, B_t, C_t, size).transpose(1, 2), u, D, z)
+            y = finish(_scan_forward(u_t, delta_t, A, B_t, C_t, size).transpose(1, 2), u, D, z)
         ctx.save_for_backward(u, delta, A, B, C, D, z, delta_bias)
         ctx.size, ctx.softplus = size, softplus
         return y
@@ -260,24 +268,14 @@ class _SelectiveScan(torch.autograd.Function):
     @staticmethod
     def _backward(ctx, grad_out):
         u, delta, A, B, C, D, z, delta_bias = ctx.saved_tensors
-        gate = F.silu(z) if z is not None else None
-        grad_y = grad_out * gate if z is not None else grad_out  # w.r.t. y + u D
-        delta_used, before = _discretisation_step(delta, delta_bias, ctx.softplus)
+        grad_y = gated(grad_out, z)
+        delta_used, before = discretisation_step(delta, delta_bias, ctx.softplus)
         u_t, delta_t, B_t, C_t, gy_t = _position_major(u, delta_used, B, C, grad_y)
         grad_u_t, grad_delta_t, grad_A, grad_B, grad_C, y_t = _scan_backward(u_t, delta_t, A, B_t, C_t, gy_t, ctx.size)
-        grad_u, grad_delta = grad_u_t.transpose(1, 2), grad_delta_t.transpose(1, 2)
-        grad_D = grad_z = grad_bias = None
-        if D is not None:
-            grad_u = grad_u + grad_y * D[None, :, None]
-            grad_D = (grad_y * u).sum((0, 2))
-        if z is not None:
-            y = y_t.transpose(1, 2) + (u * D[None, :, None] if D is not None else 0)
-            sig = torch.sigmoid(z)
-            grad_z = grad_out * y * sig * (1 + z * (1 - sig))  # silu'(z)
-        if ctx.softplus:
-            grad_delta = grad_delta * torch.sigmoid(before)
-        if delta_bias is not None:
-            grad_bias = grad_delta.sum((0, 2))
+        grad_u, grad_delta, grad_D, grad_z, grad_bias = outer_gradients(
+            grad_out, grad_y, y_t.transpose(1, 2), grad_u_t.transpose(1, 2), grad_delta_t.transpose(1, 2), u, D, z,
+            before, ctx.softplus, delta_bias is not None,
+        )  # fmt: skip
         grad_B, grad_C = grad_B.transpose(1, 2), grad_C.transpose(1, 2)
         return grad_u, grad_delta, grad_A, grad_B, grad_C, grad_D, grad_z, grad_bias, None, None
 
@@ -312,11 +310,6 @@ def _backward_slab(u_t, delta_t, A, B_t, C_t, gy_t, size):
     return delta_t * g_dot_B, grad_delta_t, grad_A, grad_B, grad_C, y_t
 
 
-def _upcast(*tensors):
-    """Half-precision inputs (bf16 autocast) are computed in float32, as mamba-ssm's reference does."""
-    return [t.float() if t is not None and t.dtype in (torch.bfloat16, torch.float16) else t for t in tensors]
-
-
 def selective_scan_chunked(
     u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False, chunk_size: int | None = None
 ):
@@ -324,17 +317,22 @@ def selective_scan_chunked(
     states and intermediates recomputed in the backward pass instead of stored. The output has
     u's dtype; half-precision inputs are computed in float32."""
     dtype = u.dtype
-    u, delta, A, B, C, D, z, delta_bias = _upcast(u, delta, A, B, C, D, z, delta_bias)
+    u, delta, A, B, C, D, z, delta_bias = upcast(u, delta, A, B, C, D, z, delta_bias)
     tensors = [t.contiguous() if t is not None else None for t in (u, delta, A, B, C, D, z, delta_bias)]
     return _SelectiveScan.apply(*tensors, bool(delta_softplus), chunk_size).to(dtype)
 
 
 def selective_scan(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False):
-    """The chosen scan (``set_scan_backend``): mamba-ssm's kernel on CUDA, else the chunked scan."""
-    global _warned
-    if scan_backend(u.device) == "mamba-ssm":
+    """The chosen scan (``set_scan_backend``): mamba-ssm's kernel on CUDA, numba's on the CPU,
+    else the chunked scan."""
+    backend = scan_backend(u.device)
+    if backend == "mamba-ssm":
         return _mamba_ssm_scan(u, delta, A, B, C, D, z, delta_bias, delta_softplus)
-    if u.is_cuda and _requested == "auto" and not _warned:
-        _warned = True
-        warnings.warn(f"{KERNEL_ERROR}; the chunked PyTorch scan runs on the GPU instead", stacklevel=2)
+    if backend == "numba":
+        return _numba_scan(u, delta, A, B, C, D, z, delta_bias, delta_softplus)
+    if _requested == "auto":  # a kernel that did not load: said once per device type
+        where, error = ("the GPU", KERNEL_ERROR) if u.is_cuda else ("the CPU", NUMBA_ERROR)
+        if where not in _warned:
+            _warned.add(where)
+            warnings.warn(f"{error}; the chunked PyTorch scan runs on {where} instead", stacklevel=2)
     return selective_scan_chunked(u, delta, A, B, C, D, z, delta_bias, delta_softplus)

@@ -1,7 +1,14 @@
+"""The fast scans (the chunked PyTorch scan and the compiled numba kernel) against the step loop
+and against mamba-ssm's own recorded ``selective_scan_ref``: output and every gradient, float32
+and float64, lengths 1 to 4096, each optional part on and off."""
+
 import pytest
 import torch
 
-from lumamba_bench.models.scan import selective_scan, selective_scan_chunked, selective_scan_ref
+from lumamba_bench.models.scan import selective_scan_chunked, selective_scan_ref
+from lumamba_bench.models.scan_numba import selective_scan_numba
+
+FAST = {"chunked": selective_scan_chunked, "numba": selective_scan_numba}
 
 
 def _inputs(length, batch=2, dim=3, state=4, seed=0, dtype=torch.float64):
@@ -23,25 +30,27 @@ def _inputs(length, batch=2, dim=3, state=4, seed=0, dtype=torch.float64):
 
 
 @pytest.mark.parametrize("length", [1, 2, 3, 17, 64, 255, 256, 257, 1000, 4096])
-def test_fast_scan_matches_the_step_loop(length):
+def test_fast_scans_match_the_step_loop(length):
     args = _inputs(length)
     reference = selective_scan_ref(**args, delta_softplus=True)
-    fast = selective_scan(**args, delta_softplus=True)
-    torch.testing.assert_close(fast, reference, atol=1e-5, rtol=0)
+    for name, fast in FAST.items():
+        torch.testing.assert_close(fast(**args, delta_softplus=True), reference, atol=1e-10, rtol=1e-10, msg=name)
 
 
-@pytest.mark.parametrize("length", [1, 5, 33, 300])
+def _grads(scan, args, weights, softplus=True):
+    out = (scan(**args, delta_softplus=softplus) * weights).sum()
+    found = torch.autograd.grad(out, list(args.values()), allow_unused=True)
+    return [torch.zeros_like(a) if g is None else g for a, g in zip(args.values(), found, strict=True)]
+
+
+@pytest.mark.parametrize("length", [1, 5, 33, 300, 4096])
 def test_gradients_match_the_step_loop(length):
     args = _inputs(length, seed=1)
     weights = torch.randn(2, 3, length, dtype=torch.float64)
-
-    def grads(scan):
-        out = (scan(**args, delta_softplus=True) * weights).sum()
-        found = torch.autograd.grad(out, list(args.values()), allow_unused=True)
-        return [torch.zeros_like(a) if g is None else g for a, g in zip(args.values(), found, strict=True)]
-
-    for name, ours, theirs in zip(args, grads(selective_scan), grads(selective_scan_ref), strict=True):
-        torch.testing.assert_close(ours, theirs, atol=1e-5, rtol=0, msg=f"gradient of {name}")
+    theirs = _grads(selective_scan_ref, args, weights)
+    for backend, fast in FAST.items():
+        for name, a, b in zip(args, _grads(fast, args, weights), theirs, strict=True):
+            torch.testing.assert_close(a, b, atol=1e-9, rtol=1e-9, msg=f"{backend}: gradient of {name}")
 
 
 @pytest.mark.parametrize("chunk", [1, 2, 7, 64])
@@ -52,11 +61,25 @@ def test_chunk_boundaries_carry_the_state(chunk):
     torch.testing.assert_close(fast, reference, atol=1e-10, rtol=1e-12)
 
 
-def test_optional_arguments_and_float32():
-    args = _inputs(50, seed=3, dtype=torch.float32)
+@pytest.mark.parametrize("length", [1, 50, 1024])
+def test_optional_arguments_and_float32(length):
+    """float32 values and gradients, each optional part dropped in turn, softplus on and off."""
+    args = _inputs(length, seed=3, dtype=torch.float32)
+    weights = torch.randn(2, 3, length)
     for drop in ({}, {"D": None}, {"z": None}, {"delta_bias": None}):
-        kwargs = args | drop
-        torch.testing.assert_close(selective_scan(**kwargs), selective_scan_ref(**kwargs), atol=1e-4, rtol=1e-4)
+        kwargs = {k: v for k, v in (args | drop).items() if v is not None}
+        for softplus in (True, False):
+            if not softplus:  # a step the model could take: positive (else exp(delta A) grows without bound)
+                kwargs["delta"] = args["delta"].detach().abs().requires_grad_()
+            reference = selective_scan_ref(**kwargs, delta_softplus=softplus)
+            theirs = _grads(selective_scan_ref, kwargs, weights, softplus)
+            for backend, fast in FAST.items():
+                out = fast(**kwargs, delta_softplus=softplus)
+                assert out.dtype == torch.float32
+                torch.testing.assert_close(out, reference, atol=1e-4, rtol=1e-4, msg=backend)
+                for name, a, b in zip(kwargs, _grads(fast, kwargs, weights, softplus), theirs, strict=True):
+                    scale = b.abs().max().clamp_min(1.0)  # sums over the sequence: relative to their size
+                    torch.testing.assert_close(a / scale, b / scale, atol=2e-4, rtol=0, msg=f"{backend} d{name}")
 
 
 @pytest.mark.parametrize("drop", ["D", "z", "delta_bias", "softplus", "all"])
@@ -69,22 +92,26 @@ def test_gradients_without_the_optional_parts_match_the_step_loop(drop):
     softplus = drop not in ("softplus", "all")
     weights = torch.randn(2, 3, 40, dtype=torch.float64)
 
-    def grads(scan):
-        return torch.autograd.grad((scan(**args, delta_softplus=softplus) * weights).sum(), list(args.values()))
-
-    for name, ours, theirs in zip(args, grads(selective_scan), grads(selective_scan_ref), strict=True):
-        torch.testing.assert_close(ours, theirs, atol=1e-10, rtol=1e-10, msg=f"gradient of {name}")
-
-
-def test_long_sequences_do_not_overflow_with_strong_decay():
-    args = _inputs(2048, seed=4)
-    args["delta"] = (args["delta"].detach() * 0 + 20).requires_grad_()  # exp(delta * A) ~ 0
-    out = selective_scan(**args, delta_softplus=True)
-    assert torch.isfinite(out).all()
-    torch.testing.assert_close(out, selective_scan_ref(**args, delta_softplus=True), atol=1e-8, rtol=0)
+    theirs = _grads(selective_scan_ref, args, weights, softplus)
+    for backend, fast in FAST.items():
+        for name, a, b in zip(args, _grads(fast, args, weights, softplus), theirs, strict=True):
+            torch.testing.assert_close(a, b, atol=1e-10, rtol=1e-10, msg=f"{backend}: gradient of {name}")
 
 
-@pytest.mark.parametrize("scan", ["reference", "chunked"])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_long_sequences_do_not_overflow_with_strong_decay(dtype):
+    """exp(delta A) far below the smallest normal float32: the kernel's exp gives 0, not garbage."""
+    args = _inputs(2048, seed=4, dtype=dtype)
+    args["delta"] = (args["delta"].detach() * 0 + 40).requires_grad_()  # exp(delta * A) ~ exp(-160)
+    reference = selective_scan_ref(**args, delta_softplus=True)
+    for backend, fast in FAST.items():
+        out = fast(**args, delta_softplus=True)
+        assert torch.isfinite(out).all()
+        atol = 1e-8 if dtype == torch.float64 else 1e-4
+        torch.testing.assert_close(out, reference, atol=atol, rtol=1e-5, msg=backend)
+
+
+@pytest.mark.parametrize("scan", ["reference", "chunked", "numba"])
 def test_scans_equal_mamba_ssms_own_reference(scan):
     """Output and all eight gradients against mamba-ssm's ``selective_scan_ref`` (recorded by
     ``tests/models/golden/regenerate.py``): an oracle that shares no code with ours, so a wrong
@@ -93,9 +120,9 @@ def test_scans_equal_mamba_ssms_own_reference(scan):
 
     import numpy as np
 
-    from lumamba_bench.models.scan import selective_scan_chunked, selective_scan_ref
+    from lumamba_bench.models.scan import selective_scan_ref
 
-    function = {"reference": selective_scan_ref, "chunked": selective_scan_chunked}[scan]
+    function = {"reference": selective_scan_ref, **FAST}[scan]
     with np.load(Path(__file__).parent / "golden" / "scan.npz") as arrays:
         data = {k: torch.from_numpy(v) for k, v in arrays.items()}
     names = ("u", "delta", "A", "B", "C", "D", "z", "delta_bias")
