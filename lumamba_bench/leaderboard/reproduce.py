@@ -119,9 +119,9 @@ def rerunnable_here(path: Path, data_root: Path | None) -> str:
 def _scan_backend(recorded: dict, device: str | None) -> str:
     """The scan the stored run used where it can run here (the same numbers need the same kernel,
     whatever ``auto`` picks today), else the one it requested."""
-    from lumamba_bench.models import scan
-
     import torch
+
+    from lumamba_bench.models import scan
 
     used = recorded.get("used")
     on_cuda = str(device).startswith("cuda") if device is not None else torch.cuda.is_available()
