@@ -115,9 +115,14 @@ def write_table_atomic(table: pa.Table, path: Path) -> str:
 def shard_metadata(path: Path) -> dict:
     """The ``lumamba_bench`` schema metadata of a shard, read without touching the data; a footer
     that cannot be read (zeroed, cut, its JSON broken) is an error naming the shard."""
+    return shard_footer(path)[0]
+
+
+def shard_footer(path: Path) -> tuple[dict, list[int]]:
+    """A shard's metadata and the row count of each of its row groups, from one read of its footer."""
     try:
-        schema = pq.read_schema(path)
-        raw = (schema.metadata or {}).get(METADATA_KEY)
+        footer = pq.read_metadata(path)
+        raw = (footer.schema.to_arrow_schema().metadata or {}).get(METADATA_KEY)
         if raw is None:
             raise ValueError(f"no {METADATA_KEY.decode()} metadata: not a lumamba-bench shard")
         meta = json.loads(raw)
@@ -128,7 +133,7 @@ def shard_metadata(path: Path) -> dict:
             f"shard {path}: its footer cannot be read ({error}); re-run `lumamba-bench prepare` for this corpus "
             "with --force"
         ) from None
-    return meta
+    return meta, [footer.row_group(g).num_rows for g in range(footer.num_row_groups)]
 
 
 class ShardChecksumError(LumambaError):

@@ -134,7 +134,7 @@ def predict(
     norm_sum = torch.zeros((), dtype=torch.float64, device=device)
     loss = loss.to(device)
     pin = torch.device(device).type == "cuda"
-    order = list(MontageBatchSampler(dataset, batch_size, shuffle=False))[rank::world]
+    order = MontageBatchSampler(dataset, batch_size, shuffle=False).for_rank(rank, world)
     for batch in batches_of(dataset, order, workers, pin_memory=pin):
         signal = batch["signal"].to(device, non_blocking=pin)
         with precision.autocast(device):
@@ -218,7 +218,7 @@ def train_one_seed(
             model.encoder.eval()
         sampler.set_epoch(epoch)
         pin = torch.device(device).type == "cuda"
-        batches = batches_of(splits["train"], list(sampler)[rank::world][:per_rank], settings.workers, pin)
+        batches = batches_of(splits["train"], sampler.for_rank(rank, world, per_rank), settings.workers, pin)
         first_step = step
         losses, step = _train_epoch(trained, optimizer, batches, step, schedule, settings, loss, device)
         epoch_losses = torch.stack(losses).cpu().numpy()  # read back once per epoch: no host sync in a step

@@ -9,6 +9,7 @@ seeded by the step alone, hence identical on every rank.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import math
 import shutil
 import time
@@ -104,9 +105,9 @@ def _param_groups(module: nn.Module, weight_decay: float) -> list[dict]:
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
-def _epoch_batches(sampler: MontageBatchSampler, epoch: int, ctx: distributed.Context, per_rank: int) -> list:
+def _epoch_batches(sampler: MontageBatchSampler, epoch: int, ctx: distributed.Context, per_rank: int):
     sampler.set_epoch(epoch)
-    return list(sampler)[ctx.rank :: ctx.world_size][:per_rank]
+    return sampler.for_rank(ctx.rank, ctx.world_size, per_rank)
 
 
 # Settings a resumed run may change without changing what it trains: where it writes, how often
@@ -323,7 +324,7 @@ def _train(run: _Run) -> None:
     while run.step < stop:
         epoch, index = divmod(run.step, run.per_rank)
         if epoch != stream_epoch:  # this epoch's batches from where the run stands (a resume starts mid-epoch)
-            order = _epoch_batches(run.sampler, epoch, ctx, run.per_rank)[index:]
+            order = itertools.islice(_epoch_batches(run.sampler, epoch, ctx, run.per_rank), index, None)
             stream, stream_epoch = batches_of(run.dataset, order, config.workers, pin), epoch
         _step(run, next(stream), epoch, pin)
         run.step += 1

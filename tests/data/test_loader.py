@@ -94,3 +94,40 @@ def test_a_dataset_in_the_old_shard_format_is_refused_with_the_rebuild_command(t
     write_json_atomic(tmp_path / "manifest.json", {"format_version": 2, "shards": []})
     with pytest.raises(LumambaError, match=r"shard format 2 \(signals resampled first, then Butterworth-filtered"):
         read_manifest(tmp_path, "tuab")
+
+
+def test_the_index_and_sampler_hold_no_object_per_window(tmp_path):
+    """At 200k windows the dataset's index and the sampler's structure are numpy arrays of one
+    entry per row group (well under a byte per window), and an epoch's batches are generated as
+    they are consumed: the first batch costs memory of the order of a block, not of the split."""
+    import sys
+    import tracemalloc
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+    from loader_scale import build
+
+    windows = 200_000
+    folder = build(tmp_path / "scale", windows)
+    tracemalloc.start()
+    try:
+        dataset = ShardDataset(folder, "train")
+        sampler = MontageBatchSampler(dataset, 64, shuffle=True, seed=0, drop_last=True)
+        held, _ = tracemalloc.get_traced_memory()
+        next(iter(sampler))  # numpy's generator machinery, loaded once per process
+        sampler.set_epoch(1)
+        tracemalloc.reset_peak()
+        start, _ = tracemalloc.get_traced_memory()
+        first = next(iter(sampler))
+        peak = tracemalloc.get_traced_memory()[1] - start  # what the first batch of an epoch allocated at most
+    finally:
+        tracemalloc.stop()
+    arrays = (dataset.group_shard, dataset.group_number, dataset.group_start, dataset.group_montage)
+    index_bytes = sum(a.nbytes for a in arrays) + sum(g.nbytes for g in sampler.groups_of_montage)
+    assert len(dataset) == windows and len(dataset.group_start) - 1 == -(-windows // 64)
+    assert index_bytes / windows < 1.0
+    assert held / windows < 8.0  # everything opening allocated, footers' metadata included
+    assert peak < windows and len(first) == 64  # < 1 byte a window: not 200k indices (1.6 MB as int64)
+    seen = np.concatenate([np.asarray(batch) for batch in sampler])
+    assert len(seen) == len(sampler) * 64 == windows - windows % 64 and len(np.unique(seen)) == len(seen)
+    assert dataset.locate(windows - 1) == (len(dataset.shards) - 1, (windows - 1) % 2048 // 64, (windows - 1) % 64)

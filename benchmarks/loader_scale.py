@@ -1,0 +1,134 @@
+"""Does the data path scale to TUEG? A synthetic prepared dataset with the footer structure of a
+corpus of N windows (shards of 2048 windows in row groups of 64, as ``prepare`` writes them; each
+window 1 channel x 4 samples, so that 16 million windows fit on a laptop disk) is opened and its
+first batch read, and the per-process memory (resident set size, and its growth) is reported:
+for 1 process, and for R ranks x W DataLoader workers (each rank its own process, opening the
+dataset and iterating its share of the batches through W worker processes).
+
+    python benchmarks/loader_scale.py [--windows 16000000] [--ranks 4] [--workers 2] [--keep DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROWS_PER_SHARD = 2048
+
+
+def build(folder: Path, windows: int) -> Path:
+    """Shards and a manifest for ``windows`` tiny windows (written once; reused when present)."""
+    from rich.progress import Progress
+
+    from lumamba_bench.data.shards import FORMAT_VERSION, ShardBuffer, write_table_atomic
+    from lumamba_bench.files import write_json_atomic
+
+    if (folder / "manifest.json").is_file():
+        return folder
+    (folder / "shards").mkdir(parents=True, exist_ok=True)
+    meta = {"channels": ["CZ"], "coords": [[0.0, 0.0, 0.1]], "montage": "tiny", "n_samples": 4, "sfreq": 256.0,
+            "units": "uV", "label_names": ["a", "b"]}  # fmt: skip
+    shards = []
+    with Progress() as progress:
+        task = progress.add_task("synthetic shards", total=windows)
+        for number, start in enumerate(range(0, windows, ROWS_PER_SHARD)):
+            rows = min(ROWS_PER_SHARD, windows - start)
+            buffer = ShardBuffer("train", "tiny", meta, n_values=4)
+            signal = np.full((rows, 1, 4), number % 7, dtype=np.float32)
+            buffer.add(f"rec{number:07d}", f"subj{number // 16:06d}", signal, np.zeros(rows), np.arange(rows) % 2)
+            file = f"train-tiny-{number:07d}.parquet"
+            sha = write_table_atomic(buffer.to_table(), folder / "shards" / file)
+            shards.append({"file": file, "split": "train", "montage": "tiny", "rows": rows, "sha256": sha})
+            progress.advance(task, rows)
+    write_json_atomic(folder / "manifest.json", {
+        "format_version": FORMAT_VERSION, "recipe": {"name": "synthetic", "version": "1"},
+        "preprocessing": {"sfreq": 256.0, "window_s": 4 / 256.0}, "label_names": ["a", "b"],
+        "splits": {"train": {"recordings": len(shards), "windows": windows}, "val": {"recordings": 0, "windows": 0},
+                   "test": {"recordings": 0, "windows": 0}},
+        "montages": {"tiny": {"channels": meta["channels"], "coords": meta["coords"]}},
+        "files": [], "shards": shards,
+    })  # fmt: skip
+    return folder
+
+
+def rss_mib() -> float:
+    """This process's resident set size (VmRSS), MiB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def open_and_first_batch(folder: Path, rank: int, world: int, workers: int, batch_size: int = 64) -> dict:
+    """One rank: open the split, build the sampler, read this rank's first batch (through
+    ``workers`` DataLoader processes when > 0); times and memory."""
+    import torch
+
+    from lumamba_bench.data.loader import MontageBatchSampler, ShardDataset, batches_of
+    from lumamba_bench.models import scan  # noqa: F401 - everything a training process imports
+
+    torch.set_num_threads(1)
+    before = rss_mib()  # torch and the package imported: what any process of a run starts with
+    started = time.perf_counter()
+    dataset = ShardDataset(folder, "train")
+    sampler = MontageBatchSampler(dataset, batch_size, shuffle=True, seed=0, drop_last=True)
+    opened = time.perf_counter()
+    batches = batches_of(dataset, sampler.for_rank(rank, world, 8), workers)
+    first = next(iter(batches))
+    done = time.perf_counter()
+    arrays = (dataset.group_shard, dataset.group_number, dataset.group_start, dataset.group_montage)
+    index_bytes = sum(a.nbytes for a in arrays) + sum(g.nbytes for g in sampler.groups_of_montage)
+    return {"rank": rank, "open_s": opened - started, "first_batch_s": done - started, "rss_mib": rss_mib(),
+            "rss_growth_mib": rss_mib() - before, "index_bytes_per_window": index_bytes / len(dataset),
+            "batch": list(first["signal"].shape), "windows": len(dataset)}  # fmt: skip
+
+
+def _rank_process(folder, rank, world, workers, queue):
+    queue.put(open_and_first_batch(folder, rank, world, workers))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--windows", type=int, default=16_000_000)
+    parser.add_argument("--ranks", type=int, default=4)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--keep", type=Path, help="Build (or reuse) the synthetic dataset here.")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = args.keep or Path(tmp) / "synthetic"
+        started = time.perf_counter()
+        build(folder, args.windows)
+        built = time.perf_counter() - started
+        size = sum(f.stat().st_size for f in (folder / "shards").iterdir()) / 2**20
+        context = multiprocessing.get_context("spawn")  # a fresh process, as torchrun starts
+        report = {"windows": args.windows, "shards": len(os.listdir(folder / "shards")), "shard_mib": round(size),
+                  "build_s": round(built, 1), "runs": {}}  # fmt: skip
+        (folder / ".shard_cache.json").unlink(missing_ok=True)
+        for label, world, workers in (("1 process, cold hash cache", 1, 0), ("1 process", 1, 0),
+                                      (f"{args.ranks} ranks x {args.workers} workers", args.ranks, args.workers)):
+            queue = context.Queue()
+            processes = [context.Process(target=_rank_process, args=(folder, r, world, workers, queue))
+                         for r in range(world)]  # fmt: skip
+            for p in processes:
+                p.start()
+            results = sorted((queue.get() for _ in processes), key=lambda r: r["rank"])
+            for p in processes:
+                p.join()
+            report["runs"][label] = results
+            worst = max(results, key=lambda r: r["first_batch_s"])
+            print(f"{label}: first batch after {worst['first_batch_s']:.2f} s (open {worst['open_s']:.2f} s), "
+                  f"resident {max(r['rss_mib'] for r in results):.0f} MiB per rank (opening and the first batch "
+                  f"added {max(r['rss_growth_mib'] for r in results):.0f} MiB to torch's), index "
+                  f"{worst['index_bytes_per_window']:.3f} bytes per window")  # fmt: skip
+        print(json.dumps(report, indent=1))
+
+
+if __name__ == "__main__":
+    main()
