@@ -137,3 +137,26 @@ def test_a_bf16_pretraining_step_runs_and_the_card_says_so(small_demo, tmp_path)
     card = json.loads((latest_checkpoint(result.run_dir) / "card.json").read_text())
     assert card["precision"] == "bf16" and card["scan_backend"]["used"] == "numba"
     assert precision.active() == "fp32"  # put back after the run
+
+
+def test_a_second_process_loads_the_compiled_kernels_from_the_disk_cache():
+    """numba's ``cache=True``: once this process has compiled the kernels, a new process finds
+    them on disk (cache hits, no misses) instead of compiling them again."""
+    import subprocess
+    import sys
+
+    from lumamba_bench.models.scan_numba import selective_scan_numba
+
+    args = dict(u=torch.randn(1, 4, 9, requires_grad=True), delta=torch.rand(1, 4, 9), A=-torch.rand(4, 3),
+                B=torch.randn(1, 3, 9), C=torch.randn(1, 3, 9))  # fmt: skip
+    selective_scan_numba(**args).sum().backward()  # compiled here (or loaded) and so written to the cache
+    probe = (
+        "import torch\nfrom lumamba_bench.models import scan_numba as s\n"
+        "a = dict(u=torch.randn(1, 4, 9, requires_grad=True), delta=torch.rand(1, 4, 9), A=-torch.rand(4, 3), "
+        "B=torch.randn(1, 3, 9), C=torch.randn(1, 3, 9))\n"
+        "s.selective_scan_numba(**a).sum().backward()\n"
+        "print(sum(s._forward.stats.cache_hits.values()) + sum(s._backward.stats.cache_hits.values()), "
+        "sum(s._forward.stats.cache_misses.values()) + sum(s._backward.stats.cache_misses.values()))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["2", "0"], out
