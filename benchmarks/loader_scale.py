@@ -66,13 +66,18 @@ def rss_mib() -> float:
     return float("nan")
 
 
-def open_and_first_batch(folder: Path, rank: int, world: int, workers: int, batch_size: int = 64) -> dict:
+def open_and_first_batch(
+    folder: Path, rank: int, world: int, workers: int, batch_size: int = 64, scan_kernel: bool = True
+) -> dict:
     """One rank: open the split, build the sampler, read this rank's first batch (through
     ``workers`` DataLoader processes when > 0); times and memory."""
     import torch
 
     from lumamba_bench.data.loader import MontageBatchSampler, ShardDataset, batches_of
-    from lumamba_bench.models import scan  # noqa: F401 - everything a training process imports
+    from lumamba_bench.models import scan
+
+    if scan_kernel:
+        scan.numba_available()  # a training process on the CPU loads the numba kernel (LLVM)
 
     torch.set_num_threads(1)
     before = rss_mib()  # torch and the package imported: what any process of a run starts with
@@ -81,8 +86,9 @@ def open_and_first_batch(folder: Path, rank: int, world: int, workers: int, batc
     sampler = MontageBatchSampler(dataset, batch_size, shuffle=True, seed=0, drop_last=True)
     opened = time.perf_counter()
     batches = batches_of(dataset, sampler.for_rank(rank, world, 8), workers)
-    first = next(iter(batches))
+    first = next(batches)
     done = time.perf_counter()
+    batches.close()  # the DataLoader's workers stop here, not at interpreter exit
     arrays = (dataset.group_shard, dataset.group_number, dataset.group_start, dataset.group_montage)
     index_bytes = sum(a.nbytes for a in arrays) + sum(g.nbytes for g in sampler.groups_of_montage)
     return {"rank": rank, "open_s": opened - started, "first_batch_s": done - started, "rss_mib": rss_mib(),
@@ -110,7 +116,9 @@ def main() -> None:
         context = multiprocessing.get_context("spawn")  # a fresh process, as torchrun starts
         report = {"windows": args.windows, "shards": len(os.listdir(folder / "shards")), "shard_mib": round(size),
                   "build_s": round(built, 1), "runs": {}}  # fmt: skip
-        (folder / ".shard_cache.json").unlink(missing_ok=True)
+        from lumamba_bench.data.integrity import CACHE
+
+        (folder / CACHE).unlink(missing_ok=True)  # the first run hashes every shard
         for label, world, workers in (("1 process, cold hash cache", 1, 0), ("1 process", 1, 0),
                                       (f"{args.ranks} ranks x {args.workers} workers", args.ranks, args.workers)):
             queue = context.Queue()
@@ -124,8 +132,8 @@ def main() -> None:
             report["runs"][label] = results
             worst = max(results, key=lambda r: r["first_batch_s"])
             print(f"{label}: first batch after {worst['first_batch_s']:.2f} s (open {worst['open_s']:.2f} s), "
-                  f"resident {max(r['rss_mib'] for r in results):.0f} MiB per rank (opening and the first batch "
-                  f"added {max(r['rss_growth_mib'] for r in results):.0f} MiB to torch's), index "
+                  f"resident {max(r['rss_mib'] for r in results):.0f} MiB per rank, of which opening and the first "
+                  f"batch {max(r['rss_growth_mib'] for r in results):.0f} MiB (the rest is torch and numba), index "
                   f"{worst['index_bytes_per_window']:.3f} bytes per window")  # fmt: skip
         print(json.dumps(report, indent=1))
 

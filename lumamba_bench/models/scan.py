@@ -45,16 +45,21 @@ def _load_kernel():
 
 
 def _load_numba():
-    """The compiled CPU scan; numba is a dependency, so failing to import it is said, not hidden."""
-    try:
-        from lumamba_bench.models.scan_numba import selective_scan_numba
-    except ImportError as error:
-        return None, f"the numba CPU scan cannot be imported: {error}"
-    return selective_scan_numba, None
+    """The compiled CPU scan, imported on first need (numba and LLVM take about 120 MiB of every
+    process that imports them: a process that never scans on the CPU never pays); numba is a
+    dependency, so failing to import it is said, not hidden."""
+    global _numba_scan, NUMBA_ERROR, _numba_tried
+    if not _numba_tried:
+        _numba_tried = True
+        try:
+            from lumamba_bench.models.scan_numba import selective_scan_numba as _numba_scan
+        except ImportError as error:
+            NUMBA_ERROR = f"the numba CPU scan cannot be imported: {error}"
+    return _numba_scan
 
 
 _mamba_ssm_scan, KERNEL_ERROR = _load_kernel()
-_numba_scan, NUMBA_ERROR = _load_numba()
+_numba_scan, NUMBA_ERROR, _numba_tried = None, None, False
 _requested = "auto"
 _warned: set[str] = set()
 
@@ -64,7 +69,7 @@ def mamba_ssm_available() -> bool:
 
 
 def numba_available() -> bool:
-    return _numba_scan is not None
+    return _load_numba() is not None
 
 
 def set_scan_backend(name: str) -> None:
@@ -76,7 +81,7 @@ def set_scan_backend(name: str) -> None:
         raise LumambaError(f"unknown scan backend {name!r}; choose one of {', '.join(BACKENDS)}")
     if name == "mamba-ssm" and _mamba_ssm_scan is None:
         raise LumambaError(f"--scan-backend mamba-ssm: {KERNEL_ERROR}")
-    if name == "numba" and _numba_scan is None:
+    if name == "numba" and _load_numba() is None:
         raise LumambaError(f"--scan-backend numba: {NUMBA_ERROR}")
     _requested = name
 
@@ -97,13 +102,13 @@ def scan_backend(device: torch.device | str) -> str:
         return _requested
     if on_cuda:
         return "mamba-ssm" if _mamba_ssm_scan is not None else "chunked"
-    return "numba" if _numba_scan is not None else "chunked"
+    return "numba" if _load_numba() is not None else "chunked"
 
 
 def scan_report(device: torch.device | str) -> dict:
     """What results files, checkpoint cards and profiles record about the scan."""
     return {"requested": _requested, "used": scan_backend(device), "kernel_error": KERNEL_ERROR,
-            "numba_error": NUMBA_ERROR}  # fmt: skip
+            "numba_error": None if _load_numba() is not None else NUMBA_ERROR}  # fmt: skip
 
 
 def _prepare(u, delta, A, B, C, delta_bias, delta_softplus):

@@ -31,6 +31,7 @@ def test_cpu_runs_the_numba_kernel_under_auto_and_reports_it():
 def test_a_numba_kernel_that_cannot_load_is_said_once_and_demanding_it_is_an_error(monkeypatch):
     import warnings
 
+    monkeypatch.setattr(scan, "_numba_tried", True)
     monkeypatch.setattr(scan, "_numba_scan", None)
     monkeypatch.setattr(scan, "NUMBA_ERROR", "the numba CPU scan cannot be imported: no module named numba")
     monkeypatch.setattr(scan, "_warned", set())
