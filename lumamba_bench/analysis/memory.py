@@ -9,14 +9,12 @@ second is measured: one-time costs (thread pools, kernel caches) stay out of the
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
-import gc
 from pathlib import Path
 
 import torch
 
 from lumamba_bench.errors import LumambaError
+from lumamba_bench.heap import release_free_memory
 
 _STATUS = Path("/proc/self/status")
 _CLEAR_REFS = Path("/proc/self/clear_refs")
@@ -31,15 +29,6 @@ def _status_bytes(field: str) -> int:
         if line.startswith(field + ":"):
             return int(line.split()[1]) * 1024
     raise LumambaError(f"{_STATUS} has no {field}")
-
-
-def _release_free_memory() -> None:
-    gc.collect()
-    name = ctypes.util.find_library("c")
-    if name:
-        libc = ctypes.CDLL(name)
-        if hasattr(libc, "malloc_trim"):  # glibc
-            libc.malloc_trim(0)
 
 
 def _training_step(encoder: torch.nn.Module, x: torch.Tensor, coords: torch.Tensor) -> None:
@@ -64,7 +53,7 @@ def peak_step_memory(encoder: torch.nn.Module, x: torch.Tensor, coords: torch.Te
     else:
         if not cpu_peak_supported():
             raise LumambaError("CPU peak memory needs Linux's /proc/self/clear_refs; use --device cuda")
-        _release_free_memory()
+        release_free_memory()
         base = _status_bytes("VmRSS")
         _CLEAR_REFS.write_text("5")  # reset the high-water mark to the current RSS
         _training_step(encoder, x, coords)

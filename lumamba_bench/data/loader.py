@@ -12,9 +12,6 @@ each row group is decoded about once per epoch and memory stays bounded whatever
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
-import gc
 import itertools
 from collections import OrderedDict
 from collections.abc import Iterator
@@ -31,6 +28,7 @@ from lumamba_bench.data.lock import hold_for_reading
 from lumamba_bench.data.manifest import read_manifest
 from lumamba_bench.data.shards import read_verified, read_windows, shard_footer
 from lumamba_bench.errors import LumambaError
+from lumamba_bench.heap import release_free_memory
 from lumamba_bench.ranks import rank_and_world
 
 
@@ -80,7 +78,7 @@ class ShardDataset(Dataset):
             )
         self.cache: OrderedDict[tuple[int, int], dict] = OrderedDict()
         self.cache_row_groups = cache_row_groups
-        _return_freed_heap()  # parsing thousands of footers leaves freed heap (80 MiB at 7,813 shards)
+        release_free_memory()  # parsing thousands of footers leaves freed heap (80 MiB at 7,813 shards)
 
     def __getstate__(self) -> dict:
         """For DataLoader workers started by spawn: the lock stays with the process that holds it."""
@@ -133,16 +131,6 @@ def _label_array(column) -> np.ndarray:
     if pa.types.is_fixed_size_list(column.type):
         return column.values.to_numpy(zero_copy_only=False).reshape(len(column), column.type.list_size)
     return column.to_numpy(zero_copy_only=False)
-
-
-def _return_freed_heap() -> None:
-    """Hand freed heap back to the system (glibc's ``malloc_trim``; elsewhere nothing to do), so
-    that what opening a dataset parsed does not stay in every rank's resident memory."""
-    gc.collect()  # footers' objects caught in reference cycles are freed first
-    name = ctypes.util.find_library("c")
-    libc = ctypes.CDLL(name) if name else None
-    if libc is not None and hasattr(libc, "malloc_trim"):
-        libc.malloc_trim(0)
 
 
 def _verify_once_per_job(dataset_dir: Path, manifest: dict) -> None:
