@@ -40,15 +40,16 @@ def two_classes(y: np.ndarray) -> None:
 
 
 def part(name: str, compute, breakdown: Breakdown) -> None:
-    """One part of a breakdown, its reason kept when it is undefined."""
+    """One value into ``breakdown.parts``; when it is undefined (a ``ValueError``, or not finite),
+    None, with the reason in ``breakdown.undefined``."""
     try:
         value = float(compute())
+        if not np.isfinite(value):
+            raise ValueError("not finite on this data")
     except ValueError as error:
         breakdown.parts[name], breakdown.undefined[name] = None, str(error)
         return
-    breakdown.parts[name] = value if np.isfinite(value) else None
-    if not np.isfinite(value):
-        breakdown.undefined[name] = "not finite on this data"
+    breakdown.parts[name] = value
 
 
 def balanced_accuracy(labels, probs) -> float:

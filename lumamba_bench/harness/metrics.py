@@ -19,6 +19,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from functools import partial
 
 import numpy as np
 
@@ -165,23 +166,24 @@ def compute_metrics(task_type: str, y_true: np.ndarray, probs: np.ndarray) -> di
     ``y_true`` ((N,) or (N, K) multi-hot, (N, channels) for multi-output); a metric's parts (per
     class, per channel) are reported beside it."""
     y_true, probs = np.asarray(y_true), np.asarray(probs, dtype=np.float64)
-    out: dict[str, float | None] = {}
-    undefined: dict[str, str] = {}
+    scored = fn.Breakdown()  # every metric and part, and why those undefined are
     for metric in load_metrics().values():
-        if task_type not in metric.task_types:
-            continue
-        try:
-            result = metric.function(task_type)(y_true, probs)
-            if isinstance(result, fn.Breakdown):  # its parts first, then their mean
-                out.update(result.parts)
-                undefined.update(result.undefined)
-                result = result.value
-            out[metric.name] = _finite(float(result))
-        except ValueError as error:
-            out[metric.name], undefined[metric.name] = None, str(error)
+        if task_type in metric.task_types:
+            fn.part(metric.name, partial(_value, metric.function(task_type), y_true, probs, scored), scored)
+    out, undefined = scored.parts, scored.undefined
     if task_type == MULTICLASS and (reason := fn.absent_classes(y_true, probs)):
         undefined["absent_classes"] = reason
     return {"metrics": out, "undefined": undefined}
+
+
+def _value(compute, y_true: np.ndarray, probs: np.ndarray, scored: fn.Breakdown) -> float:
+    """A metric's value; a breakdown's parts go into ``scored`` first, then their mean is returned."""
+    result = compute(y_true, probs)
+    if isinstance(result, fn.Breakdown):
+        scored.parts.update(result.parts)
+        scored.undefined.update(result.undefined)
+        return result.value
+    return result
 
 
 def recording_level(recording_ids: np.ndarray, y_true: np.ndarray, probs: np.ndarray):
@@ -195,12 +197,6 @@ def recording_level(recording_ids: np.ndarray, y_true: np.ndarray, probs: np.nda
     return ids, labels, sums / counts
 
 
-def _finite(value: float) -> float:
-    if not np.isfinite(value):
-        raise ValueError("not finite on this data")
-    return value
-
-
 def logit_metrics(y_true: np.ndarray, logits: np.ndarray) -> dict:
     """Binary AUROC and AUPR as the authors' code computes them: from the positive class's logit
     (BioFoundation hands ``logits[:, 1]`` to torchmetrics), not from its probability; a
@@ -210,10 +206,7 @@ def logit_metrics(y_true: np.ndarray, logits: np.ndarray) -> dict:
     if logits.shape[1] > 2:
         raise ValueError("logit metrics are binary: one or two logits per window")
     as_columns = np.stack([np.zeros(len(logits)), logits[:, -1]], axis=1)  # binary() reads column 1
-    out = {}
+    scored = fn.Breakdown()
     for score in ("auroc", "aupr"):
-        try:
-            out[f"{score}_logit"] = _finite(float(fn.binary(score)(y_true, as_columns)))
-        except ValueError:
-            out[f"{score}_logit"] = None
-    return out
+        fn.part(f"{score}_logit", lambda s=score: fn.binary(s)(y_true, as_columns), scored)
+    return scored.parts
