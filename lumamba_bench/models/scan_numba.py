@@ -1,12 +1,14 @@
 """The selective scan as a compiled CPU kernel (numba), forward and backward.
 
-It computes what mamba-ssm's CUDA kernel fuses, in one pass per (batch, channel) row: the delta
-bias and softplus, the recurrence h_t = exp(delta_t A) h_{t-1} + delta_t u_t B_t with y_t = C_t . h_t,
-the D skip and the z gate. The state of a row (N numbers) stays in registers; nothing of size
-(B, D, L, N) is kept between the passes: the backward recomputes a row's states into a scratch of
-(L, N) per worker, then runs the adjoint recurrence in reverse time. Rows run in parallel on
-``torch.get_num_threads()`` threads; in the backward, each worker owns a group of channels and
-its own partial dB and dC (summed afterwards), so no two workers write one place.
+The kernels do the recurrence h_t = exp(delta_t A) h_{t-1} + delta_t u_t B_t, y_t = C_t . h_t,
+one (batch, channel) row per step of a parallel loop with the row's state (N numbers) in
+registers; the element-wise parts around it (delta's bias and softplus, the D skip, the z gate
+and their gradients) are torch's vectorised passes, shared with the chunked scan
+(``scan_parts.py``). Nothing of size (B, D, L, N) is kept between the passes: the backward
+recomputes a row's states into a scratch of (L, N) per worker, then runs the adjoint recurrence
+in reverse time. Rows run in parallel on ``torch.get_num_threads()`` threads; in the backward,
+each worker owns a group of channels and its own partial dB and dC (summed afterwards), so no
+two workers write one place.
 
 Compiled functions are cached on disk (numba's ``cache=True``): a second process loads them.
 ``scan.py`` dispatches here on the CPU; ``selective_scan_ref`` is the step loop the tests hold
