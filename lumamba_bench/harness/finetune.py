@@ -306,13 +306,15 @@ def _epoch_record(epoch: int, epoch_losses: np.ndarray, val: dict, task_type: st
     """The epoch's log line: losses, LaBraM's accuracy, the board's ranking metric (the registry's)
     and the metric the recipe selects by, when it is another."""
     val_metrics = compute_metrics(task_type, val["labels"], val["probs"])["metrics"]
-    shown = dict.fromkeys([board_columns(task_type)[0], selection.removeprefix("val_")])
+    shown = [board_columns(task_type)[0]]
+    if selection.removeprefix("val_") in val_metrics:  # a recipe selecting by a metric
+        shown.append(selection.removeprefix("val_"))
     return {
         "epoch": epoch,
         "train_loss": _mean_over_ranks(float(np.mean(epoch_losses))),
         "val_loss": val["loss"],
         "val_accuracy": accuracy(task_type, val["labels"], val["probs"]),
-    } | {f"val_{name}": val_metrics.get(name) for name in shown if name not in ("loss", "accuracy")}
+    } | {f"val_{name}": val_metrics.get(name) for name in shown}
 
 
 def _no_predictions(outputs: int) -> dict:

@@ -24,6 +24,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields, replace
 
 from lumamba_bench.errors import LumambaError
+from lumamba_bench.harness.metrics import load_metrics
 
 
 @dataclass
@@ -96,8 +97,6 @@ def selection_rule(selection: str, task_type: str | None = None) -> tuple[str, b
     """What ``selection`` reads and its direction: (description, higher is better). Besides the
     loss and LaBraM's accuracy, any registered metric of the task type selects the epoch as
     ``val_<name>``, in the direction its registry entry gives."""
-    from lumamba_bench.harness.metrics import load_metrics
-
     if selection in SELECTION_VALUES:
         return SELECTION_VALUES[selection]
     metric = load_metrics().get(selection.removeprefix("val_")) if selection.startswith("val_") else None
