@@ -50,7 +50,7 @@ def run(model, task: str = "demo", *, name: str | None = None, check: bool = Tru
     config = _config(RunConfig, {"model": model_name(model, name), "task": task} | settings)
     if check and config.protocol != "eval":
         require_checked(config.model, [config.task], [c for c in (config.train_channels, config.test_channels) if c],
-                        config.device)  # fmt: skip
+                        config.device, config.data_root)  # fmt: skip
     return run_benchmark(config, on_epoch=on_epoch)
 
 
@@ -82,12 +82,14 @@ def check_model(model, tasks: list[str] | None = None, *, channel_sets: list[str
     return check(model_name(model, name), tasks, channel_sets, device)
 
 
-def require_checked(model: str, tasks: list[str], channel_sets: list[str], device: str | None = None) -> None:
-    """``check_model`` on what a run will feed; a failure or a refused input stops it, naming each."""
+def require_checked(model: str, tasks: list[str], channel_sets: list[str], device: str | None = None,
+                    root: Path | None = None) -> None:  # fmt: skip
+    """``check_model`` on what a run will feed (``root``: the data root whose model store holds a
+    ``pretrain --name`` encoder); a failure or a refused input stops it, naming each."""
     from lumamba_bench.harness.distributed import parse_device
     from lumamba_bench.harness.model_check import check_model as check
 
-    report = check(model, tasks, channel_sets or [], parse_device(device))
+    report = check(model, tasks, channel_sets or [], parse_device(device), root=root)
     bad = report.failures + report.refusals
     if bad:
         reasons = "; ".join(f"{c.name}: {c.detail}" for c in bad)

@@ -96,3 +96,8 @@ def test_pretrain_registers_the_encoder_and_writes_its_model_card(small_demo, tm
     assert result.card.parent == result.registered.parent
     assert card["name"] == "recon-from-python" and card["architecture"] == "lumamba"
     assert card["pretraining"]["corpora"] == ["demo"]
+    # The Quick start's next step: `run --model NAME` checks the stored encoder's inputs first.
+    from lumamba_bench.api import require_checked
+
+    assert lumamba_bench.check_model("recon-from-python", ["demo"]).ok
+    require_checked("recon-from-python", ["demo"], [])

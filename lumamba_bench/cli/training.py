@@ -255,7 +255,7 @@ def run(
         resolve_model(model, checkpoint, data_root)  # fail before any work when the weights are missing
     get_recipe(task)
     if protocol != "eval" and not no_check:  # the input contract, in seconds, before hours of training
-        require_checked(model, [task], [c for c in (train_channels, test_channels) if c], device)
+        require_checked(model, [task], [c for c in (train_channels, test_channels) if c], device, data_root)
     out_console = reporting_console()
     with progress_bar("status", out_console) as progress:
         bar = progress.add_task(f"{model} on {task}", total=None, status="preparing")

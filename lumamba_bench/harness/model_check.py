@@ -19,6 +19,7 @@ about 20 uV, electrode positions from the template). What is checked, each a row
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
@@ -26,8 +27,9 @@ from lumamba_bench.data.channel_sets import NAMED_SETS, select_channels
 from lumamba_bench.data.channels import positions
 from lumamba_bench.data.recipe import get_recipe, list_recipes
 from lumamba_bench.errors import LumambaError
+from lumamba_bench.harness.resolve import model_name_of
 from lumamba_bench.models.normalisation import INVARIANT_TO_SCALE, NORMALISATIONS
-from lumamba_bench.models.registry import build_for_input, parse_model_name
+from lumamba_bench.models.registry import build_for_input
 from lumamba_bench.plugins import PluginError
 
 BATCH = 2
@@ -126,10 +128,12 @@ def check_model(
     channel_sets: list[str] | None = None,
     device: str | torch.device = "cpu",
     seed: int = 0,
+    root: Path | None = None,
 ) -> ModelCheck:
-    """Check a registered model name (or architecture) against the inputs of ``tasks`` (default:
-    every registered recipe and channel set); random weights: the contract, not the training."""
-    architecture = parse_model_name(model).architecture
+    """Check a model name (registered, an architecture, or one ``pretrain --name`` gave an encoder
+    in the model store under ``root``) against the inputs of ``tasks`` (default: every registered
+    recipe and channel set); random weights: the contract, not the training."""
+    architecture = model_name_of(model, root).architecture
     inputs = task_inputs(tasks, channel_sets)
     device = torch.device(device)
     encoders: dict[tuple[int, int], torch.nn.Module] = {}

@@ -59,6 +59,12 @@ def _parse(name: str, root: Path | None):
     return parsed, None if parsed.scratch else find_pretrained(parsed.pretrained_name, root)
 
 
+def model_name_of(name: str, root: Path | None = None):
+    """What a model name means (``ModelName``), a name ``pretrain --name`` gave an encoder in the
+    model store included; its weights are not loaded."""
+    return _parse(name, root)[0]
+
+
 def resolve_model(name: str, checkpoint: Path | str | None, root: Path | None) -> ResolvedModel:
     """The model a name means, with its weights: ``checkpoint`` (a file or a hub address), or
     the model store's; a ``-scratch`` name has none, on purpose."""
