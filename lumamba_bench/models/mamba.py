@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lumamba_bench.models.scan import selective_scan
+from lumamba_bench.models.scan import scan_backend, selective_scan
 
 
 class Mamba(nn.Module):
@@ -47,6 +47,10 @@ class Mamba(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: (B, L, d_model) -> (B, L, d_model), causal in L."""
+        if _fused_on_cpu(x):
+            from lumamba_bench.models.mamba_numba import mamba_inference  # numba is loaded by now
+
+            return mamba_inference(self, x)
         length = x.shape[1]
         u, gate = self.in_proj(x).transpose(1, 2).chunk(2, dim=1)  # (B, d_inner, L) each
         u = F.silu(self.conv1d(u)[..., :length])
@@ -64,6 +68,19 @@ class Mamba(nn.Module):
             delta_softplus=True,
         )
         return self.out_proj(y.transpose(1, 2))
+
+
+def _fused_on_cpu(x: torch.Tensor) -> bool:
+    """Inference (no gradients) on the CPU with the numba scan runs the fused pass of
+    ``mamba_numba``, in the Linear layers' layout; training and every other backend run the
+    steps below (whose intermediates the backward pass needs)."""
+    return (
+        not torch.is_grad_enabled()
+        and x.device.type == "cpu"
+        and x.dtype in (torch.float32, torch.float64)
+        and not torch.is_autocast_enabled("cpu")
+        and scan_backend(x.device) == "numba"
+    )
 
 
 class BiMamba(nn.Module):

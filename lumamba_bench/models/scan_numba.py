@@ -68,9 +68,42 @@ def _vexp(x):
         p = p * r + np.float32(EXPF[5])
         p = p * r * r + r + np.float32(1.0)
         scaled = p * _float_from_bits(np.int32((np.int32(k) + np.int32(127)) << np.int32(23)))
-        return scaled if x >= np.float32(-87.3) else np.float32(0.0)
+        return scaled * np.float32(x >= np.float32(-87.3))  # a product, not a branch: it inlines anywhere
 
     return expf
+
+
+LOGF = (7.0376836292e-2, -1.1514610310e-1, 1.1676998740e-1, -1.2420140846e-1, 1.4249322787e-1,
+        -1.6668057665e-1, 2.0000714765e-1, -2.4999993993e-1, 3.3333331174e-1)
+
+
+def vlog1p(x):
+    """log(1 + x) for 0 <= x <= 1, vectorisable for float32 (see its overload); math.log1p else."""
+    return math.log1p(x)
+
+
+@overload(vlog1p, inline="always")
+def _vlog1p(x):
+    if x != types.float32:
+        return lambda x: math.log1p(x)
+
+    def log1pf(x):
+        """Cephes' logf polynomial on log(1 + m), |m| <= sqrt(2) - 1: m = x below sqrt(2) - 1
+        (exact for small x, where 1 + x would round), else 1 + x = 2 (1 + m) with m = (x - 1) / 2."""
+        k = np.float32(x > np.float32(0.41421356))  # 1 or 0, chosen without a branch
+        m = x + k * ((x - np.float32(1.0)) * np.float32(0.5) - x)
+        p = np.float32(LOGF[0]) * m + np.float32(LOGF[1])  # Horner, written out (as in expf)
+        p = p * m + np.float32(LOGF[2])
+        p = p * m + np.float32(LOGF[3])
+        p = p * m + np.float32(LOGF[4])
+        p = p * m + np.float32(LOGF[5])
+        p = p * m + np.float32(LOGF[6])
+        p = p * m + np.float32(LOGF[7])
+        p = p * m + np.float32(LOGF[8])
+        z = m * m
+        return m + (p * m * z - np.float32(0.5) * z + k * np.float32(LN2_LO)) + k * np.float32(LN2_HI)
+
+    return log1pf
 
 
 def zero(x):
@@ -152,7 +185,7 @@ def _backward(u, dt, A, Bt, Ct, gy, groups, grad_u, grad_dt, y, grad_A_rows, gra
             grad_A_rows[b, d] = grad_A
 
 
-def _threads() -> None:
+def threads() -> None:
     """numba's pool follows torch's thread count (the ``--threads`` a run was given)."""
     numba.set_num_threads(max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))
 
@@ -170,7 +203,7 @@ class NumbaScan(torch.autograd.Function):
         ctx.softplus = softplus
         dt, _ = discretisation_step(delta, delta_bias, softplus)
         y = torch.empty_like(u, memory_format=torch.contiguous_format)
-        _threads()
+        threads()
         _forward(*_arrays(u, dt, A, B, C), y.numpy())
         return finish(y, u, D, z)
 
@@ -187,7 +220,7 @@ class NumbaScan(torch.autograd.Function):
         grad_out = grad_out.to(u.dtype)
         dt, before = discretisation_step(delta, delta_bias, ctx.softplus)
         gy = gated(grad_out, z)  # dL/d(y + u D)
-        _threads()
+        threads()
         groups = min(dim, max(1, math.ceil(4 * torch.get_num_threads() / batch)))  # >= 4 jobs a thread
         grad_u, grad_dt, y = torch.empty_like(u), torch.empty_like(u), torch.empty_like(u)
         grad_A_rows = torch.empty(batch, dim, state, dtype=torch.float64)
