@@ -11,6 +11,7 @@ import importlib.metadata
 import platform
 import subprocess
 import time
+from unittest import mock
 
 import torch
 
@@ -87,6 +88,8 @@ def parity(device: torch.device, length: int = 256, seed: int = 0) -> dict:
         n: float((a - b).abs().max() / b.abs().max().clamp_min(1e-12))
         for n, a, b in zip(names, results["backend"], results["reference"], strict=True)
     }
+    if device.type == "cpu" and scan_backend(device) == "numba":
+        errors["fused inference"] = _fused_inference_error(seed)
     worst = max(errors, key=errors.get)
     return {
         "backend": scan_backend(device),
@@ -97,3 +100,19 @@ def parity(device: torch.device, length: int = 256, seed: int = 0) -> dict:
         "tolerance": TOLERANCE,
         "seconds": time.perf_counter() - started,
     }
+
+
+def _fused_inference_error(seed: int) -> float:
+    """The CPU inference pass of a Mamba layer (``models/mamba_numba.py``) against the layer's
+    unfused steps with the step-loop scan: the relative error of its output."""
+    from lumamba_bench.models import mamba
+
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        layer, x = mamba.Mamba(32), torch.randn(2, 256, 32)
+    with torch.no_grad():
+        fused = layer(x)
+        step_loop = mock.patch.object(mamba, "selective_scan", selective_scan_ref)
+        with step_loop, mock.patch.object(mamba, "_fused_on_cpu", lambda x: False):
+            reference = layer(x)
+    return float((fused - reference).abs().max() / reference.abs().max())

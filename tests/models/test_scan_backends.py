@@ -95,6 +95,13 @@ def test_doctor_passes_its_parity_check_on_this_machine():
     assert "PASS numba scan vs the step-by-step reference on cpu" in result.output.replace("\n", " ")
 
 
+def test_doctors_parity_includes_the_fused_cpu_inference_pass():
+    from lumamba_bench.harness.doctor import parity
+
+    errors = parity(torch.device("cpu"), length=64)["relative_errors"]
+    assert 0 < errors["fused inference"] < 1e-5
+
+
 @pytest.mark.parametrize("half", [torch.bfloat16, torch.float16])
 def test_our_scans_compute_half_precision_inputs_in_float32(half):
     g = torch.Generator().manual_seed(0)
