@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 from lumamba_bench.errors import LumambaError
-from lumamba_bench.heap import release_free_memory
+from lumamba_bench.heap import release_free_memory, returning_freed_memory
 
 _STATUS = Path("/proc/self/status")
 _CLEAR_REFS = Path("/proc/self/clear_refs")
@@ -39,6 +39,11 @@ def _training_step(encoder: torch.nn.Module, x: torch.Tensor, coords: torch.Tens
 def peak_step_memory(encoder: torch.nn.Module, x: torch.Tensor, coords: torch.Tensor) -> int:
     """Bytes a forward + backward step of ``encoder`` on ``x`` needs above the resting state
     (weights and input resident), gradients included."""
+    with returning_freed_memory():  # the resident set follows what is allocated
+        return _peak_step_memory(encoder, x, coords)
+
+
+def _peak_step_memory(encoder: torch.nn.Module, x: torch.Tensor, coords: torch.Tensor) -> int:
     encoder.train()
     _training_step(encoder, x, coords)  # warm-up: one-time allocations
     encoder.zero_grad(set_to_none=True)

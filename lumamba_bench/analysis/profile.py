@@ -8,7 +8,8 @@ Every point builds the encoder for its input (FEMBA is built per montage and len
 temporal-embedding table, 16 s in the paper, is lengthened for longer windows: 200 parameters
 a second, no change to the computation). FLOPs follow ``analysis.flops``; memory is one
 forward + backward step on one window (``analysis.memory``); throughput is inference
-(``no_grad``) windows per second at ``batch_size``. ``--memory-budget`` searches, by
+(``no_grad``) windows per second at ``batch_size``, the models of one length taking turns call
+by call (the median call of each). ``--memory-budget`` searches, by
 measurement, the longest window whose training step fits the budget.
 """
 
@@ -133,18 +134,46 @@ def _synchronize(device: torch.device) -> None:
 
 
 @torch.no_grad()
-def throughput(encoder: torch.nn.Module, x: torch.Tensor, coords: torch.Tensor, min_time_s: float) -> float:
-    """Windows per second of inference: one warm-up call, then calls until ``min_time_s`` passes
-    (at least two)."""
-    encoder.eval()
-    encoder(x, coords)
-    _synchronize(x.device)
-    calls, started = 0, time.perf_counter()
-    while calls < 2 or time.perf_counter() - started < min_time_s:
+def interleaved_throughput(encoders: dict[str, torch.nn.Module], x: torch.Tensor, coords: torch.Tensor,
+                           min_time_s: float) -> dict[str, float]:  # fmt: skip
+    """Windows per second of inference of each encoder on the same input: a warm-up call each,
+    then rounds of one timed call of each encoder in turn, until every one has ``min_time_s`` of
+    calls and at least five; the batch over each one's median call. Taking turns gives every
+    encoder the same share of whatever else the machine is doing, and the median ignores a call
+    that another process slowed."""
+    for encoder in encoders.values():
+        encoder.eval()
         encoder(x, coords)
-        calls += 1
     _synchronize(x.device)
-    return calls * x.shape[0] / (time.perf_counter() - started)
+    calls: dict[str, list[float]] = {name: [] for name in encoders}
+    while any(len(c) < 5 or sum(c) < min_time_s for c in calls.values()):
+        for name, encoder in encoders.items():
+            began = time.perf_counter()
+            encoder(x, coords)
+            _synchronize(x.device)
+            calls[name].append(time.perf_counter() - began)
+    return {name: x.shape[0] / float(np.median(c)) for name, c in calls.items()}
+
+
+def measure_throughputs(points: list[Point], config: ProfileConfig, coords, device) -> None:
+    """``windows_per_s`` of every point that measured cleanly, the models of one length interleaved."""
+    for samples in sorted({p.samples for p in points}):
+        here = [p for p in points if p.samples == samples and p.error is None]
+        encoders = {}
+        for point in here:
+            torch.manual_seed(config.seed)
+            encoders[point.model] = build_for_length(point.model, config.channels, samples).to(device)
+        x, c = _inputs(config.batch_size, config.channels, samples, coords, device, config.seed)
+        try:
+            rates = interleaved_throughput(encoders, x, c, config.min_time_s)
+        except torch.OutOfMemoryError:
+            for point in here:
+                point.error = f"out of memory running {len(here)} encoders side by side at batch {config.batch_size}"
+            continue
+        finally:
+            del encoders, x, c
+        for point in here:
+            point.windows_per_s = rates[point.model]
 
 
 def measure_memory(model: str, channels: int, samples: int, coords, device, seed: int) -> int:
@@ -168,11 +197,6 @@ def profile_point(model: str, samples: int, config: ProfileConfig, coords, devic
         count = count_forward_flops(encoder, x, c)  # counted on CPU: the same on any device
         point.gflops = count.total / 1e9
         point.flops_scan_share = count.scan / count.total
-        encoder = encoder.to(device)
-        if config.measure_throughput:
-            xb, cb = _inputs(config.batch_size, config.channels, samples, coords, device, config.seed)
-            point.windows_per_s = throughput(encoder, xb, cb, config.min_time_s)
-            del xb, cb
         del encoder
         if config.measure_memory:
             point.memory_mib = measure_memory(model, config.channels, samples, coords, device, config.seed) / 2**20
@@ -294,6 +318,8 @@ def run_profile(config: ProfileConfig, on_point: Callable[[Point], None] | None 
                 model, config, coords, device, own
             )
         summaries.append(summary)
+    if config.measure_throughput:
+        measure_throughputs(points, config, coords, device)
     add_ratios(points)
     reference = next(s for s in summaries if s.model == REFERENCE)
     comparisons = {}

@@ -13,6 +13,7 @@ import torch
 
 from lumamba_bench.harness import precision as precisions
 from lumamba_bench.harness.distributed import parse_device
+from lumamba_bench.heap import keep_freed_memory
 from lumamba_bench.models import scan
 
 
@@ -20,6 +21,8 @@ def apply(device: str | None, precision: str, scan_backend: str) -> torch.device
     """Check and set the three (a kernel demanded on a CPU run fails here, before any work);
     returns the device."""
     chosen = parse_device(device)
+    if chosen.type == "cpu":
+        keep_freed_memory()  # no page faults for tensors freed and allocated again every step
     scan.set_scan_backend(scan_backend)
     scan.scan_backend(chosen)
     precisions.configure(chosen, precision)
