@@ -11,20 +11,28 @@ with the spread min-max of the per-round ratios).
 3. roofline fraction: each step's achieved GFLOP/s (3x its counted forward FLOPs) over the GFLOP/s
    this process reaches on a plain float32 matmul of comparable size;
 4. the quick start's pre-training step (``lumamba-mixed``, the demo's batch of 16 windows of
-   22 x 1280): the numba scan against the chunked scan it replaces.
+   22 x 1280) as runs now take it (the numba scan, freed memory kept in the heap) against the
+   same step as they took it before (the chunked scan, glibc's default heap);
+5. inference (``profile``'s measure, no gradients, batch 8): LuMamba against LUNA-Base windows per
+   second at 5 and 60 s.
 
-    python benchmarks/cpu_training.py [--rounds 5] [--threads 2] [--parts scan,step,roofline,pretrain]
+The process keeps freed memory in the heap, as every CPU run does (``heap.keep_freed_memory``).
+
+    python benchmarks/cpu_training.py [--rounds 5] [--threads 2] [--parts scan,step,roofline,pretrain,inference]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import platform
 import statistics
 import time
 
 import torch
+
+from lumamba_bench.heap import keep_freed_memory
 
 
 def timed(fn) -> float:
@@ -155,25 +163,53 @@ def pretrain_part(rounds: int) -> dict:
     model.train()
 
     from lumamba_bench.data.montages import TCP_NAMES
+    from lumamba_bench.heap import returning_freed_memory
 
-    def step(backend: str):
+    def step(backend: str, heap):
         def run():
             scan.set_scan_backend(backend)
-            loss = model(x, c, torch.Generator().manual_seed(1), step=0, channels=list(TCP_NAMES))["loss"]
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            with heap():
+                loss = model(x, c, torch.Generator().manual_seed(1), step=0, channels=list(TCP_NAMES))["loss"]
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
 
         return run
 
+    candidates = {"now": step("numba", contextlib.nullcontext), "chunked": step("chunked", contextlib.nullcontext),
+                  "before": step("chunked", returning_freed_memory)}  # fmt: skip
     try:
-        times = rounds_of({"numba": step("numba"), "chunked": step("chunked")}, rounds)
+        times = rounds_of(candidates, rounds)
     finally:
         scan.set_scan_backend("auto")
     out = {"seconds": {k: statistics.median(v) for k, v in times.items()},
-           "numba_vs_chunked": ratio(times, "chunked", "numba")}  # fmt: skip
-    print(f"quick start pre-training step: numba {out['seconds']['numba']:.3f} s, chunked "
-          f"{out['seconds']['chunked']:.3f} s ({out['numba_vs_chunked']['median']:.2f}x)")
+           "now_vs_before": ratio(times, "before", "now"),
+           "numba_vs_chunked": ratio(times, "chunked", "now")}  # fmt: skip
+    print(f"quick start pre-training step: now {out['seconds']['now']:.3f} s, before (chunked scan, default heap) "
+          f"{out['seconds']['before']:.3f} s ({out['now_vs_before']['median']:.2f}x); chunked scan, heap kept "
+          f"{out['seconds']['chunked']:.3f} s")
+    return out
+
+
+def inference_part(rounds: int, batch: int) -> dict:
+    from lumamba_bench.analysis.profile import _inputs, build_for_length, interleaved_throughput, montage
+
+    _, coords = montage(22)
+    out = {}
+    for seconds in (5, 60):
+        samples = int(seconds * 256)
+        encoders = {}
+        for model in ("lumamba", "luna-base"):
+            torch.manual_seed(0)
+            encoders[model] = build_for_length(model, 22, samples)
+        x, c = _inputs(batch, 22, samples, coords, "cpu", 0)
+        per_round = [interleaved_throughput(encoders, x, c, min_time_s=0.0) for _ in range(rounds)]
+        rates = {m: statistics.median(r[m] for r in per_round) for m in encoders}
+        ratios = [r["lumamba"] / r["luna-base"] for r in per_round]
+        out[seconds] = {"windows_per_s": rates, "lumamba_vs_luna": {"median": statistics.median(ratios),
+                        "min": min(ratios), "max": max(ratios)}}  # fmt: skip
+        print(f"inference {seconds} s: LuMamba {rates['lumamba']:.1f}, LUNA-Base {rates['luna-base']:.1f} windows/s "
+              f"({statistics.median(ratios):.2f}x, {min(ratios):.2f}-{max(ratios):.2f})")
     return out
 
 
@@ -182,9 +218,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--parts", default="scan,step,roofline,pretrain")
+    parser.add_argument("--parts", default="scan,step,roofline,pretrain,inference")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    keep_freed_memory()  # as every CPU run does
     parts = set(args.parts.split(","))
     report = {"machine": {"cpu": platform.processor() or platform.machine(), "threads": args.threads,
                           "torch": torch.__version__}, "rounds": args.rounds}  # fmt: skip
@@ -194,6 +231,8 @@ def main() -> None:
         report["step"] = step_part(args.rounds, args.batch_size, "roofline" in parts)
     if "pretrain" in parts:
         report["pretrain"] = pretrain_part(args.rounds)
+    if "inference" in parts:
+        report["inference"] = inference_part(args.rounds, args.batch_size)
     print(json.dumps(report, indent=1, default=str))
 
 

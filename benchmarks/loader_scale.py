@@ -3,7 +3,8 @@ corpus of N windows (shards of 2048 windows in row groups of 64, as ``prepare`` 
 window 1 channel x 4 samples, so that 16 million windows fit on a laptop disk) is opened and its
 first batch read, and the per-process memory (resident set size, and its growth) is reported:
 for 1 process, and for R ranks x W DataLoader workers (each rank its own process, opening the
-dataset and iterating its share of the batches through W worker processes).
+dataset and iterating its share of the batches through W worker processes; the ranks form a gloo
+process group, as under torchrun, so rank 0 verifies and indexes the shards for all of them).
 
     python benchmarks/loader_scale.py [--windows 16000000] [--ranks 4] [--workers 2] [--keep DIR]
 """
@@ -66,6 +67,21 @@ def rss_mib() -> float:
     return float("nan")
 
 
+def memory_of(pid: str = "self") -> dict:
+    """Resident set, proportional set (shared pages divided among the processes sharing them) and
+    private pages of a process, MiB (``/proc/PID/smaps_rollup``)."""
+    fields = {}
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]:
+        name, value = line.split(":")[0], line.split()[1]
+        fields[name] = int(value) / 1024
+    return {"rss": fields["Rss"], "pss": fields["Pss"], "private": fields["Private_Clean"] + fields["Private_Dirty"]}
+
+
+def children() -> list[str]:
+    """This process's child processes (its DataLoader workers)."""
+    return [pid for task in Path("/proc/self/task").iterdir() for pid in (task / "children").read_text().split()]
+
+
 def open_and_first_batch(
     folder: Path, rank: int, world: int, workers: int, batch_size: int = 64, scan_kernel: bool = True
 ) -> dict:
@@ -88,16 +104,37 @@ def open_and_first_batch(
     batches = batches_of(dataset, sampler.for_rank(rank, world, 8), workers)
     first = next(batches)
     done = time.perf_counter()
+    workers_memory = [memory_of(pid) for pid in children()]
     batches.close()  # the DataLoader's workers stop here, not at interpreter exit
     arrays = (dataset.group_shard, dataset.group_number, dataset.group_start, dataset.group_montage)
     index_bytes = sum(a.nbytes for a in arrays) + sum(g.nbytes for g in sampler.groups_of_montage)
     return {"rank": rank, "open_s": opened - started, "first_batch_s": done - started, "rss_mib": rss_mib(),
-            "rss_growth_mib": rss_mib() - before, "index_bytes_per_window": index_bytes / len(dataset),
+            "rss_growth_mib": rss_mib() - before, "memory_mib": memory_of(), "workers_memory_mib": workers_memory,
+            "index_bytes_per_window": index_bytes / len(dataset),
             "batch": list(first["signal"].shape), "windows": len(dataset)}  # fmt: skip
 
 
-def _rank_process(folder, rank, world, workers, queue):
-    queue.put(open_and_first_batch(folder, rank, world, workers))
+def _rank_process(folder, rank, world, workers, port, queue):
+    """One rank of a job; with several, a gloo process group as torchrun's ranks have (rank 0
+    verifies the shards and reads the footers, the others receive its index)."""
+    if world > 1:
+        import torch.distributed as dist
+
+        os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world))
+        dist.init_process_group("gloo")
+    try:
+        queue.put(open_and_first_batch(folder, rank, world, workers))
+    finally:
+        if world > 1:
+            dist.destroy_process_group()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def main() -> None:
@@ -122,7 +159,8 @@ def main() -> None:
         for label, world, workers in (("1 process, cold hash cache", 1, 0), ("1 process", 1, 0),
                                       (f"{args.ranks} ranks x {args.workers} workers", args.ranks, args.workers)):
             queue = context.Queue()
-            processes = [context.Process(target=_rank_process, args=(folder, r, world, workers, queue))
+            port = _free_port()
+            processes = [context.Process(target=_rank_process, args=(folder, r, world, workers, port, queue))
                          for r in range(world)]  # fmt: skip
             for p in processes:
                 p.start()
@@ -134,7 +172,13 @@ def main() -> None:
             print(f"{label}: first batch after {worst['first_batch_s']:.2f} s (open {worst['open_s']:.2f} s), "
                   f"resident {max(r['rss_mib'] for r in results):.0f} MiB per rank, of which opening and the first "
                   f"batch {max(r['rss_growth_mib'] for r in results):.0f} MiB (the rest is torch and numba), index "
-                  f"{worst['index_bytes_per_window']:.3f} bytes per window")  # fmt: skip
+                  f"{worst['index_bytes_per_window']:.3f} bytes per window; proportional set "
+                  f"{max(r['memory_mib']['pss'] for r in results):.0f} MiB and private "
+                  f"{max(r['memory_mib']['private'] for r in results):.0f} MiB per rank"
+                  + (f"; workers: resident {max(w['rss'] for r in results for w in r['workers_memory_mib']):.0f}, "
+                     f"proportional {max(w['pss'] for r in results for w in r['workers_memory_mib']):.0f}, private "
+                     f"{max(w['private'] for r in results for w in r['workers_memory_mib']):.0f} MiB each"
+                     if workers else ""))  # fmt: skip
         print(json.dumps(report, indent=1))
 
 

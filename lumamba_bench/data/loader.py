@@ -15,6 +15,7 @@ from __future__ import annotations
 import itertools
 from collections import OrderedDict
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -42,34 +43,15 @@ class ShardDataset(Dataset):
         self.dataset_dir = Path(dataset_dir)
         self._hold = hold_for_reading(self.dataset_dir)  # prepare cannot rewrite it while this dataset lives
         self.manifest = read_manifest(self.dataset_dir)
-        _verify_once_per_job(self.dataset_dir, self.manifest)  # every shard is the one prepare wrote
         self.split = split
         self.shards = [s for s in self.manifest["shards"] if s["split"] == split]
         if not self.shards:
             raise LumambaError(f"{self.dataset_dir.name} has no windows in split {split!r}")
-        self.coords, self.rows, self.channel_names, self.montage_of_shard = {}, {}, {}, []
-        group_shard, group_number, group_rows = [], [], []
-        for shard_id, shard in enumerate(self.shards):
-            path = self.dataset_dir / "shards" / shard["file"]
-            meta, row_counts = shard_footer(path)
-            check_footer(path, meta, shard, self.manifest)
-            if meta["montage"] not in self.coords:
-                try:
-                    rows = select_channels(channels, meta["channels"])
-                except LumambaError as error:
-                    raise LumambaError(f"{self.dataset_dir.name}, montage {meta['montage']}: {error}") from None
-                self.rows[meta["montage"]] = None if len(rows) == len(meta["channels"]) else torch.tensor(rows)
-                self.channel_names[meta["montage"]] = [meta["channels"][i] for i in rows]
-                self.coords[meta["montage"]] = torch.tensor(meta["coords"], dtype=torch.float32)[rows]
-            self.montage_of_shard.append(meta["montage"])
-            group_shard.append(np.full(len(row_counts), shard_id, dtype=np.int32))
-            group_number.append(np.arange(len(row_counts), dtype=np.int32))
-            group_rows.append(np.asarray(row_counts, dtype=np.int64))
-        self.group_shard, self.group_number = np.concatenate(group_shard), np.concatenate(group_number)
-        self.group_start = np.concatenate([[0], np.cumsum(np.concatenate(group_rows))])  # window i's group: search
-        montages = sorted(self.coords)
-        shard_montage = np.array([montages.index(m) for m in self.montage_of_shard], dtype=np.int16)
-        self.montages, self.group_montage = montages, shard_montage[self.group_shard]
+        index = _index_once_per_job(self.dataset_dir, self.manifest, self.shards, channels)
+        self.coords, self.rows, self.channel_names = index.coords, index.rows, index.channel_names
+        self.montage_of_shard, self.montages = index.montage_of_shard, index.montages
+        self.group_shard, self.group_number = index.group_shard, index.group_number
+        self.group_start, self.group_montage = index.group_start, index.group_montage
         stated = self.manifest["splits"].get(split, {}).get("windows")
         if stated != len(self):  # a hand-edited count would go into results files as it is
             raise LumambaError(
@@ -78,7 +60,6 @@ class ShardDataset(Dataset):
             )
         self.cache: OrderedDict[tuple[int, int], dict] = OrderedDict()
         self.cache_row_groups = cache_row_groups
-        release_free_memory()  # parsing thousands of footers leaves freed heap (80 MiB at 7,813 shards)
 
     def __getstate__(self) -> dict:
         """For DataLoader workers started by spawn: the lock stays with the process that holds it."""
@@ -133,23 +114,76 @@ def _label_array(column) -> np.ndarray:
     return column.to_numpy(zero_copy_only=False)
 
 
-def _verify_once_per_job(dataset_dir: Path, manifest: dict) -> None:
-    """Under torchrun, rank 0 hashes the shards and the others wait, then find its verdict in the
-    hash cache (a stat per shard): each shard is hashed once in total, not once per rank."""
+@dataclass
+class WindowIndex:
+    """Where every window of a split is (one entry per row group) and each montage's channels."""
+
+    coords: dict[str, torch.Tensor]
+    rows: dict[str, torch.Tensor | None]  # the kept channels' rows, None when all are kept
+    channel_names: dict[str, list[str]]
+    montage_of_shard: list[str]
+    montages: list[str]
+    group_shard: np.ndarray
+    group_number: np.ndarray
+    group_start: np.ndarray  # window i's group: a binary search
+    group_montage: np.ndarray
+
+
+def read_index(dataset_dir: Path, manifest: dict, shards: list[dict], channels: str | None) -> WindowIndex:
+    """The index from the shards' footers (one read each, checked against the manifest)."""
+    coords, rows, channel_names, montage_of_shard = {}, {}, {}, []
+    group_shard, group_number, group_rows = [], [], []
+    for shard_id, shard in enumerate(shards):
+        path = dataset_dir / "shards" / shard["file"]
+        meta, row_counts = shard_footer(path)
+        check_footer(path, meta, shard, manifest)
+        if meta["montage"] not in coords:
+            try:
+                kept = select_channels(channels, meta["channels"])
+            except LumambaError as error:
+                raise LumambaError(f"{dataset_dir.name}, montage {meta['montage']}: {error}") from None
+            rows[meta["montage"]] = None if len(kept) == len(meta["channels"]) else torch.tensor(kept)
+            channel_names[meta["montage"]] = [meta["channels"][i] for i in kept]
+            coords[meta["montage"]] = torch.tensor(meta["coords"], dtype=torch.float32)[kept]
+        montage_of_shard.append(meta["montage"])
+        group_shard.append(np.full(len(row_counts), shard_id, dtype=np.int32))
+        group_number.append(np.arange(len(row_counts), dtype=np.int32))
+        group_rows.append(np.asarray(row_counts, dtype=np.int64))
+    group_shard = np.concatenate(group_shard)
+    montages = sorted(coords)
+    shard_montage = np.array([montages.index(m) for m in montage_of_shard], dtype=np.int16)
+    index = WindowIndex(
+        coords, rows, channel_names, montage_of_shard, montages, group_shard, np.concatenate(group_number),
+        np.concatenate([[0], np.cumsum(np.concatenate(group_rows))]), shard_montage[group_shard],
+    )  # fmt: skip
+    release_free_memory()  # parsing thousands of footers leaves freed heap (80 MiB at 7,813 shards)
+    return index
+
+
+def _index_once_per_job(dataset_dir: Path, manifest: dict, shards: list[dict], channels: str | None) -> WindowIndex:
+    """Every shard verified (``verify_shards``) and the index read. Under torchrun rank 0 does
+    both and sends the index (or its refusal) to the others: each shard is hashed and its footer
+    read once per job, not once per rank."""
     rank, world = rank_and_world()
     if world == 1:
         verify_shards(dataset_dir, manifest)
-        return
+        return read_index(dataset_dir, manifest, shards, channels)
     import torch.distributed as dist
 
+    outcome: list = [None]
     if rank == 0:
         try:
             verify_shards(dataset_dir, manifest)
+            outcome[0] = read_index(dataset_dir, manifest, shards, channels)
+        except LumambaError as error:
+            outcome[0] = error
         finally:
-            dist.barrier()  # released even when rank 0 refuses: the others then refuse on their own
+            dist.broadcast_object_list(outcome, src=0)  # sent even when rank 0 refuses
     else:
-        dist.barrier()
-        verify_shards(dataset_dir, manifest)
+        dist.broadcast_object_list(outcome, src=0)
+    if isinstance(outcome[0], LumambaError):
+        raise outcome[0]
+    return outcome[0]
 
 
 class MontageBatchSampler(Sampler[list[int]]):

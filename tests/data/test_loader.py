@@ -4,6 +4,7 @@ from corpora import manifest_around
 
 from lumamba_bench.data.loader import MontageBatchSampler, ShardDataset, make_loader
 from lumamba_bench.data.shards import ShardBuffer, write_table_atomic
+from lumamba_bench.errors import LumambaError
 from lumamba_bench.files import write_json_atomic
 
 
@@ -131,3 +132,76 @@ def test_the_index_and_sampler_hold_no_object_per_window(tmp_path):
     seen = np.concatenate([np.asarray(batch) for batch in sampler])
     assert len(seen) == len(sampler) * 64 == windows - windows % 64 and len(np.unique(seen)) == len(seen)
     assert dataset.locate(windows - 1) == (len(dataset.shards) - 1, (windows - 1) % 2048 // 64, (windows - 1) % 64)
+
+
+def _rank_opens(rank: int, world: int, port: int, folder, results) -> None:
+    """One gloo rank: open the split, counting the footers read and the shards hashed here."""
+    import os
+
+    import torch.distributed as dist
+
+    from lumamba_bench.data import integrity, loader
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world))
+    dist.init_process_group("gloo")
+    counts = {"footers": 0, "hashes": 0}
+    real_footer, real_hash = loader.shard_footer, integrity.sha256_of
+
+    def footer(path):
+        counts["footers"] += 1
+        return real_footer(path)
+
+    def digest(path):
+        counts["hashes"] += 1
+        return real_hash(path)
+
+    loader.shard_footer, integrity.sha256_of = footer, digest
+    try:
+        dataset = ShardDataset(folder, "train")
+        results.put({"rank": rank, **counts, "starts": dataset.group_start.tolist(),
+                     "montages": dataset.montage_of_shard, "error": None})  # fmt: skip
+    except LumambaError as error:
+        results.put({"rank": rank, **counts, "error": str(error)})
+    finally:
+        dist.destroy_process_group()
+
+
+def _open_on_two_ranks(folder) -> dict:
+    import socket
+
+    import torch.multiprocessing as mp
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    context = mp.get_context("spawn")
+    results = context.Queue()
+    processes = [context.Process(target=_rank_opens, args=(r, 2, port, folder, results)) for r in range(2)]
+    for p in processes:
+        p.start()
+    outcome = {}
+    for _ in processes:
+        item = results.get(timeout=120)
+        outcome[item["rank"]] = item
+    for p in processes:
+        p.join(timeout=60)
+    return outcome
+
+
+def test_under_torchrun_rank0_alone_hashes_the_shards_and_reads_their_footers(tmp_path):
+    from lumamba_bench.data.integrity import CACHE
+
+    folder = _dataset(tmp_path)
+    shards = len(list((folder / "shards").iterdir()))
+    (folder / CACHE).unlink(missing_ok=True)
+    outcome = _open_on_two_ranks(folder)
+    assert outcome[0]["error"] is None and outcome[1]["error"] is None
+    assert (outcome[0]["hashes"], outcome[0]["footers"]) == (shards, shards)
+    assert (outcome[1]["hashes"], outcome[1]["footers"]) == (0, 0)  # rank 0's index, sent
+    assert outcome[0]["starts"] == outcome[1]["starts"] and outcome[0]["montages"] == outcome[1]["montages"]
+
+    victim = sorted((folder / "shards").iterdir())[0]
+    victim.write_bytes(victim.read_bytes()[:-1] + b"\0")  # other content: rank 0 refuses, and so does rank 1
+    outcome = _open_on_two_ranks(folder)
+    assert "has changed since it was written" in outcome[0]["error"]
+    assert outcome[1]["error"] == outcome[0]["error"]
