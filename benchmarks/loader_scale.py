@@ -4,7 +4,8 @@ window 1 channel x 4 samples, so that 16 million windows fit on a laptop disk) i
 first batch read, and the per-process memory (resident set size, and its growth) is reported:
 for 1 process, and for R ranks x W DataLoader workers (each rank its own process, opening the
 dataset and iterating its share of the batches through W worker processes; the ranks form a gloo
-process group, as under torchrun, so rank 0 verifies and indexes the shards for all of them).
+process group, each a fresh Python process as torchrun starts them, so rank 0 verifies and indexes
+the shards for all of them).
 
     python benchmarks/loader_scale.py [--windows 16000000] [--ranks 4] [--workers 2] [--keep DIR]
 """
@@ -13,8 +14,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing
 import os
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -114,19 +116,35 @@ def open_and_first_batch(
             "batch": list(first["signal"].shape), "windows": len(dataset)}  # fmt: skip
 
 
-def _rank_process(folder, rank, world, workers, port, queue):
-    """One rank of a job; with several, a gloo process group as torchrun's ranks have (rank 0
-    verifies the shards and reads the footers, the others receive its index)."""
+def _rank_process(folder: Path, rank: int, world: int, workers: int, port: int) -> None:
+    """One rank of a job, printing its figures as a JSON line; with several, a gloo process group
+    as torchrun's ranks have (rank 0 verifies the shards and reads the footers, the others
+    receive its index)."""
     if world > 1:
         import torch.distributed as dist
 
         os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world))
         dist.init_process_group("gloo")
     try:
-        queue.put(open_and_first_batch(folder, rank, world, workers))
+        print(json.dumps(open_and_first_batch(folder, rank, world, workers)), flush=True)
     finally:
         if world > 1:
             dist.destroy_process_group()
+
+
+def run_ranks(folder: Path, world: int, workers: int) -> list[dict]:
+    """``world`` ranks, each a fresh Python process started as torchrun starts them."""
+    port = _free_port()
+    processes = [subprocess.Popen([sys.executable, __file__, "--rank-of", str(world), "--rank", str(r), "--workers",
+                                   str(workers), "--port", str(port), "--keep", str(folder)], stdout=subprocess.PIPE,
+                                  text=True) for r in range(world)]  # fmt: skip
+    results = []
+    for process in processes:
+        out, _ = process.communicate()
+        if process.returncode:
+            raise SystemExit(f"rank {len(results)} failed ({process.returncode})")
+        results.append(json.loads(out.strip().splitlines()[-1]))
+    return sorted(results, key=lambda r: r["rank"])
 
 
 def _free_port() -> int:
@@ -143,14 +161,19 @@ def main() -> None:
     parser.add_argument("--ranks", type=int, default=4)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--keep", type=Path, help="Build (or reuse) the synthetic dataset here.")
+    parser.add_argument("--rank-of", type=int, help=argparse.SUPPRESS)  # a rank of a job of this size
+    parser.add_argument("--rank", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.rank_of:
+        _rank_process(args.keep, args.rank, args.rank_of, args.workers, args.port)
+        return
     with tempfile.TemporaryDirectory() as tmp:
         folder = args.keep or Path(tmp) / "synthetic"
         started = time.perf_counter()
         build(folder, args.windows)
         built = time.perf_counter() - started
         size = sum(f.stat().st_size for f in (folder / "shards").iterdir()) / 2**20
-        context = multiprocessing.get_context("spawn")  # a fresh process, as torchrun starts
         report = {"windows": args.windows, "shards": len(os.listdir(folder / "shards")), "shard_mib": round(size),
                   "build_s": round(built, 1), "runs": {}}  # fmt: skip
         from lumamba_bench.data.integrity import CACHE
@@ -158,15 +181,7 @@ def main() -> None:
         (folder / CACHE).unlink(missing_ok=True)  # the first run hashes every shard
         for label, world, workers in (("1 process, cold hash cache", 1, 0), ("1 process", 1, 0),
                                       (f"{args.ranks} ranks x {args.workers} workers", args.ranks, args.workers)):
-            queue = context.Queue()
-            port = _free_port()
-            processes = [context.Process(target=_rank_process, args=(folder, r, world, workers, port, queue))
-                         for r in range(world)]  # fmt: skip
-            for p in processes:
-                p.start()
-            results = sorted((queue.get() for _ in processes), key=lambda r: r["rank"])
-            for p in processes:
-                p.join()
+            results = run_ranks(folder, world, workers)
             report["runs"][label] = results
             worst = max(results, key=lambda r: r["first_batch_s"])
             print(f"{label}: first batch after {worst['first_batch_s']:.2f} s (open {worst['open_s']:.2f} s), "

@@ -54,9 +54,11 @@ def keep_freed_memory() -> bool:
 @contextmanager
 def returning_freed_memory():
     """glibc's default behaviour for the duration (large blocks mapped and unmapped, the heap's
-    top trimmed), so that the resident set follows what is allocated: for measuring memory."""
+    top trimmed), starting from a heap whose free memory is handed back, so that the resident set
+    follows what is allocated: for measuring memory."""
     kept = _keeping
     _set(DEFAULTS)
+    release_free_memory()
     try:
         yield
     finally:
