@@ -17,7 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from lumamba_bench.models.scan_numba import FASTMATH, threads, vexp, vlog1p, zero
+from lumamba_bench.models.numba_math import FASTMATH, threads, vexp, vlog1p, zero
 
 WIDTH = 32  # channels a worker carries at once (measured: 16 ran 1.1x, 8 5x slower at 60 s)
 

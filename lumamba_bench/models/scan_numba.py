@@ -3,12 +3,11 @@
 The kernels do the recurrence h_t = exp(delta_t A) h_{t-1} + delta_t u_t B_t, y_t = C_t . h_t,
 one (batch, channel) row per step of a parallel loop with the row's state (N numbers) in
 registers; the element-wise parts around it (delta's bias and softplus, the D skip, the z gate
-and their gradients) are torch's vectorised passes, shared with the chunked scan
-(``scan_parts.py``). Nothing of size (B, D, L, N) is kept between the passes: the backward
-recomputes a row's states into a scratch of (L, N) per worker, then runs the adjoint recurrence
-in reverse time. Rows run in parallel on ``torch.get_num_threads()`` threads; in the backward,
-each worker owns a group of channels and its own partial dB and dC (summed afterwards), so no
-two workers write one place.
+and their gradients) are compiled passes of their own (``scan_numba_parts.py``). Nothing of
+size (B, D, L, N) is kept between the passes: the backward recomputes a row's states into a
+scratch of (L, N) per worker, then runs the adjoint recurrence in reverse time. Rows run in
+parallel on ``torch.get_num_threads()`` threads; in the backward, each worker owns a group of
+channels and its own partial dB and dC (summed afterwards), so no two workers write one place.
 
 Compiled functions are cached on disk (numba's ``cache=True``): a second process loads them.
 ``scan.py`` dispatches here on the CPU; ``selective_scan_ref`` is the step loop the tests hold
@@ -22,100 +21,9 @@ import math
 import numba
 import numpy as np
 import torch
-from llvmlite import ir
-from numba import types
-from numba.extending import intrinsic, overload
 
-from lumamba_bench.models.scan_parts import discretisation_step, finish, gated, outer_gradients
-
-# Reassociation lets LLVM vectorise the sums over the state; no assumption that values are finite.
-FASTMATH = {"nsz", "arcp", "contract", "reassoc"}
-LOG2E, LN2_HI, LN2_LO = 1.44269504088896341, 0.693359375, -2.12194440e-4
-EXPF = (1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1)
-
-
-def vexp(x):
-    """exp, in a form LLVM can vectorise for float32 (see its overload); math.exp for float64."""
-    return math.exp(x)
-
-
-@intrinsic
-def _float_from_bits(typingctx, bits):
-    """The float32 whose IEEE bits are ``bits`` (an int32): 2**k is ``(k + 127) << 23``."""
-    sig = types.float32(types.int32)
-
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], ir.FloatType())
-
-    return sig, codegen
-
-
-@overload(vexp, inline="always")
-def _vexp(x):
-    if x != types.float32:
-        return lambda x: math.exp(x)
-
-    def expf(x):
-        """Cephes' expf: x = k ln2 + r with |r| <= ln2 / 2, exp(r) by its degree-7 polynomial,
-        times 2**k from the exponent bits (within 2 ulp; 0 below the smallest normal float)."""
-        clamped = min(max(x, np.float32(-87.3)), np.float32(88.3))
-        k = np.floor(clamped * np.float32(LOG2E) + np.float32(0.5))
-        r = clamped - k * np.float32(LN2_HI) - k * np.float32(LN2_LO)
-        p = np.float32(EXPF[0]) * r + np.float32(EXPF[1])  # Horner, written out: no loop inside the caller's
-        p = p * r + np.float32(EXPF[2])
-        p = p * r + np.float32(EXPF[3])
-        p = p * r + np.float32(EXPF[4])
-        p = p * r + np.float32(EXPF[5])
-        p = p * r * r + r + np.float32(1.0)
-        scaled = p * _float_from_bits(np.int32((np.int32(k) + np.int32(127)) << np.int32(23)))
-        return scaled * np.float32(x >= np.float32(-87.3))  # a product, not a branch: it inlines anywhere
-
-    return expf
-
-
-LOGF = (7.0376836292e-2, -1.1514610310e-1, 1.1676998740e-1, -1.2420140846e-1, 1.4249322787e-1,
-        -1.6668057665e-1, 2.0000714765e-1, -2.4999993993e-1, 3.3333331174e-1)
-
-
-def vlog1p(x):
-    """log(1 + x) for 0 <= x <= 1, vectorisable for float32 (see its overload); math.log1p else."""
-    return math.log1p(x)
-
-
-@overload(vlog1p, inline="always")
-def _vlog1p(x):
-    if x != types.float32:
-        return lambda x: math.log1p(x)
-
-    def log1pf(x):
-        """Cephes' logf polynomial on log(1 + m), |m| <= sqrt(2) - 1: m = x below sqrt(2) - 1
-        (exact for small x, where 1 + x would round), else 1 + x = 2 (1 + m) with m = (x - 1) / 2."""
-        k = np.float32(x > np.float32(0.41421356))  # 1 or 0, chosen without a branch
-        m = x + k * ((x - np.float32(1.0)) * np.float32(0.5) - x)
-        p = np.float32(LOGF[0]) * m + np.float32(LOGF[1])  # Horner, written out (as in expf)
-        p = p * m + np.float32(LOGF[2])
-        p = p * m + np.float32(LOGF[3])
-        p = p * m + np.float32(LOGF[4])
-        p = p * m + np.float32(LOGF[5])
-        p = p * m + np.float32(LOGF[6])
-        p = p * m + np.float32(LOGF[7])
-        p = p * m + np.float32(LOGF[8])
-        z = m * m
-        return m + (p * m * z - np.float32(0.5) * z + k * np.float32(LN2_LO)) + k * np.float32(LN2_HI)
-
-    return log1pf
-
-
-def zero(x):
-    return 0.0
-
-
-@overload(zero, inline="always")
-def _zero(x):
-    """A zero of ``x``'s type: sums in float32 stay float32."""
-    if x == types.float32:
-        return lambda x: np.float32(0.0)
-    return lambda x: 0.0
+from lumamba_bench.models import scan_numba_parts as parts
+from lumamba_bench.models.numba_math import FASTMATH, threads, vexp, zero
 
 
 @numba.njit(parallel=True, cache=True, fastmath=FASTMATH)
@@ -191,27 +99,24 @@ def _backward(u, dt, A, Bt, Ct, gy, groups, grad_u, grad_dt, y, grad_A_rows, gra
             grad_A_rows[b, d] = grad_A
 
 
-def threads() -> None:
-    """numba's pool follows torch's thread count (the ``--threads`` a run was given)."""
-    numba.set_num_threads(max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))
-
-
 class NumbaScan(torch.autograd.Function):
     """``selective_scan_fn`` on CPU tensors of one dtype (float32 or float64). The kernels do the
-    recurrence (O(B D L N)); the O(B D L) parts around it (delta's bias and softplus, the D skip,
-    the z gate and their gradients) are torch's vectorised element-wise operations, which cost
-    less than the same functions evaluated one scalar at a time inside the loop. Only the inputs
-    are kept for the backward pass."""
+    recurrence (O(B D L N)); the O(B D L) parts around it are four compiled passes
+    (``scan_numba_parts``), vectorised along time, as evaluating them one scalar at a time inside
+    the recurrence's loop was slower. Only the inputs are kept for the backward pass."""
 
     @staticmethod
     def forward(ctx, u, delta, A, B, C, D, z, delta_bias, softplus):  # noqa: N803
         ctx.save_for_backward(u, delta, A, B, C, D, z, delta_bias)
         ctx.softplus = softplus
-        dt, _ = discretisation_step(delta, delta_bias, softplus)
-        y = torch.empty_like(u, memory_format=torch.contiguous_format)
+        u, delta, z = _dense(u, delta, z)
+        dt, y, out = torch.empty_like(u), torch.empty_like(u), torch.empty_like(u)
         threads()
+        parts.discretise(delta.numpy(), _per_channel(delta_bias, u), softplus, dt.numpy())
         _forward(*_arrays(u, dt, A, B, C), y.numpy())
-        return finish(y, u, D, z)
+        parts.finish(y.numpy(), u.numpy(), _per_channel(D, u), (y if z is None else z).numpy(), z is not None,
+                     out.numpy())  # fmt: skip
+        return out
 
     @staticmethod
     def backward(ctx, grad_out):
@@ -223,21 +128,44 @@ class NumbaScan(torch.autograd.Function):
         u, delta, A, B, C, D, z, delta_bias = ctx.saved_tensors
         batch, dim, length = u.shape
         state = A.shape[1]
-        grad_out = grad_out.to(u.dtype)
-        dt, before = discretisation_step(delta, delta_bias, ctx.softplus)
-        gy = gated(grad_out, z)  # dL/d(y + u D)
+        u, delta, z, grad_out = _dense(u, delta, z, grad_out.to(u.dtype))
+        bias, skip = _per_channel(delta_bias, u), _per_channel(D, u)
         threads()
+        dt = torch.empty_like(u)
+        parts.discretise(delta.numpy(), bias, ctx.softplus, dt.numpy())
+        gy = grad_out
+        if z is not None:  # dL/d(y + u D), through the gate
+            gy = torch.empty_like(u)
+            parts.gate(grad_out.numpy(), z.numpy(), gy.numpy())
         groups = min(dim, max(1, math.ceil(4 * torch.get_num_threads() / batch)))  # >= 4 jobs a thread
         grad_u, grad_dt, y = torch.empty_like(u), torch.empty_like(u), torch.empty_like(u)
         grad_A_rows = torch.empty(batch, dim, state, dtype=torch.float64)
-        parts = torch.zeros(2, groups, batch, length, state, dtype=u.dtype)  # dB, dC per channel group
-        _backward(*_arrays(u, dt, A, B, C), gy.contiguous().numpy(), groups, grad_u.numpy(), grad_dt.numpy(),
-                  y.numpy(), grad_A_rows.numpy(), parts[0].numpy(), parts[1].numpy())  # fmt: skip
-        grad_B, grad_C = parts.sum(1).transpose(2, 3)  # (B, N, L) each
-        grad_u, grad_delta, grad_D, grad_z, grad_bias = outer_gradients(
-            grad_out, gy, y, grad_u, grad_dt, u, D, z, before, ctx.softplus, delta_bias is not None
-        )
+        partial = torch.zeros(2, groups, batch, length, state, dtype=u.dtype)  # dB, dC per channel group
+        _backward(*_arrays(u, dt, A, B, C), gy.numpy(), groups, grad_u.numpy(), grad_dt.numpy(),
+                  y.numpy(), grad_A_rows.numpy(), partial[0].numpy(), partial[1].numpy())  # fmt: skip
+        grad_B, grad_C = partial.sum(1).transpose(2, 3)  # (B, N, L) each
+        grad_z, grad_delta = torch.empty_like(u) if z is not None else None, torch.empty_like(u)
+        rows = torch.empty(2, batch, dim, dtype=u.dtype)  # per (b, d): sums for dD and d(bias)
+        parts.outer_gradients(
+            grad_out.numpy(), gy.numpy(), y.numpy(), grad_u.numpy(), grad_dt.numpy(), u.numpy(), skip,
+            (y if z is None else z).numpy(), delta.numpy(), bias, ctx.softplus, z is not None,
+            (y if grad_z is None else grad_z).numpy(), grad_delta.numpy(), rows[0].numpy(), rows[1].numpy(),
+        )  # fmt: skip
+        grad_D = rows[0].sum(0).to(D.dtype) if D is not None else None
+        grad_bias = rows[1].sum(0).to(delta_bias.dtype) if delta_bias is not None else None
         return grad_u, grad_delta, grad_A_rows.sum(0).to(A.dtype), grad_B, grad_C, grad_D, grad_z, grad_bias, None
+
+
+def _dense(*tensors):
+    """Contiguous (B, D, L) tensors (delta, z and the output's gradient arrive as transposed views
+    of the Linear layers' (B, L, D) outputs)."""
+    return [None if t is None else t.detach().contiguous() for t in tensors]
+
+
+def _per_channel(tensor, like: torch.Tensor):
+    """A (D,) parameter as the passes take it: zeros where it is absent."""
+    values = torch.zeros(like.shape[1], dtype=like.dtype) if tensor is None else tensor.detach().to(like.dtype)
+    return values.contiguous().numpy()
 
 
 def _arrays(u, dt, A, B, C):  # noqa: N803
