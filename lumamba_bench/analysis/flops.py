@@ -103,8 +103,7 @@ def _analytic_scan(counter: FlopCounterMode, tally: dict):
 
     # The fused inference pass (CPU, numba) does the same work in two kernels the counter cannot
     # see: it is turned off while counting, so every encoder is counted step by step.
-    unfused = mock.patch.object(mamba, "_fused_on_cpu", lambda x: False)
-    with mock.patch.object(mamba, "selective_scan", counted), unfused:
+    with mock.patch.object(mamba, "selective_scan", counted), mamba.step_by_step():
         yield
 
 

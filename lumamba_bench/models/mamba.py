@@ -10,6 +10,7 @@ initialisation follows the paper: S4D-real A = -(1..N), delta initialised log-un
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 
 import torch
 import torch.nn.functional as F
@@ -70,12 +71,28 @@ class Mamba(nn.Module):
         return self.out_proj(y.transpose(1, 2))
 
 
+_fusing = True
+
+
+@contextmanager
+def step_by_step():
+    """Mamba layers run their unfused steps for the duration, whatever the backend: what the FLOP
+    counter counts and what ``doctor`` holds the fused pass to."""
+    global _fusing
+    before, _fusing = _fusing, False
+    try:
+        yield
+    finally:
+        _fusing = before
+
+
 def _fused_on_cpu(x: torch.Tensor) -> bool:
     """Inference (no gradients) on the CPU with the numba scan runs the fused pass of
     ``mamba_numba``, in the Linear layers' layout; training and every other backend run the
     steps below (whose intermediates the backward pass needs)."""
     return (
-        not torch.is_grad_enabled()
+        _fusing
+        and not torch.is_grad_enabled()
         and x.device.type == "cpu"
         and x.dtype in (torch.float32, torch.float64)
         and not torch.is_autocast_enabled("cpu")

@@ -106,3 +106,20 @@ def _zero(x):
 def threads() -> None:
     """numba's pool follows torch's thread count (the ``--threads`` a run was given)."""
     numba.set_num_threads(max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))
+
+
+@numba.njit(inline="always", fastmath=FASTMATH)
+def vsoftplus(x):
+    """softplus without overflow, and x itself above 20, as torch and mamba-ssm."""
+    smooth = max(x, zero(x)) + vlog1p(vexp(-abs(x)))
+    return smooth + (x > 20) * (x - smooth)
+
+
+@numba.njit(inline="always", fastmath=FASTMATH)
+def vsigmoid(x):
+    return 1 / (1 + vexp(-x))
+
+
+@numba.njit(inline="always", fastmath=FASTMATH)
+def vsilu(x):
+    return x / (1 + vexp(-x))

@@ -11,19 +11,7 @@ from __future__ import annotations
 
 import numba
 
-from lumamba_bench.models.numba_math import FASTMATH, vexp, vlog1p, zero
-
-
-@numba.njit(inline="always", fastmath=FASTMATH)
-def _softplus(x):
-    """softplus without overflow, and x itself above 20, as torch and mamba-ssm."""
-    smooth = max(x, zero(x)) + vlog1p(vexp(-abs(x)))
-    return smooth + (x > 20) * (x - smooth)
-
-
-@numba.njit(inline="always", fastmath=FASTMATH)
-def _sigmoid(x):
-    return 1 / (1 + vexp(-x))
+from lumamba_bench.models.numba_math import FASTMATH, vsigmoid, vsoftplus, zero
 
 
 @numba.njit(parallel=True, cache=True, fastmath=FASTMATH)
@@ -34,7 +22,7 @@ def discretise(delta, bias, softplus, dt):
         b, d = row // dim, row % dim
         if softplus:
             for t in range(length):
-                dt[b, d, t] = _softplus(delta[b, d, t] + bias[d])
+                dt[b, d, t] = vsoftplus(delta[b, d, t] + bias[d])
         else:
             for t in range(length):
                 dt[b, d, t] = delta[b, d, t] + bias[d]
@@ -48,7 +36,7 @@ def finish(y, u, skip, z, gated, out):
         b, d = row // dim, row % dim
         if gated:
             for t in range(length):
-                out[b, d, t] = (y[b, d, t] + skip[d] * u[b, d, t]) * z[b, d, t] * _sigmoid(z[b, d, t])
+                out[b, d, t] = (y[b, d, t] + skip[d] * u[b, d, t]) * z[b, d, t] * vsigmoid(z[b, d, t])
         else:
             for t in range(length):
                 out[b, d, t] = y[b, d, t] + skip[d] * u[b, d, t]
@@ -61,7 +49,7 @@ def gate(grad_out, z, gy):
     for row in numba.prange(batch * dim):
         b, d = row // dim, row % dim
         for t in range(length):
-            gy[b, d, t] = grad_out[b, d, t] * z[b, d, t] * _sigmoid(z[b, d, t])
+            gy[b, d, t] = grad_out[b, d, t] * z[b, d, t] * vsigmoid(z[b, d, t])
 
 
 @numba.njit(parallel=True, cache=True, fastmath=FASTMATH)
@@ -79,12 +67,12 @@ def outer_gradients(grad_out, gy, y, grad_u, grad_dt, u, skip, z, delta, bias, s
         if gated:
             for t in range(length):
                 zt = z[b, d, t]
-                s = _sigmoid(zt)
+                s = vsigmoid(zt)
                 grad_z[b, d, t] = grad_out[b, d, t] * (y[b, d, t] + skip[d] * u[b, d, t]) * s * (1 + zt * (1 - s))
         if softplus:
             for t in range(length):
                 x = delta[b, d, t] + bias[d]
-                slope = _sigmoid(x)
+                slope = vsigmoid(x)
                 grad_delta[b, d, t] = grad_dt[b, d, t] * (slope + (x > 20) * (1 - slope))  # 1 where softplus is x
                 to_bias += grad_delta[b, d, t]
         else:

@@ -1,7 +1,7 @@
-"""The element-wise parts of ``selective_scan_fn`` around the recurrence, shared by the PyTorch
-and the numba scans: delta's bias and softplus, the D skip and the z gate, and their gradients
-given those of the recurrence. They are O(B D L), torch's vectorised operations; the recurrence,
-O(B D L N), is each backend's own."""
+"""The element-wise parts of ``selective_scan_fn`` around the recurrence, as torch operations, for
+the PyTorch scans (the chunked scan and the step-loop reference): delta's bias and softplus, the
+D skip and the z gate, and their gradients given those of the recurrence. The numba scan has
+its own compiled passes (``scan_numba_parts.py``)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 from corpora import manifest_around
+from spawned import spawn_ranks
 
 from lumamba_bench.data.loader import MontageBatchSampler, ShardDataset, make_loader
 from lumamba_bench.data.shards import ShardBuffer, write_table_atomic
@@ -166,35 +167,13 @@ def _rank_opens(rank: int, world: int, port: int, folder, results) -> None:
         dist.destroy_process_group()
 
 
-def _open_on_two_ranks(folder) -> dict:
-    import socket
-
-    import torch.multiprocessing as mp
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    context = mp.get_context("spawn")
-    results = context.Queue()
-    processes = [context.Process(target=_rank_opens, args=(r, 2, port, folder, results)) for r in range(2)]
-    for p in processes:
-        p.start()
-    outcome = {}
-    for _ in processes:
-        item = results.get(timeout=120)
-        outcome[item["rank"]] = item
-    for p in processes:
-        p.join(timeout=60)
-    return outcome
-
-
 def test_under_torchrun_rank0_alone_hashes_the_shards_and_reads_their_footers(tmp_path):
     from lumamba_bench.data.integrity import CACHE
 
     folder = _dataset(tmp_path)
     shards = len(list((folder / "shards").iterdir()))
     (folder / CACHE).unlink(missing_ok=True)
-    outcome = _open_on_two_ranks(folder)
+    outcome = spawn_ranks(_rank_opens, 2, folder, timeout=120)
     assert outcome[0]["error"] is None and outcome[1]["error"] is None
     assert (outcome[0]["hashes"], outcome[0]["footers"]) == (shards, shards)
     assert (outcome[1]["hashes"], outcome[1]["footers"]) == (0, 0)  # rank 0's index, sent
@@ -202,6 +181,6 @@ def test_under_torchrun_rank0_alone_hashes_the_shards_and_reads_their_footers(tm
 
     victim = sorted((folder / "shards").iterdir())[0]
     victim.write_bytes(victim.read_bytes()[:-1] + b"\0")  # other content: rank 0 refuses, and so does rank 1
-    outcome = _open_on_two_ranks(folder)
+    outcome = spawn_ranks(_rank_opens, 2, folder, timeout=120)
     assert "has changed since it was written" in outcome[0]["error"]
     assert outcome[1]["error"] == outcome[0]["error"]

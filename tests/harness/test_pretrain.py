@@ -6,6 +6,7 @@ import sys
 import pytest
 import torch
 from pretraining import small_config
+from spawned import spawn_ranks
 
 from lumamba_bench.data.store import data_root
 from lumamba_bench.errors import LumambaError
@@ -132,26 +133,7 @@ def _ddp_worker(rank, world, port, root, out, results):
 
 
 def test_ddp_two_processes_share_directions_average_gradients_and_only_rank0_writes(small_demo, tmp_path):
-    import socket
-
-    import torch.multiprocessing as mp
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    context = mp.get_context("spawn")
-    results = context.Queue()
-    processes = [
-        context.Process(target=_ddp_worker, args=(r, 2, port, data_root(), tmp_path / "run", results)) for r in range(2)
-    ]
-    for p in processes:
-        p.start()
-    outcome = {}
-    for _ in processes:
-        item = results.get(timeout=300)
-        outcome[item["rank"]] = item
-    for p in processes:
-        p.join(timeout=60)
+    outcome = spawn_ranks(_ddp_worker, 2, data_root(), tmp_path / "run", timeout=300)
     assert outcome[0]["directions"] == outcome[1]["directions"] != []
     assert outcome[0]["writes"] and not outcome[1]["writes"]
     assert outcome[0]["losses"] == outcome[1]["losses"]  # logged losses are averaged over ranks

@@ -1,11 +1,9 @@
 """The fused CPU inference pass (``models/mamba_numba.py``) against Mamba's step-by-step path with
 the step-loop scan, and when it runs: inference only, on the CPU, with the numba backend."""
 
-import subprocess
-import sys
-
 import pytest
 import torch
+from spawned import cache_hits_and_misses
 
 from lumamba_bench.models import mamba, mamba_numba, scan
 from lumamba_bench.models.mamba import Mamba
@@ -36,8 +34,7 @@ def _step_by_step(module: Mamba, x: torch.Tensor, monkeypatch) -> torch.Tensor:
     """The module's unfused forward with the step-loop scan (``selective_scan_ref``)."""
     with monkeypatch.context() as patch:
         patch.setattr(mamba, "selective_scan", scan.selective_scan_ref)
-        patch.setattr(mamba, "_fused_on_cpu", lambda x: False)
-        with torch.no_grad():
+        with torch.no_grad(), mamba.step_by_step():
             return module(x)
 
 
@@ -87,13 +84,10 @@ def test_the_fused_kernels_are_loaded_from_the_disk_cache_by_a_second_process():
     module = _module(8, torch.float32)
     with torch.no_grad():
         mamba_numba.mamba_inference(module, torch.randn(1, 5, 8))  # compiled (or loaded) and cached here
-    probe = (
+    out = cache_hits_and_misses(
         "import torch\nfrom lumamba_bench.models import mamba_numba as m\n"
         "from lumamba_bench.models.mamba import Mamba\n"
-        "with torch.no_grad():\n    m.mamba_inference(Mamba(8), torch.randn(1, 5, 8))\n"
-        "kernels = (m._conv_silu, m._gated_scan)\n"
-        "print(sum(sum(k.stats.cache_hits.values()) for k in kernels), "
-        "sum(sum(k.stats.cache_misses.values()) for k in kernels))"
+        "with torch.no_grad():\n    m.mamba_inference(Mamba(8), torch.randn(1, 5, 8))",
+        "(m._conv_silu, m._gated_scan)",
     )
-    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["2", "0"], out
